@@ -1,0 +1,1 @@
+"""SMART App Launch client and FHIR client (framework-free)."""
