@@ -1,0 +1,157 @@
+"""The plain visit model the rules see: small frozen dataclasses, standard library only.
+
+Everything FHIR-shaped is turned into these in ``plugin.fhir.extract``; the rules never see a
+FHIR path, a code system or a reference they would have to resolve themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+
+
+class Severity(str, Enum):
+    """How bad a finding is; the order is worst first."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Performer:
+    """Who furnished a service: a FHIR reference, a discipline and whether an assistant."""
+
+    ref: str
+    discipline: str | None  # "PT", "OT", "SLP", "MD", ... or None when unknown
+    assistant: bool = False  # PTA or OTA
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One documented intervention (one completed Procedure)."""
+
+    ref: str  # "Procedure/abc"
+    code: str  # CPT or HCPCS code
+    minutes: int | None  # whole minutes of performedPeriod; None when not documented
+    start: datetime | None = None
+    end: datetime | None = None
+    performers: tuple[Performer, ...] = ()
+    note: str = ""  # Procedure.note texts joined
+    reasons: tuple[str, ...] = ()  # texts of the Conditions in reasonReference
+    goal_refs: tuple[str, ...] = ()  # "Goal/x" from the pertainsToGoal extension
+
+    @property
+    def assistant_only(self) -> bool:
+        """True when every known performer is an assistant (independent assistant minutes)."""
+        return bool(self.performers) and all(p.assistant for p in self.performers)
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    ref: str
+    text: str
+    active: bool
+    measurable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A numeric objective measure (an Observation)."""
+
+    ref: str
+    code: str  # "system|code" of the first coding, or the text
+    value: float
+    when: datetime | date | None
+    this_visit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BilledLine:
+    """One billed line of a claim or one charge item."""
+
+    ref: str  # "Claim/x#item2" or "ChargeItem/y"
+    code: str
+    units: int
+    modifiers: frozenset[str] = frozenset()
+    amount: float | None = None  # money of the whole line
+    day: date | None = None
+    encounter: str | None = None  # "Encounter/x"
+
+    @property
+    def unit_price(self) -> float | None:
+        if self.amount is None or self.units <= 0:
+            return None
+        return self.amount / self.units
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierVisit:
+    """What the history says about an earlier visit of the same patient."""
+
+    encounter: str
+    day: date | None
+    narrative: str
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One therapy visit with everything the rules may read about it.
+
+    ``billed`` is None when nothing is billed yet (before charges are entered, or at Epic, which
+    exposes no charges): the billing-line rules then stay silent.
+    """
+
+    encounter: str  # "Encounter/x"
+    patient: str | None
+    day: date | None
+    total_minutes: int | None  # Encounter.length; None = not documented
+    services: tuple[Service, ...] = ()
+    billed: tuple[BilledLine, ...] | None = None
+    goals: tuple[Goal, ...] = ()
+    measures: tuple[Measure, ...] = ()  # this visit's and earlier ones, see Measure.this_visit
+    note_text: str = ""  # the visit note (DocumentReference) text
+    note_signed: bool = False
+    has_note: bool = False
+    payer: str | None = None
+    medicare: bool = False
+    method: str = "cms"
+    other_lines: tuple[BilledLine, ...] = ()  # the patient's lines of other encounters
+    earlier_visits: tuple[EarlierVisit, ...] = ()
+    notes: tuple[str, ...] = field(default=())  # reading problems: dangling references, ...
+
+    @property
+    def year(self) -> int | None:
+        return self.day.year if self.day else None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: Severity
+    code: str | None
+    message: str
+    fix: str
+    citation: str
+    evidence: tuple[str, ...] = ()
+    dollars_at_risk: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "fix": self.fix,
+            "citation": self.citation,
+            "evidence": list(self.evidence),
+            "dollars_at_risk": round(self.dollars_at_risk, 2),
+        }

@@ -1,0 +1,113 @@
+"""Find phrases from the policy lists in clinical prose, honouring simple negation (pure, stdlib).
+
+"no cues needed" is not cueing and "without loss of balance" is not a deficit: a match is
+negated when a negation word stands within a few words before it in the same clause, or a
+negating phrase ("not needed", "not required") follows it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from plugin.policy.model import PhraseList, Policy
+
+_CLAUSE_SPLIT = re.compile(r"[.;:!?,\n()\[\]]+|\s(?:but|however|although|though)\s")
+_NON_WORD = re.compile(r"[^a-z0-9* ]+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, punctuation kept only as clause breaks, hyphens and slashes as spaces."""
+    return text.lower().replace("-", " ").replace("/", " ").replace("'", "")
+
+
+def _word_pattern(word: str) -> str:
+    if word.endswith("*"):
+        return re.escape(word[:-1]) + r"[a-z0-9]*"
+    return re.escape(word)
+
+
+def _alternatives(part: str) -> str:
+    alts = []
+    for alt in part.split("|"):
+        words = _SPACES.sub(" ", _NON_WORD.sub(" ", alt)).strip().split(" ")
+        if words and words[0]:
+            alts.append(r"\s+".join(_word_pattern(w) for w in words))
+    return "(?:" + "|".join(alts) + ")"
+
+
+def phrase_regex(phrase: str) -> str:
+    """Translate one phrase entry of the policy syntax into a regular expression."""
+    near = re.fullmatch(r"(.+?)\s+~(\d+)\s+(.+)", phrase.strip())
+    if near:
+        left, gap, right = near.groups()
+        return rf"{_alternatives(left)}(?:\s+[a-z0-9]+){{0,{gap}}}\s+{_alternatives(right)}"
+    return _alternatives(phrase)
+
+
+@lru_cache(maxsize=64)
+def _compiled(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    body = "|".join(f"(?:{phrase_regex(p)})" for p in phrases if p.strip())
+    return re.compile(rf"\b(?:{body})\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    phrase: str  # the words matched
+    negated: bool
+
+
+class PhraseMatcher:
+    """Match the policy's phrase lists against text; one matcher per Policy."""
+
+    def __init__(self, policy: Policy) -> None:
+        self._lists = policy.phrase_lists
+        self._window = policy.negation_window
+        self._pre = policy.pre_negation
+        post = "|".join(phrase_regex(p) for p in policy.post_negation)
+        self._post = re.compile(rf"^\s*(?:(?:were|was|are|is|be|been)\s+)?(?:{post})\b")
+
+    def clauses(self, text: str) -> list[str]:
+        return [c for c in _CLAUSE_SPLIT.split(normalise(text)) if c.strip()]
+
+    def hits(self, name: str, clauses: list[str]) -> list[Hit]:
+        """Every match of list ``name`` in the clauses, each marked negated or not."""
+        plist: PhraseList | None = self._lists.get(name)
+        if plist is None or not plist.phrases:
+            return []
+        pattern = _compiled(plist.phrases)
+        found = []
+        for clause in clauses:
+            for m in pattern.finditer(clause):
+                negated = plist.negatable and self._is_negated(clause, m.start(), m.end())
+                found.append(Hit(_SPACES.sub(" ", m.group(0)), negated))
+        return found
+
+    def affirmed(self, name: str, clauses: list[str]) -> list[str]:
+        """The phrases of list ``name`` found and not negated."""
+        return [h.phrase for h in self.hits(name, clauses) if not h.negated]
+
+    def _is_negated(self, clause: str, start: int, end: int) -> bool:
+        before = clause[:start].split()[-self._window :]
+        if any(w in self._pre for w in before):
+            return True
+        return bool(self._post.match(clause[end:]))
+
+    def label(self, name: str) -> str:
+        plist = self._lists.get(name)
+        return plist.label if plist and plist.label else name
+
+
+def shingles(text: str, size: int = 3) -> frozenset[tuple[str, ...]]:
+    """Word n-grams of a text, for near-duplicate detection."""
+    words = _NON_WORD.sub(" ", normalise(text)).split()
+    return frozenset(tuple(words[i : i + size]) for i in range(max(0, len(words) - size + 1)))
+
+
+def similarity(a: frozenset, b: frozenset) -> float:
+    """Jaccard similarity of two shingle sets (0 when either is empty)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)

@@ -1,0 +1,167 @@
+"""Load the policy data files (TOML and CSV) shipped in ``plugin/policy/data``.
+
+An organisation's own data folder (``UNITGUARD_POLICY_DIR``, or the folder given to
+``load_policy``) may hold ``ptp_ncci.csv`` written by ``unitguard policy import-ncci``; its edits
+are added to the starter set and win over it for the same pair.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tomllib
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from plugin.errors import PolicyError
+from plugin.policy.model import KxYear, PhraseList, Policy, Provenance, PtpEdit
+
+DATA_DIR = Path(__file__).parent / "data"
+IMPORTED_PTP = "ptp_ncci.csv"
+PTP_FIELDS = ("column1", "column2", "effective", "deletion", "modifier_indicator", "source")
+
+
+def user_policy_dir() -> Path:
+    """Where imported policy data lives: ``UNITGUARD_POLICY_DIR`` or the XDG data folder."""
+    env = os.environ.get("UNITGUARD_POLICY_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "unitguard"
+
+
+def _read_toml(name: str) -> dict:
+    path = DATA_DIR / name
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"policy file {path} cannot be read: {exc}") from exc
+
+
+def _day(value: object, where: str) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise PolicyError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _provenance(name: str, table: dict) -> Provenance:
+    return Provenance(
+        name=name,
+        version=str(table.get("version", "")),
+        source=str(table.get("source", "")),
+        effective_from=_day(table.get("effective_from"), name),
+        confidence=str(table.get("confidence", "")),
+    )
+
+
+def read_ptp_csv(path: Path) -> list[PtpEdit]:
+    """Read PTP edits from our CSV layout (the starter file, or one written by import-ncci)."""
+    edits = []
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            for lineno, row in enumerate(csv.DictReader(fh), start=2):
+                where = f"{path.name} line {lineno}"
+                try:
+                    edits.append(
+                        PtpEdit(
+                            column1=row["column1"].strip(),
+                            column2=row["column2"].strip(),
+                            effective=_day(row["effective"], where) or date(1996, 1, 1),
+                            deletion=_day(row.get("deletion"), where),
+                            modifier_indicator=row["modifier_indicator"].strip(),
+                            source=row.get("source") or "",
+                        )
+                    )
+                except (KeyError, AttributeError) as exc:
+                    raise PolicyError(f"{where}: missing column {exc}") from exc
+    except OSError as exc:
+        raise PolicyError(f"PTP file {path} cannot be read: {exc}") from exc
+    return edits
+
+
+def _phrase_lists(narrative: dict) -> dict[str, PhraseList]:
+    lists = {}
+    for name, table in narrative.get("lists", {}).items():
+        lists[name] = PhraseList(
+            name=name,
+            phrases=tuple(table.get("phrases", ())),
+            negatable=bool(table.get("negatable", True)),
+            label=str(table.get("label", "")),
+        )
+    return lists
+
+
+@lru_cache(maxsize=8)
+def load_policy(policy_dir: str | None = None) -> Policy:
+    """Build the Policy from the shipped data plus an organisation's imported PTP edits."""
+    units = _read_toml("units.toml")
+    codes = _read_toml("codes.toml")
+    limits = _read_toml("limits.toml")
+    kx = _read_toml("kx.toml")
+    assistant = _read_toml("assistant.toml")
+    payers = _read_toml("payers.toml")
+    narrative = _read_toml("narrative.toml")
+
+    ptp = read_ptp_csv(DATA_DIR / "ptp_starter.csv")
+    imported = Path(policy_dir) if policy_dir else user_policy_dir()
+    if (imported / IMPORTED_PTP).is_file():
+        ptp += read_ptp_csv(imported / IMPORTED_PTP)
+
+    kx_years = {
+        int(y["year"]): KxYear(
+            int(y["year"]), float(y["pt_slp"]), float(y["ot"]), y["source"], y["confidence"]
+        )
+        for y in kx.get("year", ())
+    }
+    medicare = payers.get("medicare", {})
+    return Policy(
+        first_unit_minutes=int(units["first_unit_minutes"]),
+        unit_minutes=int(units["unit_minutes"]),
+        default_method=str(payers.get("default_method", units["default_method"])),
+        method_citations={k: v["citation"] for k, v in units["methods"].items()},
+        timed=frozenset(codes["timed"]),
+        untimed=frozenset(codes["untimed"]),
+        group=frozenset(codes["group"]),
+        untimed_exclusive=frozenset(codes["untimed_exclusive"]),
+        documented=frozenset(codes["documented"]),
+        discipline_modifiers=dict(codes["discipline_modifiers"]),
+        assistant_modifiers=dict(codes["assistant_modifiers"]),
+        distinct_modifiers=frozenset(codes["distinct_modifiers"]["codes"]),
+        session_modifiers=frozenset(codes["distinct_modifiers"]["session_codes"]),
+        per_day_units={k: int(v) for k, v in limits["per_day_units"].items()},
+        kx_modifier=str(kx["kx_modifier"]),
+        kx_years=kx_years,
+        review_threshold=float(kx["review_threshold"]),
+        de_minimis_share=float(assistant["de_minimis_share"]),
+        assistant_payment_share=float(assistant["payment_share"]),
+        ptp=tuple(ptp),
+        payer_methods=tuple((p["match"].lower(), p["method"]) for p in payers.get("payer", ())),
+        medicare_sopt_system=str(medicare.get("sopt_system", "")),
+        medicare_sopt_prefix=str(medicare.get("sopt_prefix", "1")),
+        medicare_names=tuple(n.lower() for n in medicare.get("name_contains", ())),
+        phrase_lists=_phrase_lists(narrative),
+        negation_window=int(narrative["negation_window"]),
+        pre_negation=frozenset(narrative["pre_negation"]),
+        post_negation=tuple(narrative["post_negation"]),
+        cloned_similarity=float(narrative["cloned_similarity"]),
+        cloned_min_words=int(narrative["cloned_min_words"]),
+        provenance=tuple(
+            _provenance(name, table)
+            for name, table in (
+                ("units", units),
+                ("codes", codes),
+                ("limits", limits),
+                ("kx", kx),
+                ("assistant", assistant),
+                ("payers", payers),
+                ("narrative", narrative),
+            )
+        ),
+    )

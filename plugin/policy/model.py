@@ -1,0 +1,106 @@
+"""Versioned policy data as plain frozen dataclasses (standard library only; rules read these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a policy table comes from and when it applies."""
+
+    name: str
+    version: str
+    source: str
+    effective_from: date | None = None
+    confidence: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PtpEdit:
+    """One NCCI procedure-to-procedure edit: column2 is denied beside column1 on one date."""
+
+    column1: str
+    column2: str
+    effective: date
+    deletion: date | None
+    modifier_indicator: str  # "0" never bypassed, "1" bypassed by 59/X{EPSU}, "9" not applicable
+    source: str
+
+    def in_force(self, day: date | None) -> bool:
+        if self.modifier_indicator == "9":
+            return False
+        if day is None:
+            return self.deletion is None
+        return self.effective <= day and (self.deletion is None or day < self.deletion)
+
+
+@dataclass(frozen=True, slots=True)
+class KxYear:
+    year: int
+    pt_slp: float
+    ot: float
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseList:
+    name: str
+    phrases: tuple[str, ...]
+    negatable: bool = True
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Every threshold, code list, pair and phrase the rules use."""
+
+    first_unit_minutes: int
+    unit_minutes: int
+    default_method: str
+    method_citations: dict[str, str]
+    timed: frozenset[str]
+    untimed: frozenset[str]
+    group: frozenset[str]
+    untimed_exclusive: frozenset[str]
+    documented: frozenset[str]
+    discipline_modifiers: dict[str, str]  # GP -> PT
+    assistant_modifiers: dict[str, str]  # CQ -> GP
+    distinct_modifiers: frozenset[str]
+    session_modifiers: frozenset[str]
+    per_day_units: dict[str, int]
+    kx_modifier: str
+    kx_years: dict[int, KxYear]
+    review_threshold: float
+    de_minimis_share: float
+    assistant_payment_share: float
+    ptp: tuple[PtpEdit, ...]
+    payer_methods: tuple[tuple[str, str], ...]  # (lower-case substring, method)
+    medicare_sopt_system: str
+    medicare_sopt_prefix: str
+    medicare_names: tuple[str, ...]
+    phrase_lists: dict[str, PhraseList]
+    negation_window: int
+    pre_negation: frozenset[str]
+    post_negation: tuple[str, ...]
+    cloned_similarity: float
+    cloned_min_words: int
+    provenance: tuple[Provenance, ...] = field(default=())
+
+    @property
+    def therapy_codes(self) -> frozenset[str]:
+        """Codes that need GP/GO/GN on every line (timed and untimed therapy codes)."""
+        return self.timed | self.untimed
+
+    def ptp_edits_for(self, day: date | None) -> dict[tuple[str, str], PtpEdit]:
+        """The PTP edits in force on a date, keyed by (column1, column2); later rows win."""
+        return {(e.column1, e.column2): e for e in self.ptp if e.in_force(day)}
+
+    def method_for_payer(self, payer: str | None) -> str:
+        name = (payer or "").lower()
+        for needle, method in self.payer_methods:
+            if needle in name:
+                return method
+        return self.default_method
