@@ -99,7 +99,7 @@ class EarlierVisit:
 
     encounter: str
     day: date | None
-    narrative: str
+    texts: tuple[str, ...]  # the notes of its services and its visit note
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,195 @@
+"""A Bundle's resources indexed by reference, and the small readers every extractor shares.
+
+Every reader here is defensive: FHIR from the wild may carry a string where an object belongs,
+and a wrong shape reads as "absent", never as a crash.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+from plugin.errors import InputError
+
+CPT_SYSTEMS = frozenset(
+    {
+        "http://www.ama-assn.org/go/cpt",
+        "https://www.ama-assn.org/go/cpt",
+        "urn:oid:2.16.840.1.113883.6.12",
+    }
+)
+HCPCS_SYSTEMS = frozenset(
+    {
+        "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "urn:oid:2.16.840.1.113883.6.285",
+    }
+)
+ORACLE_BILL_CODE_SUFFIXES = ("BillCodes-CPT", "BillCodes-HCPCS")
+
+
+def obj(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def seq(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return float(value)
+
+
+def parse_instant(value: object) -> datetime | None:
+    """A FHIR dateTime with a time part as an aware datetime (naive times read as UTC)."""
+    raw = text(value)
+    if "T" not in raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_day(value: object) -> date | None:
+    """The date part of a FHIR date or dateTime (a year or year-month alone gives None)."""
+    raw = text(value)
+    if len(raw) < 10:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        return None
+
+
+def is_billing_code_system(system: str) -> bool:
+    return (
+        system in CPT_SYSTEMS
+        or system in HCPCS_SYSTEMS
+        or system.endswith(ORACLE_BILL_CODE_SUFFIXES)
+    )
+
+
+def billing_code(concept: object) -> str | None:
+    """The CPT/HCPCS code of a CodeableConcept, if it has one."""
+    for coding in seq(obj(concept).get("coding")):
+        coding = obj(coding)
+        code = text(coding.get("code")).strip()
+        if code and is_billing_code_system(text(coding.get("system"))):
+            return code.upper()
+    return None
+
+
+def concept_key(concept: object) -> str:
+    """``system|code`` of the first coding of a CodeableConcept, else its text."""
+    concept = obj(concept)
+    for coding in seq(concept.get("coding")):
+        coding = obj(coding)
+        code = text(coding.get("code"))
+        if code:
+            return f"{text(coding.get('system'))}|{code}"
+    return text(concept.get("text")).strip().lower()
+
+
+def concept_text(concept: object) -> str:
+    concept = obj(concept)
+    parts = [text(concept.get("text"))]
+    parts += [text(obj(c).get("display")) for c in seq(concept.get("coding"))]
+    return " ".join(p for p in parts if p)
+
+
+def extension_values(resource: object, url_suffix: str) -> list[dict]:
+    """The extensions of a resource or element whose url ends with ``url_suffix``."""
+    return [
+        obj(ext)
+        for ext in seq(obj(resource).get("extension"))
+        if text(obj(ext).get("url")).endswith(url_suffix)
+    ]
+
+
+class Index:
+    """The resources of one Bundle (or any list of resources), found by their references."""
+
+    def __init__(self, resources: list[dict], notes: list[str] | None = None) -> None:
+        self.by_key: dict[str, dict] = {}
+        self.by_type: dict[str, list[dict]] = defaultdict(list)
+        self.aliases: dict[str, str] = {}
+        self.notes: list[str] = notes if notes is not None else []
+        for resource, full_url in resources:
+            rtype = text(resource.get("resourceType"))
+            rid = text(resource.get("id"))
+            key = f"{rtype}/{rid}" if rid else full_url
+            if not rtype or not key:
+                continue
+            self.by_type[rtype].append(resource)
+            self.by_key[key] = resource
+            if full_url:
+                self.aliases[full_url] = key
+
+    def key(self, reference: object) -> str | None:
+        """Normalise a Reference (object or string) to ``Type/id``; None when it is empty."""
+        ref = (
+            text(obj(reference).get("reference"))
+            if isinstance(reference, dict)
+            else text(reference)
+        )
+        if not ref or ref.startswith("#"):
+            return None
+        if ref in self.aliases:
+            return self.aliases[ref]
+        ref = ref.split("/_history/")[0]
+        parts = ref.rstrip("/").split("/")
+        if len(parts) >= 2 and not ref.startswith("urn:"):
+            return f"{parts[-2]}/{parts[-1]}"
+        return ref
+
+    def resolve(self, reference: object, where: str) -> tuple[str | None, dict | None]:
+        """The key and resource a reference points at; a dangling one is noted, not raised."""
+        key = self.key(reference)
+        if key is None:
+            return None, None
+        found = self.by_key.get(key)
+        if found is None:
+            self.note(f"{where} refers to {key}, which is not in the Bundle")
+        return key, found
+
+    def note(self, message: str) -> None:
+        if message not in self.notes:
+            self.notes.append(message)
+
+
+def index_bundle(bundle: object) -> Index:
+    """Index a parsed Bundle; raises InputError when it is not a Bundle at all."""
+    if not isinstance(bundle, dict):
+        raise InputError(f"expected a FHIR Bundle object, found a JSON {type(bundle).__name__}")
+    rtype = bundle.get("resourceType")
+    if rtype != "Bundle":
+        raise InputError(f"expected resourceType 'Bundle', found {rtype!r}")
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise InputError("Bundle.entry is not a list")
+    resources: list = []
+    notes: list[str] = []
+    for position, entry in enumerate(entries):
+        entry = obj(entry)
+        resource = entry.get("resource")
+        if not isinstance(resource, dict):
+            notes.append(f"Bundle.entry[{position}] has no resource; skipped")
+            continue
+        if resource.get("resourceType") == "OperationOutcome":
+            for issue in seq(resource.get("issue")):
+                issue = obj(issue)
+                said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))
+                notes.append(f"server note ({text(issue.get('severity')) or 'info'}): {said}")
+            continue
+        resources.append((resource, text(entry.get("fullUrl"))))
+    return Index(resources, notes)
