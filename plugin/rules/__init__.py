@@ -1,0 +1,47 @@
+"""The rule registry: an explicit, ordered list (no import-time discovery).
+
+Retired rule ids are never reused; list them here in a comment when one is retired.
+"""
+
+from plugin.rules import documentation, kx, modifiers, narrative, overlap, units
+from plugin.rules.base import Issue, Rule
+from plugin.rules.engine import Report, review
+
+ALL_RULES: tuple[Rule, ...] = (
+    units.units_exceed_time,
+    units.units_under_billed,
+    units.under_8_minutes,
+    units.missing_minutes,
+    units.daily_unit_cap,
+    overlap.minutes_overlap,
+    overlap.group_overlap,
+    overlap.untimed_overlap,
+    overlap.total_time_mismatch,
+    modifiers.missing_discipline_modifier,
+    modifiers.discipline_modifier_mismatch,
+    modifiers.missing_assistant_modifier,
+    modifiers.missing_distinct_modifier,
+    modifiers.unsupported_distinct_modifier,
+    kx.missing_kx,
+    kx.targeted_review_threshold,
+    documentation.doc_no_deficit,
+    documentation.doc_no_skilled_intervention,
+    documentation.doc_no_patient_response,
+    documentation.doc_no_functional_goal,
+    documentation.doc_no_objective_measure,
+    documentation.doc_no_progress,
+    documentation.doc_unsigned,
+    documentation.doc_no_total_time,
+    narrative.supervision_only,
+    narrative.code_selection,
+    narrative.cloned_note,
+)
+
+RULES_BY_ID = {r.id: r for r in ALL_RULES}
+
+
+def get_rule(rule_id: str) -> Rule:
+    return RULES_BY_ID[rule_id]
+
+
+__all__ = ["ALL_RULES", "Issue", "Report", "Rule", "get_rule", "review"]
