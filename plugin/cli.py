@@ -1,0 +1,140 @@
+"""The ``unitguard`` command line (Click)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from plugin import __version__
+from plugin.errors import EXIT_FINDINGS, EXIT_OK, InputError, PluginError
+from plugin.units import METHODS
+
+
+class UserError(click.ClickException):
+    """A clear one-line message and a fixed exit code; never a traceback."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"unitguard: {self.format_message()}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="unitguard")
+def main() -> None:
+    """unitguard: check that therapy documentation supports the billed timed units.
+
+    Reviews a visit's FHIR R4 resources (Encounter, Procedure, Observation, Goal, Claim or
+    ChargeItem) against the Medicare 8-minute rule, per-payer unit methods, GP/GO/GN, CQ/CO,
+    59/XS with NCCI edits, the KX threshold and the documentation a reviewer looks for.
+    """
+
+
+def read_json(path: str) -> object:
+    """Parse a JSON file ('-' for stdin); InputError names the file and the position."""
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--method", type=click.Choice(METHODS), help="Unit method; default: the payer's.")
+@click.option(
+    "--encounter",
+    "encounter_id",
+    metavar="ID",
+    help="The Encounter id to review; default: the latest by period.start.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Text for people, JSON for tools.",
+)
+@click.option(
+    "--strict", is_flag=True, help="Also validate every resource against the FHIR R4 models first."
+)
+def review(
+    bundle: str, method: str | None, encounter_id: str | None, fmt: str, strict: bool
+) -> None:
+    """Review one visit of a FHIR R4 Bundle (BUNDLE is a file, or - for stdin).
+
+    Exit status: 0 no error finding, 1 at least one error finding, 2 the input cannot be
+    reviewed (one line on stderr says what and where).
+    """
+    from plugin.review import review_bundle
+
+    try:
+        data = read_json(bundle)
+        report = review_bundle(
+            data, encounter_id=encounter_id, method=method, strict=strict, source=bundle
+        )
+    except PluginError as exc:
+        raise UserError(str(exc), exc.exit_code) from None
+    from plugin import report as render
+
+    if fmt == "json":
+        sys.stdout.buffer.write(orjson.dumps(render.to_dict(report)) + b"\n")
+    else:
+        colour = sys.stdout.isatty()
+        for text, fg in render.to_lines(report):
+            click.echo(click.style(text, fg=fg) if colour and fg else text)
+    sys.exit(EXIT_FINDINGS if report.verdict == "unsupported" else EXIT_OK)
+
+
+@main.group()
+def policy() -> None:
+    """Inspect and update the policy data (PTP pairs, thresholds, phrase lists)."""
+
+
+@policy.command("import-ncci")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Policy folder to write to; default: UNITGUARD_POLICY_DIR or the user data folder.",
+)
+@click.option(
+    "--all-codes", is_flag=True, help="Keep every pair, not only pairs with a therapy code."
+)
+def import_ncci(file: str, into: str | None, all_codes: bool) -> None:
+    """Load CMS's quarterly practitioner PTP file (txt, csv or zip) into the policy data."""
+    from plugin.policy.ncci import import_ptp_file
+
+    try:
+        result = import_ptp_file(Path(file), Path(into) if into else None, all_codes=all_codes)
+    except PluginError as exc:
+        raise UserError(str(exc), exc.exit_code) from None
+    click.echo(
+        f"imported {result.kept} PTP edits ({result.read} read, {result.skipped} rows skipped) "
+        f"into {result.path}"
+    )
+
+
+@policy.command("show")
+def show_policy() -> None:
+    """List the policy tables with their version, source and effective date."""
+    from plugin.policy import load_policy
+
+    loaded = load_policy()
+    for item in loaded.provenance:
+        click.echo(f"{item.name:10} v{item.version} from {item.effective_from}: {item.source}")
+    click.echo(f"PTP edits loaded: {len(loaded.ptp)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
