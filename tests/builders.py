@@ -1,0 +1,289 @@
+"""Compact builders of synthetic FHIR R4 visit Bundles for rule tests (no real patient data)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+NUCC = "http://nucc.org/provider-taxonomy"
+ROLES = {
+    "PT": "225100000X",
+    "PTA": "225200000X",
+    "OT": "225X00000X",
+    "OTA": "224Z00000X",
+    "SLP": "235Z00000X",
+}
+
+CLEAN_NOTE = (
+    "Pt with impaired single-leg balance and decreased proprioception R ankle after TKA. "
+    "Perturbation training on foam and tandem stance with mod verbal and tactile cues for hip "
+    "strategy; PNF D2 patterns with manual facilitation. Pt tolerated well, decreased sway, "
+    "progressed from min A to CGA."
+)
+CLEAN_VISIT_NOTE = (
+    "Treatment note. Deficits: impaired balance, postural instability. Interventions as charted. "
+    "Patient response: tolerated session, Berg improved. Total timed minutes documented. "
+    "Signed, PT."
+)
+
+
+def _enc(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class VisitBuilder:
+    """One patient, one visit under review (enc-1), optional earlier visits and claims."""
+
+    def __init__(
+        self,
+        day: str = "2026-03-04",
+        payer: str = "Medicare Part B",
+        sopt: str | None = "1",
+        length: int | None = 60,
+        signed: bool = True,
+        visit_note: str = CLEAN_VISIT_NOTE,
+        goal: bool = True,
+        measure: bool = True,
+        earlier_measure: bool = True,
+    ) -> None:
+        self.day = day
+        self.entries: list[dict] = []
+        self.claim_items: list[dict] = []
+        self.counter = 0
+        self.add({"resourceType": "Patient", "id": "pat-1", "name": [{"family": "Example"}]})
+        enc: dict[str, Any] = {
+            "resourceType": "Encounter",
+            "id": "enc-1",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/pat-1"},
+            "period": {"start": f"{day}T09:00:00-05:00", "end": f"{day}T10:30:00-05:00"},
+        }
+        if length is not None:
+            enc["length"] = {
+                "value": length,
+                "unit": "min",
+                "code": "min",
+                "system": "http://unitsofmeasure.org",
+            }
+        self.encounter = self.add(enc)
+        for role in ROLES:
+            self.add(
+                {
+                    "resourceType": "Practitioner",
+                    "id": role.lower(),
+                    "qualification": [
+                        {"code": {"coding": [{"system": NUCC, "code": ROLES[role]}]}}
+                    ],
+                }
+            )
+        cov: dict[str, Any] = {
+            "resourceType": "Coverage",
+            "id": "cov-1",
+            "status": "active",
+            "beneficiary": {"reference": "Patient/pat-1"},
+            "payor": [{"display": payer}],
+        }
+        if sopt:
+            cov["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": sopt}]}
+        self.add(cov)
+        if goal:
+            self.add(
+                {
+                    "resourceType": "Goal",
+                    "id": "goal-1",
+                    "lifecycleStatus": "active",
+                    "subject": {"reference": "Patient/pat-1"},
+                    "description": {"text": "Berg >= 48/56 to reach overhead safely"},
+                    "target": [
+                        {
+                            "measure": {"text": "Berg"},
+                            "detailQuantity": {"value": 48},
+                            "dueDate": "2026-04-30",
+                        }
+                    ],
+                }
+            )
+        if measure:
+            self.observation("enc-1", f"{day}T09:05:00-05:00", 44)
+        if earlier_measure:
+            self.observation(None, "2026-02-10T09:05:00-05:00", 38)
+        self.document("enc-1", visit_note, signed=signed)
+
+    def add(self, resource: dict) -> dict:
+        self.entries.append(
+            {
+                "fullUrl": f"https://ehr.example.org/fhir/{resource['resourceType']}/"
+                f"{resource['id']}",
+                "resource": resource,
+            }
+        )
+        return resource
+
+    def _id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}-{self.counter}"
+
+    def at(self, hhmm: str, day: str | None = None) -> str:
+        return f"{day or self.day}T{hhmm}:00-05:00"
+
+    def observation(
+        self, encounter: str | None, when: str, value: float, loinc: str = "89432-3"
+    ) -> dict:
+        obs: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": self._id("obs"),
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+            "subject": {"reference": "Patient/pat-1"},
+            "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": "{score}"},
+        }
+        if encounter:
+            obs["encounter"] = {"reference": f"Encounter/{encounter}"}
+        return self.add(obs)
+
+    def document(self, encounter: str, text: str, signed: bool = True) -> dict:
+        doc: dict[str, Any] = {
+            "resourceType": "DocumentReference",
+            "id": self._id("doc"),
+            "status": "current",
+            "docStatus": "final" if signed else "preliminary",
+            "subject": {"reference": "Patient/pat-1"},
+            "context": {"encounter": [{"reference": f"Encounter/{encounter}"}]},
+            "content": [{"attachment": {"contentType": "text/plain", "data": _enc(text)}}],
+        }
+        if signed:
+            doc["authenticator"] = {"reference": "Practitioner/pt"}
+        return self.add(doc)
+
+    def proc(
+        self,
+        code: str,
+        start: str | None,
+        end: str | None,
+        performer: str = "PT",
+        note: str = CLEAN_NOTE,
+        goals: tuple[str, ...] = ("goal-1",),
+        encounter: str = "enc-1",
+        day: str | None = None,
+        system: str = CPT,
+        status: str = "completed",
+        performers: tuple[str, ...] | None = None,
+    ) -> dict:
+        proc: dict[str, Any] = {
+            "resourceType": "Procedure",
+            "id": self._id("proc"),
+            "status": status,
+            "code": {"coding": [{"system": system, "code": code}]},
+            "subject": {"reference": "Patient/pat-1"},
+            "encounter": {"reference": f"Encounter/{encounter}"},
+            "performer": [
+                {"actor": {"reference": f"Practitioner/{p.lower()}"}}
+                for p in (performers or (performer,))
+            ],
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal",
+                    "valueReference": {"reference": f"Goal/{g}"},
+                }
+                for g in goals
+            ],
+        }
+        if start and end:
+            proc["performedPeriod"] = {"start": self.at(start, day), "end": self.at(end, day)}
+        if note:
+            proc["note"] = [{"text": note}]
+        return self.add(proc)
+
+    def line(
+        self,
+        code: str,
+        units: int,
+        mods: tuple[str, ...] = ("GP",),
+        amount: float | None = None,
+        encounter: str = "enc-1",
+        day: str | None = None,
+    ) -> dict:
+        item: dict[str, Any] = {
+            "sequence": len(self.claim_items) + 1,
+            "productOrService": {"coding": [{"system": CPT, "code": code}]},
+            "modifier": [{"coding": [{"code": m}]} for m in mods],
+            "quantity": {"value": units},
+            "servicedDate": day or self.day,
+            "encounter": [{"reference": f"Encounter/{encounter}"}],
+            "net": {"value": amount if amount is not None else 35.0 * units, "currency": "USD"},
+        }
+        self.claim_items.append(item)
+        return item
+
+    def earlier_visit(self, enc_id: str, day: str, note: str | None = None) -> None:
+        self.add(
+            {
+                "resourceType": "Encounter",
+                "id": enc_id,
+                "status": "finished",
+                "class": {"code": "AMB"},
+                "subject": {"reference": "Patient/pat-1"},
+                "period": {"start": f"{day}T09:00:00-05:00"},
+            }
+        )
+        if note:
+            self.proc("97112", "09:00", "09:20", note=note, encounter=enc_id, day=day)
+
+    def bundle(self) -> dict:
+        entries = copy.deepcopy(self.entries)
+        by_claim: dict[str, list[dict]] = {}
+        for item in self.claim_items:
+            ref = item["encounter"][0]["reference"]
+            by_claim.setdefault(ref, []).append(item)
+        for n, (ref, items) in enumerate(sorted(by_claim.items())):
+            claim = {
+                "resourceType": "Claim",
+                "id": f"claim-{n + 1}",
+                "status": "active",
+                "use": "claim",
+                "type": {"coding": [{"code": "professional"}]},
+                "patient": {"reference": "Patient/pat-1"},
+                "created": items[0]["servicedDate"],
+                "billablePeriod": {"start": items[0]["servicedDate"]},
+                "provider": {"display": "Example Therapy Clinic"},
+                "priority": {"coding": [{"code": "normal"}]},
+                "insurance": [
+                    {"sequence": 1, "focal": True, "coverage": {"reference": "Coverage/cov-1"}}
+                ],
+                "item": copy.deepcopy(items),
+            }
+            entries.append(
+                {"fullUrl": f"https://ehr.example.org/fhir/Claim/claim-{n + 1}", "resource": claim}
+            )
+        return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def clean_visit(**kwargs: Any) -> VisitBuilder:
+    """CMS worked example 1: 97112 24 min + 97110 23 min, billed 2 + 1 with GP."""
+    b = VisitBuilder(**kwargs)
+    b.proc("97112", "09:00", "09:24")
+    b.proc(
+        "97110",
+        "09:24",
+        "09:47",
+        goals=("goal-2",),
+        note="Therapeutic exercise for quad strength, 3x10 reps, theraband; tolerated well.",
+    )
+    b.add(
+        {
+            "resourceType": "Goal",
+            "id": "goal-2",
+            "lifecycleStatus": "active",
+            "subject": {"reference": "Patient/pat-1"},
+            "description": {"text": "Quad strength 5/5 for stairs"},
+            "target": [{"measure": {"text": "MMT"}, "detailQuantity": {"value": 5}}],
+        }
+    )
+    b.line("97112", 2)
+    b.line("97110", 1)
+    return b

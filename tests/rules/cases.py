@@ -1,0 +1,462 @@
+"""Pass and fail cases for every rule: each case builds a Bundle and says whether the rule fires.
+
+A case is (name, build) where build() returns (bundle, review options). The registry test
+checks every registered rule has at least one 'pass' and one 'fail' case here.
+"""
+
+from __future__ import annotations
+
+from tests.builders import CLEAN_NOTE, VisitBuilder, clean_visit
+
+
+def _b(builder: VisitBuilder, **options):
+    return builder.bundle(), options
+
+
+def clean(**options):
+    return _b(clean_visit(), **options)
+
+
+# --- units ---------------------------------------------------------------------------------
+def exceed_single():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 3)
+    return _b(b)
+
+
+def tie_billed_both_two():
+    """CMS Ex 2: 20/20 minutes, 2 + 2 billed: 'Do not bill 3 units for either'; 4 > 3."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20")
+    b.proc("97110", "09:20", "09:40", note="Balance exercises with verbal cues; tolerated.")
+    b.line("97112", 2)
+    b.line("97110", 2)
+    return _b(b)
+
+
+def under_billed():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:38")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def six_minutes_alone():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:06")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def seven_plus_seven_pooled():
+    """7-minutes-or-less rule: 7 + 7 = 14 total, one unit for either code."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:07")
+    b.proc("97140", "09:07", "09:14", goals=(), note="Manual therapy, soft tissue mobilization.")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def no_minutes():
+    b = VisitBuilder()
+    b.proc("97110", "09:00", "09:20", note="Strength program 3x10 with verbal cues; tolerated.")
+    b.line("97112", 2)
+    b.line("97110", 1)
+    return _b(b)
+
+
+def procedure_without_period():
+    b = VisitBuilder()
+    b.proc("97112", None, None)
+    b.line("97112", 1)
+    return _b(b)
+
+
+def five_units_97112():
+    b = VisitBuilder(length=90)
+    b.proc("97112", "09:00", "10:15")
+    b.line("97112", 5)
+    return _b(b)
+
+
+def four_units_97112():
+    b = VisitBuilder(length=70)
+    b.proc("97112", "09:00", "10:00")
+    b.line("97112", 4)
+    return _b(b)
+
+
+def cap_across_encounters():
+    """3 units this visit + 2 units at another encounter the same day, both GP."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:45")
+    b.line("97112", 3)
+    b.earlier_visit("enc-0", b.day)
+    b.line("97112", 2, encounter="enc-0")
+    return _b(b)
+
+
+# --- time -------------------------------------------------------------------------------------
+def overlapping_timed():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:25")
+    b.proc("97110", "09:15", "09:40", note="Strength 3x10.")
+    b.line("97112", 2)
+    b.line("97110", 1)
+    return _b(b)
+
+
+def back_to_back():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:25")
+    b.proc("97110", "09:25", "09:40", note="Strength 3x10.")
+    b.line("97112", 2)
+    b.line("97110", 1)
+    return _b(b)
+
+
+def group_overlapping():
+    b = VisitBuilder()
+    b.proc("97150", "10:00", "10:30", note="Group balance class, 3 patients.")
+    b.proc("97112", "10:20", "10:40")
+    b.line("97150", 1)
+    b.line("97112", 1)
+    return _b(b)
+
+
+def group_separate_with_59():
+    b = VisitBuilder()
+    b.proc("97150", "10:00", "10:30", note="Group balance class, 3 patients.", goals=("goal-9",))
+    b.proc("97112", "10:30", "10:50")
+    b.line("97150", 1)
+    b.line("97112", 1, mods=("GP", "59"))
+    return _b(b)
+
+
+def group_separate_no_59():
+    b = VisitBuilder()
+    b.proc("97150", "10:00", "10:30", note="Group balance class, 3 patients.", goals=("goal-9",))
+    b.proc("97112", "10:30", "10:50")
+    b.line("97150", 1)
+    b.line("97112", 1)
+    return _b(b)
+
+
+def estim_overlapping():
+    b = VisitBuilder()
+    b.proc(
+        "G0283",
+        "09:00",
+        "09:15",
+        note="Unattended e-stim",
+        system="https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    )
+    b.proc("97112", "09:05", "09:30")
+    b.line("G0283", 1)
+    b.line("97112", 2)
+    return _b(b)
+
+
+def estim_before():
+    b = VisitBuilder()
+    b.proc(
+        "G0283",
+        "09:00",
+        "09:15",
+        note="Unattended e-stim",
+        system="https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    )
+    b.proc("97112", "09:15", "09:40")
+    b.line("G0283", 1)
+    b.line("97112", 2)
+    return _b(b)
+
+
+def total_time_short():
+    b = VisitBuilder(length=30)
+    b.proc("97112", "09:00", "09:45")
+    b.line("97112", 3)
+    return _b(b)
+
+
+# --- modifiers -------------------------------------------------------------------------------
+def no_gp():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1, mods=())
+    return _b(b)
+
+
+def ot_with_gp():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20", performer="OT")
+    b.line("97112", 1, mods=("GP",))
+    return _b(b)
+
+
+def ot_with_go():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20", performer="OT")
+    b.line("97112", 1, mods=("GO",))
+    return _b(b)
+
+
+def cq_with_go():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20", performer="OT")
+    b.line("97112", 1, mods=("GO", "CQ"))
+    return _b(b)
+
+
+def pta_alone_no_cq():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:30", performer="PTA")
+    b.line("97112", 2)
+    return _b(b)
+
+
+def pta_alone_with_cq():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:30", performer="PTA")
+    b.line("97112", 2, mods=("GP", "CQ"))
+    return _b(b)
+
+
+def pta_with_pt_together():
+    """APTA: PT furnishes the units while the PTA assists: no CQ."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:30", performers=("PT", "PTA"))
+    b.line("97112", 2)
+    return _b(b)
+
+
+def pta_de_minimis():
+    """PTA alone 2 of 30 minutes (under 10%): no CQ needed."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:28")
+    b.proc("97112", "09:28", "09:30", performer="PTA")
+    b.line("97112", 2)
+    return _b(b)
+
+
+def xs_same_goal():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20")
+    b.proc("97110", "09:20", "09:40", note="Strength 3x10 with verbal cues.")
+    b.line("97112", 1, mods=("GP", "XS"))
+    b.line("97110", 2)
+    return _b(b)
+
+
+def xs_separate_goals():
+    b = clean_visit()
+    b.claim_items[0]["modifier"].append({"coding": [{"code": "XS"}]})
+    return _b(b)
+
+
+def xs_overlapping():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:25")
+    b.proc("97110", "09:20", "09:40", goals=("goal-2",), note="Strength 3x10.")
+    b.line("97112", 2, mods=("GP", "59"))
+    b.line("97110", 1)
+    return _b(b)
+
+
+def _kx(prior: float, kx_on_line: bool = False, medicare: bool = True):
+    kwargs = {} if medicare else {"payer": "Acme Commercial Health", "sopt": "5"}
+    b = VisitBuilder(**kwargs)
+    b.proc("97112", "09:00", "09:30")
+    b.earlier_visit("enc-0", "2026-02-10")
+    b.line("97110", 10, amount=prior, encounter="enc-0", day="2026-02-10")
+    b.line("97112", 2, mods=("GP", "KX") if kx_on_line else ("GP",), amount=80.0)
+    return _b(b)
+
+
+# --- documentation -----------------------------------------------------------------------------
+def _doc(note: str, visit_note: str = "Visit note. Total treatment time 40 min.", **kwargs):
+    b = VisitBuilder(visit_note=visit_note, **kwargs)
+    b.proc("97112", "09:00", "09:20", note=note)
+    b.line("97112", 1)
+    return _b(b)
+
+
+def weak_note():
+    return _doc("Patient performed balance exercises independently, no cues needed.")
+
+
+def no_deficit_but_cues():
+    return _doc("Tandem stance on foam with verbal and tactile cues; pt tolerated well.")
+
+
+def negated_deficit():
+    return _doc("Tandem walking with verbal cues, without loss of balance; pt tolerated well.")
+
+
+def cues_not_required():
+    return _doc("Impaired balance. Tandem stance; cues were not required. Tolerated.")
+
+
+def no_response():
+    return _doc("Impaired balance; perturbation training with tactile cues.")
+
+
+def strengthening_note():
+    return _doc(
+        "Quad strengthening with theraband, squats 3x10 reps, leg press 40 lbs for "
+        "strength and endurance; impaired balance noted; verbal cues; tolerated."
+    )
+
+
+def functional_task_note():
+    return _doc(
+        "Transfers sit to stand, lifting and carrying a box, bed mobility and reaching "
+        "overhead shelf for functional tasks; verbal cues; impaired balance; tolerated."
+    )
+
+
+def no_goals():
+    b = VisitBuilder(goal=False)
+    b.proc("97112", "09:00", "09:20", goals=())
+    b.line("97112", 1)
+    return _b(b)
+
+
+def unmeasurable_goal():
+    b = VisitBuilder(goal=False)
+    b.add(
+        {
+            "resourceType": "Goal",
+            "id": "goal-1",
+            "lifecycleStatus": "active",
+            "subject": {"reference": "Patient/pat-1"},
+            "description": {"text": "Better balance"},
+        }
+    )
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def no_measure():
+    b = VisitBuilder(measure=False)
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def no_earlier_measure():
+    b = VisitBuilder(earlier_measure=False)
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def unsigned():
+    b = VisitBuilder(signed=False)
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def no_length():
+    b = VisitBuilder(length=None)
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def cloned():
+    b = VisitBuilder()
+    b.earlier_visit("enc-0", "2026-02-25", note=CLEAN_NOTE)
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def fresh_note():
+    b = VisitBuilder()
+    b.earlier_visit(
+        "enc-0",
+        "2026-02-25",
+        note=(
+            "Initial session: vestibular hypofunction with dizziness on head turns; gaze "
+            "stabilization x1 viewing with verbal cues, habituation; pt reported mild symptoms."
+        ),
+    )
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
+def not_billed_yet():
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:20")
+    return _b(b)
+
+
+CASES: dict[str, dict[str, list]] = {
+    "units-exceed-time": {
+        "pass": [clean, back_to_back],
+        "fail": [exceed_single, tie_billed_both_two, no_minutes, six_minutes_alone],
+    },
+    "units-under-billed": {"pass": [clean], "fail": [under_billed]},
+    "under-8-minutes": {
+        "pass": [clean, seven_plus_seven_pooled],
+        "fail": [six_minutes_alone],
+    },
+    "missing-minutes": {
+        "pass": [clean, not_billed_yet],
+        "fail": [no_minutes, procedure_without_period],
+    },
+    "daily-unit-cap": {
+        "pass": [clean, four_units_97112],
+        "fail": [five_units_97112, cap_across_encounters],
+    },
+    "minutes-overlap": {"pass": [clean, back_to_back], "fail": [overlapping_timed]},
+    "group-overlap": {"pass": [clean, group_separate_with_59], "fail": [group_overlapping]},
+    "untimed-overlap": {"pass": [clean, estim_before], "fail": [estim_overlapping]},
+    "total-time-mismatch": {"pass": [clean, no_length], "fail": [total_time_short]},
+    "missing-discipline-modifier": {"pass": [clean], "fail": [no_gp]},
+    "discipline-modifier-mismatch": {"pass": [clean, ot_with_go], "fail": [ot_with_gp, cq_with_go]},
+    "missing-assistant-modifier": {
+        "pass": [clean, pta_alone_with_cq, pta_with_pt_together, pta_de_minimis],
+        "fail": [pta_alone_no_cq],
+    },
+    "missing-distinct-modifier": {
+        "pass": [clean, group_separate_with_59],
+        "fail": [group_separate_no_59],
+    },
+    "unsupported-distinct-modifier": {
+        "pass": [clean, xs_separate_goals, group_separate_with_59],
+        "fail": [xs_same_goal, xs_overlapping],
+    },
+    "missing-kx": {
+        "pass": [
+            clean,
+            lambda: _kx(1000.0),
+            lambda: _kx(2450.0, kx_on_line=True),
+            lambda: _kx(2450.0, medicare=False),
+        ],
+        "fail": [lambda: _kx(2450.0)],
+    },
+    "targeted-review-threshold": {
+        "pass": [clean, lambda: _kx(2450.0)],
+        "fail": [lambda: _kx(2950.0, kx_on_line=True)],
+    },
+    "doc-no-deficit": {"pass": [clean], "fail": [weak_note, no_deficit_but_cues, negated_deficit]},
+    "doc-no-skilled-intervention": {"pass": [clean], "fail": [weak_note, cues_not_required]},
+    "doc-no-patient-response": {"pass": [clean, no_deficit_but_cues], "fail": [no_response]},
+    "doc-no-functional-goal": {"pass": [clean], "fail": [no_goals, unmeasurable_goal]},
+    "doc-no-objective-measure": {"pass": [clean], "fail": [no_measure]},
+    "doc-no-progress": {"pass": [clean, no_measure], "fail": [no_earlier_measure]},
+    "doc-unsigned": {"pass": [clean], "fail": [unsigned]},
+    "doc-no-total-time": {"pass": [clean], "fail": [no_length]},
+    "supervision-only": {"pass": [clean, no_deficit_but_cues], "fail": [weak_note]},
+    "code-selection": {
+        "pass": [clean, weak_note],
+        "fail": [strengthening_note, functional_task_note],
+    },
+    "cloned-note": {"pass": [clean, fresh_note], "fail": [cloned]},
+}
