@@ -240,7 +240,7 @@ class VisitBuilder:
         for item in self.claim_items:
             ref = item["encounter"][0]["reference"]
             by_claim.setdefault(ref, []).append(item)
-        for n, (ref, items) in enumerate(sorted(by_claim.items())):
+        for n, (_ref, items) in enumerate(sorted(by_claim.items())):
             claim = {
                 "resourceType": "Claim",
                 "id": f"claim-{n + 1}",

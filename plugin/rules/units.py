@@ -118,13 +118,16 @@ def _line_discipline(ctx: Context, modifiers) -> str:
     return "unknown discipline"
 
 
-@rule("daily-unit-cap", Severity.WARNING, "Per-day unit limits in policy data (limits.toml)")
+@rule(
+    "daily-unit-cap", Severity.WARNING, "Per-day limit in policy data (seed guides; MUE unverified)"
+)
 def daily_unit_cap(ctx: Context) -> Iterator[Issue]:
     """Units of a capped code (97112) on one date for one discipline pass the per-day limit.
 
     Counts this visit's billed units (or, before charges, the units the minutes support) and the
-    patient's other billed lines of the same date. The limit is policy data: the seed sources
-    cite 4 units of 97112 per date per discipline; load the CMS MUE file to replace it.
+    patient's other billed lines of the same date. The limit is policy data.
+    Source: the seed guides cite 4 units of 97112 per date per discipline (the CMS practitioner
+    MUE for 97112 is unverified; billing-rules.md §3), so this is a warning, not a denial.
     """
     day = ctx.visit.day
     for code, limit in sorted(ctx.policy.per_day_units.items()):

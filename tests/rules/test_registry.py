@@ -1,0 +1,79 @@
+"""Every rule in the registry is documented, cited, in the contract table and tested both ways."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from plugin.rules import ALL_RULES
+from tests.rules.cases import CASES
+
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "spec" / "contract.md"
+# The contract's rule table, copied for when shared/ is not beside the checkout.
+CONTRACT_RULES = {
+    "units-exceed-time": "error",
+    "units-under-billed": "info",
+    "under-8-minutes": "error",
+    "missing-minutes": "error",
+    "daily-unit-cap": "warning",
+    "minutes-overlap": "error",
+    "group-overlap": "error",
+    "untimed-overlap": "error",
+    "total-time-mismatch": "error",
+    "missing-discipline-modifier": "error",
+    "discipline-modifier-mismatch": "error",
+    "missing-assistant-modifier": "error",
+    "missing-distinct-modifier": "error",
+    "unsupported-distinct-modifier": "error",
+    "missing-kx": "error",
+    "doc-no-deficit": "error",
+    "doc-no-skilled-intervention": "error",
+    "doc-no-patient-response": "warning",
+    "doc-no-functional-goal": "error",
+    "doc-no-objective-measure": "warning",
+    "doc-no-progress": "warning",
+    "doc-unsigned": "error",
+    "doc-no-total-time": "warning",
+    "supervision-only": "error",
+    "code-selection": "warning",
+    "cloned-note": "warning",
+}
+
+
+def contract_rules() -> dict[str, str]:
+    if not CONTRACT.is_file():
+        return CONTRACT_RULES
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (\w+) \|", CONTRACT.read_text(), re.MULTILINE)
+    return dict(rows)
+
+
+def test_contract_table_matches_our_copy():
+    assert contract_rules() == CONTRACT_RULES
+
+
+def test_every_contract_rule_is_registered_with_its_severity():
+    registered = {r.id: r.severity.value for r in ALL_RULES}
+    for rule_id, severity in contract_rules().items():
+        assert registered.get(rule_id) == severity, rule_id
+
+
+def test_rule_ids_unique_and_kebab_case():
+    ids = [r.id for r in ALL_RULES]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", i) for i in ids)
+
+
+def test_every_rule_is_documented_with_its_source():
+    for rule in ALL_RULES:
+        assert rule.title, f"{rule.id} has no docstring"
+        assert len(rule.doc.split()) >= 25, f"{rule.id} docstring too thin"
+        assert "Source" in rule.doc, f"{rule.id} docstring names no source"
+        assert rule.citation.strip(), f"{rule.id} has no citation"
+
+
+def test_every_rule_has_pass_and_fail_cases():
+    for rule in ALL_RULES:
+        cases = CASES.get(rule.id, {})
+        assert cases.get("pass"), f"{rule.id} has no pass case"
+        assert cases.get("fail"), f"{rule.id} has no fail case"
+    assert set(CASES) == {r.id for r in ALL_RULES}
