@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -44,7 +45,11 @@ def read_json(path: str) -> object:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+        # orjson refuses integers past 64 bits, which are still JSON: let the stdlib try.
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise InputError(f"{path}: not valid JSON ({exc})") from exc
 
 
 @main.command()
