@@ -30,11 +30,19 @@ def test_there_is_something_to_check():
 
 
 def test_rules_import_only_stdlib_and_pure_plugin_modules():
-    allowed_plugin = ("plugin.domain", "plugin.rules", "plugin.units", "plugin.narrative",
-                      "plugin.policy.model")
-    for path in modules("plugin/rules") + [ROOT / "plugin/domain.py", ROOT / "plugin/units.py",
-                                           ROOT / "plugin/narrative.py",
-                                           ROOT / "plugin/policy/model.py"]:
+    allowed_plugin = (
+        "plugin.domain",
+        "plugin.rules",
+        "plugin.units",
+        "plugin.narrative",
+        "plugin.policy.model",
+    )
+    for path in modules("plugin/rules") + [
+        ROOT / "plugin/domain.py",
+        ROOT / "plugin/units.py",
+        ROOT / "plugin/narrative.py",
+        ROOT / "plugin/policy/model.py",
+    ]:
         for name in imports_of(path):
             top = name.split(".")[0]
             if top == "plugin":
@@ -46,8 +54,9 @@ def test_rules_import_only_stdlib_and_pure_plugin_modules():
 def test_fhir_extraction_does_not_import_web_rules_or_cli():
     for path in modules("plugin/fhir"):
         for name in imports_of(path):
-            assert not name.startswith(("flask", "plugin.web", "plugin.rules", "plugin.cli",
-                                        "click", "smart_launch")), f"{path.name} imports {name}"
+            assert not name.startswith(
+                ("flask", "plugin.web", "plugin.rules", "plugin.cli", "click", "smart_launch")
+            ), f"{path.name} imports {name}"
 
 
 def test_smart_launch_is_framework_free_and_knows_nothing_of_plugin():

@@ -26,8 +26,9 @@ def write(tmp_path, data, name="bundle.json"):
 
 
 def test_clean_visit_json(runner, tmp_path):
-    result = runner.invoke(main, ["review", write(tmp_path, clean_visit().bundle()),
-                                  "--format", "json"])
+    result = runner.invoke(
+        main, ["review", write(tmp_path, clean_visit().bundle()), "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["encounter"] == "Encounter/enc-1"
@@ -38,8 +39,14 @@ def test_clean_visit_json(runner, tmp_path):
     assert out["verdict"] == "supported"
     assert out["findings"] == []
     row = next(s for s in out["services"] if s["code"] == "97112")
-    assert row == {"code": "97112", "minutes": 24, "billed_units": 2, "supported_units": 2,
-                   "modifiers": ["GP"], "timed": True}
+    assert row == {
+        "code": "97112",
+        "minutes": 24,
+        "billed_units": 2,
+        "supported_units": 2,
+        "modifiers": ["GP"],
+        "timed": True,
+    }
 
 
 def test_error_finding_exits_1_with_the_contract_fields(runner, tmp_path):
@@ -118,8 +125,9 @@ def test_bad_input_exits_2_with_one_line(runner, tmp_path, content, expected):
 
 
 def test_unknown_encounter_exits_2(runner, tmp_path):
-    result = runner.invoke(main, ["review", write(tmp_path, clean_visit().bundle()),
-                                  "--encounter", "nope"])
+    result = runner.invoke(
+        main, ["review", write(tmp_path, clean_visit().bundle()), "--encounter", "nope"]
+    )
     assert result.exit_code == 2
     assert "no Encounter with id 'nope'" in result.stderr
 
@@ -155,35 +163,78 @@ def test_strict_mode_accepts_a_valid_bundle(runner, tmp_path):
 
 
 def test_help_for_every_command(runner):
-    for args in (["--help"], ["review", "--help"], ["policy", "--help"],
-                 ["policy", "import-ncci", "--help"]):
+    for args in (
+        ["--help"],
+        ["review", "--help"],
+        ["policy", "--help"],
+        ["policy", "import-ncci", "--help"],
+    ):
         result = runner.invoke(main, args)
         assert result.exit_code == 0 and "Usage" in result.output
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 bundle_like = st.fixed_dictionaries(
-    {"resourceType": st.just("Bundle"),
-     "entry": st.lists(st.fixed_dictionaries({"resource": st.dictionaries(
-         st.sampled_from(["resourceType", "id", "status", "period", "subject", "code",
-                          "performedPeriod", "encounter", "item", "quantity", "length",
-                          "extension", "note", "content", "context"]),
-         json_values | st.sampled_from(["Encounter", "Procedure", "Claim", "ChargeItem",
-                                        "Observation", "DocumentReference", "Goal"]),
-     )}), max_size=6)}
+    {
+        "resourceType": st.just("Bundle"),
+        "entry": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "resource": st.dictionaries(
+                        st.sampled_from(
+                            [
+                                "resourceType",
+                                "id",
+                                "status",
+                                "period",
+                                "subject",
+                                "code",
+                                "performedPeriod",
+                                "encounter",
+                                "item",
+                                "quantity",
+                                "length",
+                                "extension",
+                                "note",
+                                "content",
+                                "context",
+                            ]
+                        ),
+                        json_values
+                        | st.sampled_from(
+                            [
+                                "Encounter",
+                                "Procedure",
+                                "Claim",
+                                "ChargeItem",
+                                "Observation",
+                                "DocumentReference",
+                                "Goal",
+                            ]
+                        ),
+                    )
+                }
+            ),
+            max_size=6,
+        ),
+    }
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.one_of(json_values, bundle_like))
 def test_arbitrary_json_never_crashes(tmp_path, data):
-    result = CliRunner().invoke(main, ["review", write(tmp_path, json.dumps(data).encode()),
-                                       "--format", "json"])
+    result = CliRunner().invoke(
+        main, ["review", write(tmp_path, json.dumps(data).encode()), "--format", "json"]
+    )
     assert result.exit_code in (0, 1, 2), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
