@@ -304,8 +304,9 @@ def build_visit(
     lines = patient_lines(index, patient)
     visit_lines = [ln for ln in lines if ln.encounter == encounter]
     other_lines = [ln for ln in lines if ln.encounter != encounter]
-    has_billing = bool(visit_lines) or bool(_visit_claims(index, encounter))
-    payer, medicare = _payer(index, _visit_claims(index, encounter), patient, policy)
+    claims = _visit_claims(index, encounter)
+    has_billing = bool(visit_lines) or bool(claims)
+    payer, medicare = _payer(index, claims, patient, policy)
     chosen = method or policy.method_for_payer(payer)
 
     return Visit(

@@ -137,15 +137,14 @@ class Index:
 
     def key(self, reference: object) -> str | None:
         """Normalise a Reference (object or string) to ``Type/id``; None when it is empty."""
-        ref = (
-            text(obj(reference).get("reference"))
-            if isinstance(reference, dict)
-            else text(reference)
-        )
-        if not ref or ref.startswith("#"):
+        ref = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(ref, str) or not ref or ref[0] == "#":
             return None
-        if ref in self.aliases:
-            return self.aliases[ref]
+        alias = self.aliases.get(ref)
+        if alias is not None:
+            return alias
+        if ref.count("/") == 1:  # the common relative form, Type/id
+            return ref
         ref = ref.split("/_history/")[0]
         parts = ref.rstrip("/").split("/")
         if len(parts) >= 2 and not ref.startswith("urn:"):

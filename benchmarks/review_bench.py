@@ -1,0 +1,100 @@
+"""Reviews per second in-process, beside the time to merely parse the same JSON with orjson.
+
+Generates a few thousand realistic visit Bundles (history, notes, claims), serialises them,
+then times, on the same data in one run: (a) orjson.loads of every Bundle, (b) the review of
+every already-parsed Bundle (index, visit model, all rules). Best of several repeats each.
+Target: review/parse <= 2 and one typical visit under 1 ms after parsing.
+Last line: ``review/parse ratio: X.XX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from plugin.policy import load_policy  # noqa: E402
+from plugin.review import review_bundle  # noqa: E402
+from tests.builders import CLEAN_NOTE, VisitBuilder  # noqa: E402
+
+CODES = ["97112", "97110", "97140", "97116", "97530"]
+NOTES = [
+    CLEAN_NOTE,
+    "Patient performed balance exercises independently, no cues needed.",
+    "Quad strengthening with theraband, squats 3x10 reps for strength; tolerated.",
+    "Gait training with verbal cues for step length; decreased sway; tolerated well.",
+]
+
+
+def make_visit(rng: random.Random, n: int) -> bytes:
+    b = VisitBuilder(
+        day=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        length=rng.choice([None, 45, 60, 75]),
+        signed=rng.random() > 0.1,
+    )
+    clock = 9 * 60
+    for code in rng.sample(CODES, rng.randint(1, 3)):
+        minutes = rng.randint(5, 35)
+        start, end = clock, clock + minutes
+        clock = end - (rng.randint(0, 5) if rng.random() < 0.1 else 0)
+        b.proc(
+            code,
+            f"{start // 60:02d}:{start % 60:02d}",
+            f"{end // 60:02d}:{end % 60:02d}",
+            note=rng.choice(NOTES),
+        )
+        b.line(
+            code,
+            max(1, (minutes + 7) // 15 + (1 if rng.random() < 0.15 else 0)),
+            mods=rng.choice([("GP",), ("GP",), ("GP", "KX"), ()]),
+        )
+    if rng.random() < 0.5:
+        b.earlier_visit(f"enc-h{n}", "2026-01-02", note=rng.choice(NOTES))
+        b.line("97110", 2, encounter=f"enc-h{n}", day="2026-01-02")
+    return orjson.dumps(b.bundle())
+
+
+def best_of(repeats: int, fn) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visits", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    raw = [make_visit(rng, n) for n in range(args.visits)]
+    parsed = [orjson.loads(r) for r in raw]
+    policy = load_policy()
+    review_bundle(parsed[0], policy=policy)  # warm the phrase-regex cache
+
+    parse_s = best_of(args.repeats, lambda: [orjson.loads(r) for r in raw])
+    review_s = best_of(args.repeats, lambda: [review_bundle(p, policy=policy) for p in parsed])
+
+    size = sum(len(r) for r in raw) / len(raw)
+    per_visit_ms = review_s / args.visits * 1000
+    print(f"visits: {args.visits}, mean Bundle size {size / 1024:.1f} KiB")
+    print(f"parse (orjson.loads):  {parse_s:.3f} s  {args.visits / parse_s:,.0f} visits/s")
+    print(
+        f"review (after parse):  {review_s:.3f} s  {args.visits / review_s:,.0f} visits/s  "
+        f"{per_visit_ms:.3f} ms/visit (target < 1 ms)"
+    )
+    print(f"review/parse ratio: {review_s / parse_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
