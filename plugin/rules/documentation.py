@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime
 
 from plugin.domain import Severity
 from plugin.rules.base import Issue, rule
 from plugin.rules.context import Context, DocumentedItem
 
 BPM = "CMS Benefit Policy Manual ch.15 §220.3"
+
+
+def _day_of(moment: date | datetime) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment
 
 
 def _missing(ctx: Context, list_name: str) -> Iterator[DocumentedItem]:
@@ -128,7 +133,12 @@ def doc_no_progress(ctx: Context) -> Iterator[Issue]:
     current = [m for m in ctx.visit.measures if m.this_visit]
     if not current:
         return
-    earlier_codes = {m.code for m in ctx.visit.measures if not m.this_visit}
+    day = ctx.visit.day
+    earlier_codes = {
+        m.code
+        for m in ctx.visit.measures
+        if not m.this_visit and (day is None or m.when is None or _day_of(m.when) < day)
+    }
     if not any(m.code in earlier_codes for m in current):
         yield Issue(
             code=None,

@@ -353,6 +353,15 @@ def no_earlier_measure():
     return _b(b)
 
 
+def only_later_measure():
+    """The only other Berg was taken after this visit: no progress can be shown yet."""
+    b = VisitBuilder(earlier_measure=False)
+    b.observation(None, "2026-05-01T09:05:00-05:00", 50)
+    b.proc("97112", "09:00", "09:20")
+    b.line("97112", 1)
+    return _b(b)
+
+
 def unsigned():
     b = VisitBuilder(signed=False)
     b.proc("97112", "09:00", "09:20")
@@ -450,7 +459,10 @@ CASES: dict[str, dict[str, list]] = {
     "doc-no-patient-response": {"pass": [clean, no_deficit_but_cues], "fail": [no_response]},
     "doc-no-functional-goal": {"pass": [clean], "fail": [no_goals, unmeasurable_goal]},
     "doc-no-objective-measure": {"pass": [clean], "fail": [no_measure]},
-    "doc-no-progress": {"pass": [clean, no_measure], "fail": [no_earlier_measure]},
+    "doc-no-progress": {
+        "pass": [clean, no_measure],
+        "fail": [no_earlier_measure, only_later_measure],
+    },
     "doc-unsigned": {"pass": [clean], "fail": [unsigned]},
     "doc-no-total-time": {"pass": [clean], "fail": [no_length]},
     "supervision-only": {"pass": [clean, no_deficit_but_cues], "fail": [weak_note]},
