@@ -1,0 +1,1 @@
+"""Coding-review Tasks: built from a review, kept in the app's own FHIR Task store, delivered."""

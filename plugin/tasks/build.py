@@ -1,0 +1,127 @@
+"""Build the coding-review FHIR Task for one reviewed visit (validated with fhir.resources R4B).
+
+One Task per visit: its identifier is derived from the EHR's issuer and the Encounter, so
+re-signing the same visit updates that Task (conditional create, then If-Match update) instead
+of adding another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from fhir.resources.R4B.task import Task
+from pydantic import ValidationError
+
+from plugin.domain import Severity
+from plugin.errors import PluginError
+from plugin.rules.engine import Report
+
+SYSTEM = "https://unitguard.example.org/fhir"
+TASK_CODE_SYSTEM = f"{SYSTEM}/CodeSystem/task-code"
+TASK_CODE = "coding-review"
+RULE_SYSTEM = f"{SYSTEM}/CodeSystem/rule"
+INPUT_SYSTEM = f"{SYSTEM}/CodeSystem/task-input"
+IDENTIFIER_SYSTEM = f"{SYSTEM}/task-id"
+PRIORITY = {Severity.ERROR: "asap", Severity.WARNING: "urgent", Severity.INFO: "routine"}
+
+
+class TaskBuildError(PluginError):
+    """The Task built from a review does not validate as FHIR R4 (a bug, reported clearly)."""
+
+
+def task_identifier(issuer: str, encounter: str) -> str:
+    """A stable, opaque identifier value for the one review Task of a visit."""
+    return hashlib.sha256(f"{issuer}|{encounter}".encode()).hexdigest()[:32]
+
+
+def _worst(report: Report) -> Severity | None:
+    return min((f.severity for f in report.findings), key=lambda s: s.rank, default=None)
+
+
+def summary(report: Report) -> str:
+    """One line: the verdict, how many findings of each severity, the codes, dollars at risk."""
+    counts = {sev: sum(1 for f in report.findings if f.severity is sev) for sev in Severity}
+    codes = "/".join(s.code for s in report.services) or "no services"
+    return (
+        f"unitguard {report.verdict}: {counts[Severity.ERROR]} error(s), "
+        f"{counts[Severity.WARNING]} warning(s) on {codes}; "
+        f"${report.dollars_at_risk:,.2f} at risk"
+    )
+
+
+def review_task(
+    report: Report,
+    *,
+    issuer: str,
+    owner: dict | None = None,
+    requester: str | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """The Task resource (as a dict) for a reviewed visit; TaskBuildError if it is not valid."""
+    visit = report.visit
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    focus = next((ln.ref.split("#")[0] for ln in visit.billed or () if ln.ref), None)
+    worst = _worst(report)
+    inputs: list[dict] = []
+    for finding in report.findings:
+        inputs.append(
+            {
+                "type": {
+                    "coding": [{"system": RULE_SYSTEM, "code": finding.rule}],
+                    "text": f"{finding.severity.value} {finding.code or ''}".strip(),
+                },
+                "valueString": f"{finding.message}. Fix: {finding.fix} ({finding.citation})",
+            }
+        )
+    inputs.append(
+        {
+            "type": {"coding": [{"system": INPUT_SYSTEM, "code": "dollars-at-risk"}]},
+            "valueMoney": {"value": round(report.dollars_at_risk, 2), "currency": "USD"},
+        }
+    )
+    inputs.append(
+        {
+            "type": {"coding": [{"system": INPUT_SYSTEM, "code": "verdict"}]},
+            "valueString": report.verdict,
+        }
+    )
+    task: dict = {
+        "resourceType": "Task",
+        "identifier": [
+            {"system": IDENTIFIER_SYSTEM, "value": task_identifier(issuer, visit.encounter)}
+        ],
+        "status": "requested",
+        "intent": "order",
+        "priority": PRIORITY[worst] if worst else "routine",
+        "code": {
+            "coding": [
+                {
+                    "system": TASK_CODE_SYSTEM,
+                    "code": TASK_CODE,
+                    "display": "unitguard coding review",
+                }
+            ]
+        },
+        "description": summary(report),
+        "focus": {"reference": focus or visit.encounter},
+        "encounter": {"reference": visit.encounter},
+        "authoredOn": stamp,
+        "lastModified": stamp,
+        "input": inputs,
+    }
+    if visit.patient:
+        task["for"] = {"reference": visit.patient}
+    if owner:
+        task["owner"] = owner
+    if requester:
+        task["requester"] = {"reference": requester}
+    try:
+        Task.model_validate(task)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise TaskBuildError(
+            f"review Task is not valid FHIR R4 at {where}: {first['msg']}"
+        ) from exc
+    return task

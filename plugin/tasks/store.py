@@ -1,0 +1,231 @@
+"""The app's own FHIR Task store: SQLite by default, any SQLAlchemy URL (PostgreSQL) for several
+app instances. Versioned resources; conditional create by identifier; If-Match updates.
+
+Neither Epic nor Oracle Health lets an app create a Task today, so the coder queue and outside
+tools read review Tasks from here with ordinary FHIR searches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import sqlalchemy as sa
+
+from plugin.errors import PluginError
+
+metadata = sa.MetaData()
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("identifier", sa.String(300), nullable=False, unique=True),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("code", sa.String(200), nullable=False, index=True),
+    sa.Column("owner", sa.String(200), index=True),
+    sa.Column("patient", sa.String(200), index=True),
+    sa.Column("encounter", sa.String(200), index=True),
+    sa.Column("priority", sa.String(16)),
+    sa.Column("rules", sa.String(2000), nullable=False, default=""),
+    sa.Column("dollars_at_risk", sa.Float, nullable=False, default=0.0),
+    sa.Column("authored_on", sa.String(40), nullable=False),
+    sa.Column("last_updated", sa.String(40), nullable=False, index=True),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
+
+
+class TaskStoreError(PluginError):
+    """Base of the Task store's errors."""
+
+
+class TaskNotFound(TaskStoreError):
+    pass
+
+
+class VersionConflict(TaskStoreError):
+    """The Task changed since the caller read it (HTTP 412)."""
+
+
+def _ident(task: dict) -> str:
+    for ident in task.get("identifier") or []:
+        if ident.get("system") and ident.get("value"):
+            return f"{ident['system']}|{ident['value']}"
+    raise TaskStoreError("a review Task needs an identifier (system and value)")
+
+
+def _code(task: dict) -> str:
+    for coding in (task.get("code") or {}).get("coding") or []:
+        if coding.get("code"):
+            return f"{coding.get('system', '')}|{coding['code']}"
+    return ""
+
+
+def _columns(task: dict) -> dict:
+    rules = sorted(
+        {
+            c.get("code", "")
+            for item in task.get("input") or []
+            for c in (item.get("type") or {}).get("coding") or []
+            if c.get("system", "").endswith("/CodeSystem/rule")
+        }
+    )
+    dollars = next(
+        (
+            float(item["valueMoney"]["value"])
+            for item in task.get("input") or []
+            if "valueMoney" in item
+        ),
+        0.0,
+    )
+    return {
+        "identifier": _ident(task),
+        "status": task.get("status", ""),
+        "code": _code(task),
+        "owner": (task.get("owner") or {}).get("reference")
+        or (task.get("owner") or {}).get("display"),
+        "patient": (task.get("for") or {}).get("reference"),
+        "encounter": (task.get("encounter") or {}).get("reference"),
+        "priority": task.get("priority"),
+        "rules": ",".join(rules),
+        "dollars_at_risk": dollars,
+        "authored_on": task.get("authoredOn") or "",
+    }
+
+
+@dataclass(frozen=True)
+class Stored:
+    task: dict
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+class TaskStore:
+    """FHIR Task persistence on SQLAlchemy Core."""
+
+    def __init__(self, url: str = "sqlite:///unitguard-tasks.sqlite") -> None:
+        self.engine = sa.create_engine(url, future=True)
+        metadata.create_all(self.engine)
+
+    def _stored(self, row) -> Stored:
+        return Stored(orjson.loads(row.body), row.version)
+
+    def _write_body(self, task: dict, task_id: str, version: int, now: str) -> bytes:
+        task = dict(task, id=task_id)
+        task["meta"] = {**(task.get("meta") or {}), "versionId": str(version), "lastUpdated": now}
+        return orjson.dumps(task)
+
+    def create(self, task: dict, if_none_exist: bool = True) -> tuple[Stored, bool]:
+        """Create the Task, or return the existing one with the same identifier (and False)."""
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        cols = _columns(task)
+        with self.engine.begin() as conn:
+            if if_none_exist:
+                row = conn.execute(
+                    sa.select(tasks).where(tasks.c.identifier == cols["identifier"])
+                ).first()
+                if row is not None:
+                    return self._stored(row), False
+            task_id = uuid.uuid4().hex
+            body = self._write_body(task, task_id, 1, now)
+            try:
+                conn.execute(
+                    tasks.insert().values(
+                        id=task_id, version=1, last_updated=now, body=body, **cols
+                    )
+                )
+            except sa.exc.IntegrityError:
+                conn.rollback()
+                return self.find_by_identifier(cols["identifier"]), False
+        return Stored(orjson.loads(body), 1), True
+
+    def find_by_identifier(self, identifier: str) -> Stored:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tasks).where(tasks.c.identifier == identifier)).first()
+        if row is None:
+            raise TaskNotFound(f"no Task with identifier {identifier}")
+        return self._stored(row)
+
+    def read(self, task_id: str) -> Stored:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
+        if row is None:
+            raise TaskNotFound(f"no Task {task_id}")
+        return self._stored(row)
+
+    def update(self, task_id: str, task: dict, if_match: int | None) -> Stored:
+        """Replace a Task; with ``if_match`` the stored version must still be that one."""
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).first()
+            if row is None:
+                raise TaskNotFound(f"no Task {task_id}")
+            if if_match is not None and row.version != if_match:
+                raise VersionConflict(
+                    f"Task {task_id} is at version {row.version}, not {if_match}: someone else "
+                    "changed it"
+                )
+            version = row.version + 1
+            body = self._write_body(task, task_id, version, now)
+            result = conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id, tasks.c.version == row.version)
+                .values(version=version, last_updated=now, body=body, **_columns(task))
+            )
+            if result.rowcount != 1:
+                raise VersionConflict(f"Task {task_id} changed while it was being updated")
+        return Stored(orjson.loads(body), version)
+
+    def search(
+        self,
+        *,
+        status: list[str] | None = None,
+        code: str | None = None,
+        owner: str | None = None,
+        patient: str | None = None,
+        encounter: str | None = None,
+        identifier: str | None = None,
+        rule: str | None = None,
+        sort: str = "-_lastUpdated",
+        count: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Stored], int]:
+        """Tasks matching the filters, sorted; returns (page, total)."""
+        query = sa.select(tasks)
+        if status:
+            query = query.where(tasks.c.status.in_(status))
+        if code:
+            column = tasks.c.code
+            query = query.where(column == code if "|" in code else column.like(f"%|{code}"))
+        for column, value in (
+            (tasks.c.owner, owner),
+            (tasks.c.patient, patient),
+            (tasks.c.encounter, encounter),
+            (tasks.c.identifier, identifier),
+        ):
+            if value:
+                query = query.where(column == value)
+        if rule:
+            wrapped = sa.literal(",") + tasks.c.rules + sa.literal(",")
+            query = query.where(wrapped.like(f"%,{rule},%"))
+        order = {
+            "_lastUpdated": tasks.c.last_updated,
+            "authored-on": tasks.c.authored_on,
+            "dollars-at-risk": tasks.c.dollars_at_risk,
+            "priority": tasks.c.priority,
+        }
+        keys = []
+        for part in sort.split(","):
+            name = part.strip().lstrip("-")
+            if name in order:
+                keys.append(order[name].desc() if part.strip().startswith("-") else order[name])
+        query = query.order_by(*keys, tasks.c.id)
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
+            rows = conn.execute(query.limit(count).offset(offset)).all()
+        return [self._stored(r) for r in rows], int(total or 0)
