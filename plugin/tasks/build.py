@@ -39,6 +39,17 @@ def _worst(report: Report) -> Severity | None:
     return min((f.severity for f in report.findings), key=lambda s: s.rank, default=None)
 
 
+def task_input(task: dict, code: str) -> object:
+    """The value of the Task input of our input type ``code`` (None when absent)."""
+    for item in task.get("input") or []:
+        for coding in (item.get("type") or {}).get("coding") or []:
+            if coding.get("system") == INPUT_SYSTEM and coding.get("code") == code:
+                for key, value in item.items():
+                    if key.startswith("value"):
+                        return value.get("reference") if key == "valueReference" else value
+    return None
+
+
 def summary(report: Report) -> str:
     """One line: the verdict, how many findings of each severity, the codes, dollars at risk."""
     counts = {sev: sum(1 for f in report.findings if f.severity is sev) for sev in Severity}
@@ -86,6 +97,28 @@ def review_task(
             "valueString": report.verdict,
         }
     )
+    therapist = next((p.ref for s in visit.services for p in s.performers), None)
+    if therapist:
+        inputs.append(
+            {
+                "type": {"coding": [{"system": INPUT_SYSTEM, "code": "therapist"}]},
+                "valueReference": {"reference": therapist},
+            }
+        )
+    if visit.payer:
+        inputs.append(
+            {
+                "type": {"coding": [{"system": INPUT_SYSTEM, "code": "payer"}]},
+                "valueString": visit.payer,
+            }
+        )
+    if visit.day:
+        inputs.append(
+            {
+                "type": {"coding": [{"system": INPUT_SYSTEM, "code": "date-of-service"}]},
+                "valueDate": visit.day.isoformat(),
+            }
+        )
     task: dict = {
         "resourceType": "Task",
         "identifier": [

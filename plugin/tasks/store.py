@@ -15,6 +15,7 @@ import orjson
 import sqlalchemy as sa
 
 from plugin.errors import PluginError
+from plugin.tasks.build import task_input
 
 metadata = sa.MetaData()
 tasks = sa.Table(
@@ -30,6 +31,9 @@ tasks = sa.Table(
     sa.Column("encounter", sa.String(200), index=True),
     sa.Column("priority", sa.String(16)),
     sa.Column("rules", sa.String(2000), nullable=False, default=""),
+    sa.Column("therapist", sa.String(200), index=True),
+    sa.Column("payer", sa.String(200), index=True),
+    sa.Column("service_date", sa.String(10), index=True),
     sa.Column("dollars_at_risk", sa.Float, nullable=False, default=0.0),
     sa.Column("authored_on", sa.String(40), nullable=False),
     sa.Column("last_updated", sa.String(40), nullable=False, index=True),
@@ -72,14 +76,7 @@ def _columns(task: dict) -> dict:
             if c.get("system", "").endswith("/CodeSystem/rule")
         }
     )
-    dollars = next(
-        (
-            float(item["valueMoney"]["value"])
-            for item in task.get("input") or []
-            if "valueMoney" in item
-        ),
-        0.0,
-    )
+    dollars = task_input(task, "dollars-at-risk")
     return {
         "identifier": _ident(task),
         "status": task.get("status", ""),
@@ -90,7 +87,10 @@ def _columns(task: dict) -> dict:
         "encounter": (task.get("encounter") or {}).get("reference"),
         "priority": task.get("priority"),
         "rules": ",".join(rules),
-        "dollars_at_risk": dollars,
+        "dollars_at_risk": float((dollars or {}).get("value", 0.0)),
+        "therapist": task_input(task, "therapist"),
+        "payer": task_input(task, "payer"),
+        "service_date": task_input(task, "date-of-service"),
         "authored_on": task.get("authoredOn") or "",
     }
 
@@ -191,6 +191,10 @@ class TaskStore:
         encounter: str | None = None,
         identifier: str | None = None,
         rule: str | None = None,
+        therapist: str | None = None,
+        payer: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
         sort: str = "-_lastUpdated",
         count: int = 100,
         offset: int = 0,
@@ -207,9 +211,15 @@ class TaskStore:
             (tasks.c.patient, patient),
             (tasks.c.encounter, encounter),
             (tasks.c.identifier, identifier),
+            (tasks.c.therapist, therapist),
+            (tasks.c.payer, payer),
         ):
             if value:
                 query = query.where(column == value)
+        if date_from:
+            query = query.where(tasks.c.service_date >= date_from)
+        if date_to:
+            query = query.where(tasks.c.service_date <= date_to)
         if rule:
             wrapped = sa.literal(",") + tasks.c.rules + sa.literal(",")
             query = query.where(wrapped.like(f"%,{rule},%"))
@@ -218,6 +228,7 @@ class TaskStore:
             "authored-on": tasks.c.authored_on,
             "dollars-at-risk": tasks.c.dollars_at_risk,
             "priority": tasks.c.priority,
+            "date-of-service": tasks.c.service_date,
         }
         keys = []
         for part in sort.split(","):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plugin.review import review_bundle
-from plugin.tasks.build import IDENTIFIER_SYSTEM, review_task, task_identifier
+from plugin.tasks.build import IDENTIFIER_SYSTEM, review_task, task_identifier, task_input
 from plugin.tasks.outbox import Outbox
 from plugin.tasks.store import TaskNotFound, TaskStore, VersionConflict
 from tests.builders import VisitBuilder, clean_visit
@@ -90,7 +90,7 @@ def test_store_search_filters_and_sorts(store):
     assert store.search(status=["requested"], code="coding-review")[1] == 2
     assert store.search(owner="Organization/coding-team")[1] == 1
     page, total = store.search(sort="-dollars-at-risk")
-    assert total == 2 and page[0].task["input"][-2]["valueMoney"]["value"] == 70.0
+    assert total == 2 and task_input(page[0].task, "dollars-at-risk")["value"] == 70.0
 
 
 class FlakyServer:
@@ -136,3 +136,12 @@ def test_outbox_keeps_only_the_newest_pending_write_per_task(tmp_path):
     seen = []
     box.deliver(lambda target, t: seen.append(t["status"]))
     assert seen == ["completed"]
+
+
+def test_queue_filters_by_therapist_payer_and_date(store):
+    store.create(defective_task())
+    assert store.search(therapist="Practitioner/pt")[1] == 1
+    assert store.search(therapist="Practitioner/ot")[1] == 0
+    assert store.search(payer="Medicare Part B")[1] == 1
+    assert store.search(date_from="2026-03-01", date_to="2026-03-31")[1] == 1
+    assert store.search(date_from="2026-04-01")[1] == 0
