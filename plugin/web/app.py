@@ -1,0 +1,90 @@
+"""The Flask application factory (gunicorn: ``gunicorn 'plugin.web:create_app()'``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, render_template
+from werkzeug.exceptions import HTTPException
+
+from plugin.tasks.outbox import Outbox
+from plugin.tasks.store import TaskStore
+from plugin.web import security
+from plugin.web.sessions import SessionStore
+from plugin.web.settings import Settings
+from plugin.web.visits import VisitSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppServices:
+    """What the views share: stores, the visit source, and the EHR capabilities."""
+
+    settings: Settings
+    store: TaskStore
+    sessions: SessionStore
+    visits: VisitSource
+    outbox: Outbox | None = None
+    task_capable_issuers: set[str] = field(default_factory=set)
+    sender: Any = None
+
+    def ehr_accepts_tasks(self, issuer: str) -> bool:
+        return issuer in self.task_capable_issuers
+
+    def deliver_outbox(self) -> None:
+        if self.outbox is not None and self.sender is not None:
+            self.outbox.deliver(self.sender)
+
+
+def create_app(
+    settings: Settings | None = None, visits: VisitSource | None = None, **extra: Any
+) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        TASK_API_TOKENS=settings.task_api_tokens,
+        FRAME_ANCESTORS=settings.frame_ancestors,
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
+    )
+    if visits is None:
+        from plugin.web.visits import StaticVisitSource
+
+        visits = StaticVisitSource({})
+    services = AppServices(
+        settings=settings,
+        store=TaskStore(settings.task_db),
+        sessions=SessionStore(settings.session_db, settings.session_minutes),
+        visits=visits,
+        outbox=Outbox(settings.outbox_db),
+        **extra,
+    )
+    app.extensions["unitguard"] = services
+    security.install(app)
+
+    from plugin.web.task_api import create_task_api
+    from plugin.web.views import bp as views
+
+    app.register_blueprint(views)
+    app.register_blueprint(create_task_api(services.store))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render_template("error.html", code=exc.code, message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.error("unexpected error: %s", type(exc).__name__)
+        return render_template(
+            "error.html",
+            code=500,
+            message="Something went wrong; nothing was saved twice. Try "
+            "again, or tell your administrator.",
+        ), 500
+
+    return app

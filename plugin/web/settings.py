@@ -1,0 +1,60 @@
+"""The web app's settings: one frozen dataclass built from UNITGUARD_* variables, validated."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+
+from plugin.errors import PluginError
+
+
+class SettingsError(PluginError):
+    """A setting is missing or wrong; the message names the variable and what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str = ""
+    public_url: str = "http://127.0.0.1:8080"
+    ehrs_file: str | None = None
+    task_db: str = "sqlite:///unitguard-tasks.sqlite"
+    outbox_db: str = "sqlite:///unitguard-outbox.sqlite"
+    session_db: str = "sqlite:///unitguard-sessions.sqlite"
+    coding_owner: str = "Organization/coding-team"
+    coding_owner_display: str = "Coding team"
+    write_clean_tasks: bool = False
+    task_api_tokens: tuple[str, ...] = ()
+    session_minutes: int = 60
+    testing: bool = False
+    frame_ancestors: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        base = cls(
+            secret_key=env.get("UNITGUARD_SECRET_KEY", ""),
+            public_url=env.get("UNITGUARD_PUBLIC_URL", cls.public_url),
+            ehrs_file=env.get("UNITGUARD_EHRS"),
+            task_db=env.get("UNITGUARD_TASK_DB", cls.task_db),
+            outbox_db=env.get("UNITGUARD_OUTBOX_DB", cls.outbox_db),
+            session_db=env.get("UNITGUARD_SESSION_DB", cls.session_db),
+            coding_owner=env.get("UNITGUARD_CODING_OWNER", cls.coding_owner),
+            write_clean_tasks=env.get("UNITGUARD_WRITE_CLEAN_TASKS", "") in ("1", "true", "yes"),
+            task_api_tokens=tuple(
+                t for t in env.get("UNITGUARD_TASK_API_TOKENS", "").split(",") if t
+            ),
+        )
+        return replace(base, **overrides).validated()
+
+    def validated(self) -> Settings:
+        if not self.secret_key:
+            if not self.testing:
+                raise SettingsError(
+                    "UNITGUARD_SECRET_KEY is not set: set it to a long random value "
+                    "(python -c 'import secrets; print(secrets.token_hex(32))')"
+                )
+            return replace(self, secret_key=secrets.token_hex(32))
+        if len(self.secret_key) < 16:
+            raise SettingsError("UNITGUARD_SECRET_KEY is too short: use at least 16 characters")
+        return self

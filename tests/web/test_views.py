@@ -1,0 +1,201 @@
+"""The review page, sign-off write-back, the coder queue and the Task API, through Flask."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from plugin.web import create_app
+from plugin.web.sessions import LaunchSession
+from plugin.web.settings import Settings
+from plugin.web.visits import StaticVisitSource
+from tests.builders import VisitBuilder, clean_visit
+
+ISS = "http://ehr.test/fhir"
+API_TOKEN = "test-api-token-0123456789"
+
+
+def defective():
+    b = VisitBuilder(signed=False)
+    b.proc("97112", "09:00", "09:24")
+    b.line("97112", 3)
+    return b.bundle()
+
+
+@pytest.fixture
+def app(tmp_path):
+    settings = Settings(
+        testing=True,
+        task_db=f"sqlite:///{tmp_path}/t.sqlite",
+        outbox_db=f"sqlite:///{tmp_path}/o.sqlite",
+        session_db=f"sqlite:///{tmp_path}/s.sqlite",
+        task_api_tokens=(API_TOKEN,),
+        frame_ancestors=("http://ehr.test:8090",),
+    ).validated()
+    return create_app(settings, visits=StaticVisitSource({"enc-1": defective()}))
+
+
+@pytest.fixture
+def launch(app):
+    session = LaunchSession(
+        iss=ISS,
+        patient="Patient/pat-1",
+        encounter="Encounter/enc-1",
+        fhir_user="Practitioner/pt",
+        token={"access_token": "secret-tok"},
+    )
+    sid = app.extensions["unitguard"].sessions.create(session)
+    return sid, session.csrf
+
+
+def test_review_page_shows_findings_with_data_attributes(app, launch):
+    sid, _ = launch
+    page = app.test_client().get(f"/review/enc-1?sid={sid}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-rule="units-exceed-time"' in html and 'data-rule="doc-unsigned"' in html
+    assert re.search(r'data-code="97112" data-billed-units="3"\s+data-supported-units="2"', html)
+    assert "secret-tok" not in html  # the token never reaches the page
+    # worst first: the first finding on the page is an error
+    first = re.search(r'data-severity="(\w+)"', html).group(1)
+    assert first == "error"
+
+
+def test_review_needs_a_launch_and_only_the_launched_visit(app, launch):
+    client = app.test_client()
+    assert client.get("/review/enc-1").status_code == 401
+    sid, _ = launch
+    assert client.get(f"/review/enc-2?sid={sid}").status_code == 403
+
+
+def test_sign_off_writes_one_task_and_updates_it_on_resign(app, launch):
+    sid, csrf = launch
+    client = app.test_client()
+    resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    assert resp.status_code == 302 and "Task+created" in resp.headers["Location"]
+    resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    assert "Task+updated" in resp.headers["Location"]
+    store = app.extensions["unitguard"].store
+    page, total = store.search()
+    assert total == 1 and page[0].version == 2
+    assert page[0].task["for"] == {"reference": "Patient/pat-1"}
+
+
+def test_sign_off_refuses_a_missing_or_wrong_csrf_token(app, launch):
+    sid, _ = launch
+    client = app.test_client()
+    assert client.post("/review/enc-1/sign-off", data={"sid": sid}).status_code == 400
+    assert (
+        client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": "forged"}).status_code
+        == 400
+    )
+    assert app.extensions["unitguard"].store.search()[1] == 0
+
+
+def test_clean_visit_writes_no_task_unless_configured(tmp_path, launch):
+    settings = Settings(
+        testing=True,
+        task_db=f"sqlite:///{tmp_path}/t2.sqlite",
+        outbox_db="sqlite://",
+        session_db=f"sqlite:///{tmp_path}/s.sqlite",
+    )
+    app = create_app(
+        settings.validated(), visits=StaticVisitSource({"enc-1": clean_visit().bundle()})
+    )
+    sid, csrf = launch
+    resp = app.test_client().post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    assert "no+coding+review+needed" in resp.headers["Location"]
+    assert app.extensions["unitguard"].store.search()[1] == 0
+
+
+def _signed_task(app, launch):
+    sid, csrf = launch
+    client = app.test_client()
+    client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    stored = app.extensions["unitguard"].store.search()[0][0]
+    return client, sid, csrf, stored
+
+
+def test_queue_lists_filters_and_completes(app, launch):
+    client, sid, csrf, stored = _signed_task(app, launch)
+    html = client.get(f"/queue?sid={sid}").get_data(as_text=True)
+    assert f'data-task-id="{stored.task["id"]}"' in html
+    assert 'data-rule="units-exceed-time"' in html
+    assert stored.task["id"] not in client.get(f"/queue?sid={sid}&rule=cloned-note").get_data(
+        as_text=True
+    )
+    resp = client.post(
+        f"/queue/{stored.task['id']}/action",
+        data={
+            "sid": sid,
+            "csrf_token": csrf,
+            "version": stored.version,
+            "action": "complete-corrected",
+        },
+    )
+    assert resp.status_code == 302
+    task = app.extensions["unitguard"].store.read(stored.task["id"]).task
+    assert task["status"] == "completed" and task["businessStatus"]["text"] == "corrected"
+    assert stored.task["id"] not in client.get(f"/queue?sid={sid}").get_data(as_text=True)
+
+
+def test_queue_reject_needs_a_reason_and_reassign_sets_owner(app, launch):
+    client, sid, csrf, stored = _signed_task(app, launch)
+    base = {"sid": sid, "csrf_token": csrf, "version": stored.version}
+    assert (
+        client.post(
+            f"/queue/{stored.task['id']}/action", data={**base, "action": "reject"}
+        ).status_code
+        == 400
+    )
+    client.post(
+        f"/queue/{stored.task['id']}/action",
+        data={**base, "action": "reassign", "owner": "Senior coder"},
+    )
+    task = app.extensions["unitguard"].store.read(stored.task["id"]).task
+    assert task["owner"] == {"display": "Senior coder"}
+
+
+def test_stale_version_is_a_412_and_nothing_is_overwritten(app, launch):
+    client, sid, csrf, stored = _signed_task(app, launch)
+    base = {"sid": sid, "csrf_token": csrf, "version": stored.version}
+    client.post(f"/queue/{stored.task['id']}/action", data={**base, "action": "complete-no-change"})
+    resp = client.post(
+        f"/queue/{stored.task['id']}/action",
+        data={**base, "action": "reject", "reason": "duplicate"},
+    )
+    assert resp.status_code == 412
+    assert "Someone else changed this review" in resp.get_data(as_text=True)
+    assert app.extensions["unitguard"].store.read(stored.task["id"]).task["status"] == "completed"
+
+
+def test_security_headers_on_every_page(app, launch):
+    sid, _ = launch
+    client = app.test_client()
+    for path in (f"/review/enc-1?sid={sid}", f"/queue?sid={sid}", "/healthz", "/nope"):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors http://ehr.test:8090" in csp and "script-src 'self'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_task_api_requires_a_token_and_serves_fhir(app, launch):
+    client, sid, csrf, stored = _signed_task(app, launch)
+    assert client.get("/fhir/Task").status_code == 401
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    bundle = client.get(
+        "/fhir/Task?status=requested&code=coding-review&_sort=-_lastUpdated", headers=auth
+    ).get_json()
+    assert bundle["resourceType"] == "Bundle" and bundle["total"] == 1
+    task_id = bundle["entry"][0]["resource"]["id"]
+    read = client.get(f"/fhir/Task/{task_id}", headers=auth)
+    assert read.headers["ETag"] == 'W/"1"'
+    body = dict(read.get_json(), status="in-progress")
+    ok = client.put(f"/fhir/Task/{task_id}", json=body, headers={**auth, "If-Match": 'W/"1"'})
+    assert ok.status_code == 200 and ok.headers["ETag"] == 'W/"2"'
+    stale = client.put(f"/fhir/Task/{task_id}", json=body, headers={**auth, "If-Match": 'W/"1"'})
+    assert stale.status_code == 412
+    assert stale.get_json()["resourceType"] == "OperationOutcome"
+    assert client.get("/fhir/Task/unknown", headers=auth).status_code == 404
