@@ -75,7 +75,8 @@ def to_lines(report: Report) -> list[tuple[str, str | None]]:
             f"{report.verdict}: {counts[Severity.ERROR]} error(s), "
             f"{counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} info; "
             f"{report.total_timed_minutes} timed minutes support {report.total_timed_units} "
-            f"timed units; ${report.dollars_at_risk:,.2f} at risk",
+            f"timed unit{'' if report.total_timed_units == 1 else 's'}; "
+            f"${report.dollars_at_risk:,.2f} at risk",
             None,
         )
     )
