@@ -16,6 +16,7 @@ from plugin.policy.model import PhraseList, Policy
 _CLAUSE_SPLIT = re.compile(r"[.;:!?,\n()\[\]]+|\s(?:but|however|although|though)\s")
 _NON_WORD = re.compile(r"[^a-z0-9* ]+")
 _SPACES = re.compile(r"\s+")
+_GAP = r"[^\S\n]+"  # spaces inside a phrase; a newline is a clause break, never crossed
 
 
 def normalise(text: str) -> str:
@@ -34,7 +35,7 @@ def _alternatives(part: str) -> str:
     for alt in part.split("|"):
         words = _SPACES.sub(" ", _NON_WORD.sub(" ", alt)).strip().split(" ")
         if words and words[0]:
-            alts.append(r"\s+".join(_word_pattern(w) for w in words))
+            alts.append(_GAP.join(_word_pattern(w) for w in words))
     return "(?:" + "|".join(alts) + ")"
 
 
@@ -43,7 +44,7 @@ def phrase_regex(phrase: str) -> str:
     near = re.fullmatch(r"(.+?)\s+~(\d+)\s+(.+)", phrase.strip())
     if near:
         left, gap, right = near.groups()
-        return rf"{_alternatives(left)}(?:\s+[a-z0-9]+){{0,{gap}}}\s+{_alternatives(right)}"
+        return rf"{_alternatives(left)}(?:{_GAP}[a-z0-9]+){{0,{gap}}}{_GAP}{_alternatives(right)}"
     return _alternatives(phrase)
 
 
@@ -67,10 +68,15 @@ class PhraseMatcher:
         self._window = policy.negation_window
         self._pre = policy.pre_negation
         post = "|".join(phrase_regex(p) for p in policy.post_negation)
-        self._post = re.compile(rf"^\s*(?:(?:were|was|are|is|be|been)\s+)?(?:{post})\b")
+        self._post = re.compile(rf"\s*(?:(?:were|was|are|is|be|been)\s+)?(?:{post})\b")
 
     def clauses(self, text: str) -> list[str]:
-        return [c for c in _CLAUSE_SPLIT.split(normalise(text)) if c.strip()]
+        """The text normalised, as one string whose clause breaks are newlines.
+
+        Kept as a one-item list so callers can cache it; each phrase list is then matched
+        once over the whole text, and negation looks only inside the hit's own clause.
+        """
+        return ["\n".join(c for c in _CLAUSE_SPLIT.split(normalise(text)) if c.strip())]
 
     def hits(self, name: str, clauses: list[str]) -> list[Hit]:
         """Every match of list ``name`` in the clauses, each marked negated or not."""
@@ -89,11 +95,13 @@ class PhraseMatcher:
         """The phrases of list ``name`` found and not negated."""
         return [h.phrase for h in self.hits(name, clauses) if not h.negated]
 
-    def _is_negated(self, clause: str, start: int, end: int) -> bool:
-        before = clause[:start].split()[-self._window :]
+    def _is_negated(self, text: str, start: int, end: int) -> bool:
+        clause_start = text.rfind("\n", 0, start) + 1
+        before = text[max(clause_start, start - 80) : start].split()[-self._window :]
         if any(w in self._pre for w in before):
             return True
-        return bool(self._post.match(clause[end:]))
+        clause_end = text.find("\n", end)
+        return bool(self._post.match(text, end, clause_end if clause_end >= 0 else len(text)))
 
     def label(self, name: str) -> str:
         plist = self._lists.get(name)

@@ -1,0 +1,60 @@
+"""The phrase matcher: phrase syntax, simple negation, clause boundaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugin.narrative import PhraseMatcher, shingles, similarity
+from plugin.policy import load_policy
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return PhraseMatcher(load_policy())
+
+
+def affirmed(matcher, name, text):
+    return matcher.affirmed(name, matcher.clauses(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Mod verbal cues for hip strategy", True),
+        ("No cues needed", False),
+        ("without cues", False),
+        ("cues were not required", False),
+        ("Cues not needed, tolerated well", False),
+        ("Pt did not need tactile cueing", False),
+        ("No pain. Tactile cues for weight shift", True),  # negation stays in its clause
+        ("PNF D2 patterns with manual facilitation", True),
+    ],
+)
+def test_skilled_phrases_and_negation(matcher, text, found):
+    assert bool(affirmed(matcher, "skilled", text)) is found
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("impaired single-leg balance", True),
+        ("decreased proprioception R ankle", True),
+        ("balance deficits noted", True),
+        ("ambulated without loss of balance", False),
+        ("denies dizziness", False),
+        ("Good balance. Deficit in strength", False),  # a phrase never spans two clauses
+    ],
+)
+def test_deficit_phrases(matcher, text, found):
+    assert bool(affirmed(matcher, "deficit", text)) is found
+
+
+def test_response_is_not_negatable(matcher):
+    assert affirmed(matcher, "response", "Pt did not tolerate standing")
+
+
+def test_shingle_similarity():
+    a = shingles("Tandem stance on foam with verbal cues for hip strategy today")
+    assert similarity(a, a) == 1.0
+    assert similarity(a, shingles("Gait training on stairs with rail")) == 0.0
+    assert similarity(a, frozenset()) == 0.0
