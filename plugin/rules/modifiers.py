@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from plugin.domain import BilledLine, Severity
 from plugin.rules.base import Issue, rule
 from plugin.rules.context import Context
-from plugin.rules.overlap import overlap_minutes
+from plugin.rules.overlap import overlapping_pairs
 
 CH5_GX = "CMS Claims Processing Manual ch.5 §20.1 and §10.6 (GP/GO/GN)"
 
@@ -193,7 +193,7 @@ def unsupported_distinct_modifier(ctx: Context) -> Iterator[Issue]:
         for other_code, others in sorted(ctx.services_by_code.items()):
             if other_code == line.code or other_code not in ctx.billed_units:
                 continue
-            shared = max((overlap_minutes(a, b) for a in mine for b in others), default=0)
+            shared = next((m for _, _, m in overlapping_pairs(mine, others)), 0)
             goals = sorted(
                 {g for a in mine for g in a.goal_refs} & {g for b in others for g in b.goal_refs}
             )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import combinations
+from collections.abc import Iterable, Iterator
 
 from plugin.domain import Service, Severity
 from plugin.rules.base import Issue, hhmm, rule
@@ -16,6 +15,47 @@ def overlap_minutes(a: Service, b: Service) -> int:
         return 0
     shared = (min(a.end, b.end) - max(a.start, b.start)).total_seconds()
     return int(shared // 60) if shared > 0 else 0
+
+
+# One finding per overlapping pair up to this many, then one summary finding; a visit with
+# thousands of intervals cannot flood the review or take quadratic time.
+MAX_PAIRS = 20
+
+
+def overlapping_pairs(
+    left: Iterable[Service], right: Iterable[Service] | None = None
+) -> Iterator[tuple[Service, Service, int]]:
+    """Pairs whose periods overlap, by a sweep over start times (O(n log n + pairs)).
+
+    With ``right`` None, pairs within ``left``; else pairs of one from each side.
+    """
+    tagged = [(s, 0) for s in left if s.start and s.end]
+    if right is not None:
+        tagged += [(s, 1) for s in right if s.start and s.end]
+    tagged.sort(key=lambda item: item[0].start)
+    active: list[tuple[Service, int]] = []
+    for service, side in tagged:
+        active = [(a, sd) for a, sd in active if a.end > service.start]
+        for other, other_side in active:
+            if right is None or side != other_side:
+                shared = overlap_minutes(other, service)
+                if shared:
+                    yield (
+                        (other, service, shared) if other_side <= side else (service, other, shared)
+                    )
+        active.append((service, side))
+
+
+def _capped(pairs: Iterator[tuple[Service, Service, int]], make) -> Iterator[Issue]:
+    for n, (a, b, shared) in enumerate(pairs):
+        if n == MAX_PAIRS:
+            yield Issue(
+                code=None,
+                message=f"more than {MAX_PAIRS} overlapping pairs; the rest are not listed",
+                fix="Correct the intervention times; each minute belongs to one code",
+            )
+            return
+        yield make(a, b, shared)
 
 
 def _timed(ctx: Context) -> list[Service]:
@@ -38,32 +78,31 @@ def minutes_overlap(ctx: Context) -> Iterator[Issue]:
     Source: CMS Claims Processing Manual ch.5 §20.2 (timed minutes are the time the patient is
     treated one-on-one).
     """
-    for a, b in combinations(_timed(ctx), 2):
-        shared = overlap_minutes(a, b)
-        if shared:
-            yield Issue(
-                code=a.code,
-                message=f"{_describe(a, b, shared)}: a minute counted twice",
-                fix="Correct the start and end times so each minute is counted for one code",
-                evidence=(a.ref, b.ref),
-            )
+    yield from _capped(
+        overlapping_pairs(_timed(ctx)),
+        lambda a, b, shared: Issue(
+            code=a.code,
+            message=f"{_describe(a, b, shared)}: a minute counted twice",
+            fix="Correct the start and end times so each minute is counted for one code",
+            evidence=(a.ref, b.ref),
+        ),
+    )
 
 
 def _against(ctx: Context, codes: frozenset[str], what: str, fix: str) -> Iterator[Issue]:
     others = [s for s in ctx.visit.services if s.code in codes and s.start and s.end]
-    for timed in _timed(ctx):
-        if timed.code in codes:
-            continue
-        for other in others:
-            shared = overlap_minutes(timed, other)
-            if shared:
-                yield Issue(
-                    code=timed.code,
-                    message=f"{_describe(timed, other, shared)}: one-on-one minutes counted "
-                    f"during {what}",
-                    fix=fix,
-                    evidence=(timed.ref, other.ref),
-                )
+    if not others:
+        return
+    timed = [s for s in _timed(ctx) if s.code not in codes]
+    yield from _capped(
+        overlapping_pairs(timed, others),
+        lambda t, other, shared: Issue(
+            code=t.code,
+            message=f"{_describe(t, other, shared)}: one-on-one minutes counted during {what}",
+            fix=fix,
+            evidence=(t.ref, other.ref),
+        ),
+    )
 
 
 @rule("group-overlap", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §230.1; Pub. 100-04 ch.5")
