@@ -1,0 +1,212 @@
+"""Gather everything the review reads for one visit into one Bundle, in few round trips.
+
+The two EHRs differ in what they allow (ehr.md; their published CapabilityStatements):
+- Epic R4: Procedure, Observation, DocumentReference searchable by ``encounter``; no ChargeItem
+  and Claim only by id, so nothing billed is readable (the review runs before charges).
+- Oracle Health Millennium R4: Procedure and Observation not searchable by encounter (search
+  by patient and date, then filter here); ``ChargeItem?context=Encounter/{id}`` gives the
+  billed lines; pages of at most 200.
+- A full server: everything, Claim by encounter included.
+The strategy is chosen from the server's CapabilityStatement. Requests of one round go out
+together (threads), so a visit costs a fixed number of sequential round trips, at most 6.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from plugin.errors import PluginError
+
+
+class FetchError(PluginError):
+    """The visit could not be read from the EHR; the message names the request, never data."""
+
+
+@dataclass
+class SearchResult:
+    resources: list[dict]
+    outcomes: list[dict] = field(default_factory=list)
+
+
+class FhirReader(Protocol):
+    def read(self, resource_type: str, resource_id: str) -> dict: ...
+
+    def search(self, resource_type: str, params: dict[str, str]) -> SearchResult: ...
+
+    def capabilities(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """What one server allows, read from its CapabilityStatement."""
+
+    by_encounter: frozenset[str]  # types searchable by `encounter` (or ChargeItem `context`)
+    types: frozenset[str]  # types the server serves at all
+    claim_by_patient: bool
+
+    @classmethod
+    def from_capabilities(cls, statement: dict) -> Strategy:
+        by_encounter, types, claim_by_patient = set(), set(), False
+        for rest in statement.get("rest") or []:
+            for resource in rest.get("resource") or []:
+                rtype = resource.get("type", "")
+                types.add(rtype)
+                params = {p.get("name") for p in resource.get("searchParam") or []}
+                if "encounter" in params or (rtype == "ChargeItem" and "context" in params):
+                    by_encounter.add(rtype)
+                if rtype == "Claim" and {"patient", "encounter"} & params:
+                    claim_by_patient = True
+        return cls(frozenset(by_encounter), frozenset(types), claim_by_patient)
+
+
+def _ref_id(reference: object, rtype: str) -> str | None:
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if isinstance(ref, str) and ref.startswith(f"{rtype}/"):
+        return ref.split("/")[1]
+    return None
+
+
+@dataclass
+class FetchStats:
+    """How many dependent rounds and requests one fetch took."""
+
+    rounds: int = 0
+    requests: int = 0
+
+
+def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -> list:
+    """Run one round of independent requests together."""
+    if stats is not None and calls:
+        stats.rounds += 1
+        stats.requests += len(calls)
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def _round2_searches(
+    strategy: Strategy, encounter_id: str, patient: str, year_start: str | None
+) -> list[tuple[str, dict[str, str]]]:
+    """The searches keyed by the encounter or the patient. Resources of other encounters are
+    history: the extraction tells them apart by their encounter reference."""
+    year = {"date": f"ge{year_start}"} if year_start else {}
+    searches: list[tuple[str, dict[str, str]]] = []
+    if "Procedure" in strategy.types:
+        if "Procedure" in strategy.by_encounter:
+            searches.append(("Procedure", {"encounter": f"Encounter/{encounter_id}"}))
+        # The patient's procedures of the year: this visit's at Oracle, and at every server the
+        # earlier visits' notes for the cloned-note rule.
+        searches.append(("Procedure", {"patient": patient, **year}))
+    for rtype, params in (
+        ("Observation", {"patient": patient}),
+        ("Goal", {"patient": patient}),
+        ("Condition", {"patient": patient}),
+        ("DocumentReference", {"patient": patient}),
+        ("Coverage", {"beneficiary": f"Patient/{patient}"}),
+        ("Encounter", {"patient": patient, **year}),
+    ):
+        if rtype in strategy.types:
+            searches.append((rtype, params))
+    if "ChargeItem" in strategy.by_encounter:
+        searches.append(("ChargeItem", {"context": f"Encounter/{encounter_id}"}))
+    if "Claim" in strategy.types and strategy.claim_by_patient:
+        searches.append(("Claim", {"patient": patient}))
+    return searches
+
+
+def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
+    """Practitioners and roles the visit's Procedures and notes point at, not yet fetched."""
+    wanted: set[tuple[str, str]] = set()
+    for resource in resources.values():
+        refs = []
+        if resource.get("resourceType") == "Procedure":
+            refs = [(p or {}).get("actor") for p in resource.get("performer") or []]
+        elif resource.get("resourceType") == "DocumentReference":
+            refs = [resource.get("authenticator")]
+        for ref in refs:
+            for rtype in ("Practitioner", "PractitionerRole"):
+                rid = _ref_id(ref, rtype)
+                if rid and f"{rtype}/{rid}" not in resources:
+                    wanted.add((rtype, rid))
+    return wanted
+
+
+def _keep(resources: dict[str, dict], found: Iterable[object]) -> None:
+    for item in found:
+        for resource in item.resources if isinstance(item, SearchResult) else [item]:
+            if isinstance(resource, dict) and resource.get("resourceType"):
+                key = f"{resource['resourceType']}/{resource.get('id')}"
+                resources.setdefault(key, resource)
+
+
+def fetch_visit(
+    client: FhirReader,
+    encounter_id: str,
+    strategy: Strategy | None = None,
+    stats: FetchStats | None = None,
+) -> dict:
+    """A collection Bundle with the visit, its history and charges, ready for the review.
+
+    Round 1 reads the Encounter (and the CapabilityStatement unless a strategy is given);
+    round 2 searches everything keyed by the patient or the encounter; round 3 reads the
+    practitioners they point at and, at Oracle, the year's earlier charges. Paging inside a
+    search adds requests, never another round of dependent requests.
+    """
+    calls: list[Callable[[], object]] = [lambda: client.read("Encounter", encounter_id)]
+    if strategy is None:
+        calls.append(client.capabilities)
+    results = _concurrently(calls, stats)
+    encounter = results[0]
+    if strategy is None:
+        strategy = Strategy.from_capabilities(results[1])
+    if not isinstance(encounter, dict) or encounter.get("resourceType") != "Encounter":
+        raise FetchError(f"Encounter/{encounter_id} could not be read")
+    patient = _ref_id(encounter.get("subject"), "Patient")
+    if patient is None:
+        raise FetchError(f"Encounter/{encounter_id} names no patient")
+    start = ((encounter.get("period") or {}).get("start") or "")[:10]
+    year_start = f"{start[:4]}-01-01" if len(start) == 10 else None
+
+    searches = _round2_searches(strategy, encounter_id, patient, year_start)
+    found = _concurrently([(lambda t=t, p=p: client.search(t, p)) for t, p in searches], stats)
+    resources: dict[str, dict] = {f"Encounter/{encounter_id}": encounter}
+    outcomes: list[dict] = []
+    for result in found:
+        if not isinstance(result, SearchResult):
+            raise FetchError("the FHIR client returned something other than a search result")
+        outcomes += result.outcomes
+    _keep(resources, found)
+
+    calls = [
+        (lambda t=t, i=i: _read_or_none(client, t, i)) for t, i in sorted(_referenced(resources))
+    ]
+    # Oracle serves charges only by encounter: the same year's earlier visits' ChargeItems give
+    # the KX running total (Epic exposes none; a full server answered Claim?patient above).
+    if "ChargeItem" in strategy.by_encounter and year_start:
+        for resource in list(resources.values()):
+            rid = resource.get("id")
+            when = ((resource.get("period") or {}).get("start") or "")[:10]
+            if (
+                resource.get("resourceType") == "Encounter"
+                and rid != encounter_id
+                and year_start <= when <= start
+            ):
+                calls.append(
+                    lambda rid=rid: client.search("ChargeItem", {"context": f"Encounter/{rid}"})
+                )
+    _keep(resources, _concurrently(calls, stats))
+
+    entries = [{"resource": r} for r in resources.values()]
+    entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def _read_or_none(client: FhirReader, rtype: str, rid: str) -> dict | None:
+    try:
+        return client.read(rtype, rid)
+    except PluginError:
+        return None
