@@ -199,3 +199,22 @@ def test_task_api_requires_a_token_and_serves_fhir(app, launch):
     assert stale.status_code == 412
     assert stale.get_json()["resourceType"] == "OperationOutcome"
     assert client.get("/fhir/Task/unknown", headers=auth).status_code == 404
+
+
+def test_logs_hold_no_token_session_id_or_patient_reference(app, launch, caplog):
+    sid, csrf = launch
+    client = app.test_client()
+    with caplog.at_level("DEBUG"):
+        client.get(f"/review/enc-1?sid={sid}")
+        client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+        client.get(f"/queue?sid={sid}")
+        client.get(f"/review/enc-2?sid={sid}")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "sign-off: verdict=unsupported" in logged  # the test can see what is logged
+    for secret in ("secret-tok", sid, csrf, "Patient/pat-1", "pat-1"):
+        assert secret not in logged
+
+
+def test_session_repr_hides_the_token():
+    session = LaunchSession(iss=ISS, token={"access_token": "secret-tok"})
+    assert "secret-tok" not in repr(session)
