@@ -137,7 +137,7 @@ def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
 
 def _keep(resources: dict[str, dict], found: Iterable[object]) -> None:
     for item in found:
-        for resource in item.resources if isinstance(item, SearchResult) else [item]:
+        for resource in getattr(item, "resources", [item]):
             if isinstance(resource, dict) and resource.get("resourceType"):
                 key = f"{resource['resourceType']}/{resource.get('id')}"
                 resources.setdefault(key, resource)
@@ -176,7 +176,7 @@ def fetch_visit(
     resources: dict[str, dict] = {f"Encounter/{encounter_id}": encounter}
     outcomes: list[dict] = []
     for result in found:
-        if not isinstance(result, SearchResult):
+        if not hasattr(result, "resources"):
             raise FetchError("the FHIR client returned something other than a search result")
         outcomes += result.outcomes
     _keep(resources, found)
