@@ -40,9 +40,23 @@ class AppServices:
 
 
 def create_app(
-    settings: Settings | None = None, visits: VisitSource | None = None, **extra: Any
+    settings: Settings | None = None,
+    visits: VisitSource | None = None,
+    registry: Any = None,
+    **extra: Any,
 ) -> Flask:
+    """The app. With a registry of EHRs (``settings.ehrs_file`` or ``registry``) it serves the
+    SMART launch and reads visits from the launching EHR; ``visits`` overrides that source."""
     settings = settings or Settings.from_env()
+    if registry is None and settings.ehrs_file:
+        from smart_launch import load_registry
+
+        registry = load_registry(settings.ehrs_file)
+    if registry is not None and not settings.frame_ancestors:
+        from dataclasses import replace
+
+        origins = tuple(sorted({e.origin for e in registry.ehrs}))
+        settings = replace(settings, frame_ancestors=origins)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -52,6 +66,16 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
     )
+    sessions = SessionStore(settings.session_db, settings.session_minutes)
+    secure = settings.public_url.startswith("https://")
+    if registry is not None:
+        from plugin.web.launch import FhirVisitSource, install_launch
+        from smart_launch import Discovery, StateStore, make_session
+
+        discovery = Discovery(make_session())
+        install_launch(app, registry, sessions, discovery, StateStore(), secure)
+        if visits is None:
+            visits = FhirVisitSource(registry, discovery, sessions)
     if visits is None:
         from plugin.web.visits import StaticVisitSource
 
@@ -59,7 +83,7 @@ def create_app(
     services = AppServices(
         settings=settings,
         store=TaskStore(settings.task_db),
-        sessions=SessionStore(settings.session_db, settings.session_minutes),
+        sessions=sessions,
         visits=visits,
         outbox=Outbox(settings.outbox_db),
         **extra,

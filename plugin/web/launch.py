@@ -1,0 +1,84 @@
+"""Connect the SMART launch to the app: registered EHRs, the session, and the visit source."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, redirect, url_for
+
+from plugin.ehr import FetchError, fetch_visit
+from plugin.errors import InputError
+from plugin.web.security import set_session_cookie
+from plugin.web.sessions import LaunchSession, SessionStore
+from smart_launch import (
+    Discovery,
+    FhirClient,
+    FhirError,
+    LaunchContext,
+    RegisteredEhr,
+    Registry,
+    StateStore,
+    TokenSet,
+    make_session,
+    refresh,
+)
+from smart_launch.flask import create_blueprint
+
+
+class FhirVisitSource:
+    """Fetch the visit from the EHR that launched us, with that launch's own token."""
+
+    def __init__(self, registry: Registry, discovery: Discovery, sessions: SessionStore) -> None:
+        self.registry, self.discovery, self.sessions = registry, discovery, sessions
+        self.http = make_session()
+
+    def fetch(self, session: LaunchSession, encounter_id: str) -> dict:
+        ehr = self.registry.find_by_issuer(session.iss)
+        tokens = TokenSet.from_dict(session.token)
+
+        def renew() -> None:
+            fresh = refresh(ehr, self.discovery.get(ehr.issuer), tokens)
+            tokens.access_token, tokens.expires_at = fresh.access_token, fresh.expires_at
+            tokens.refresh_token = fresh.refresh_token
+
+        if tokens.expires_soon() and tokens.refresh_token:
+            renew()
+        client = FhirClient(
+            ehr.issuer, token=lambda: tokens.access_token, refresh=renew, session=self.http
+        )
+        try:
+            return fetch_visit(client, encounter_id)
+        except (FhirError, FetchError) as exc:
+            raise InputError(f"the EHR could not give this visit: {exc}") from exc
+        finally:
+            session.token = tokens.to_dict()
+
+
+def install_launch(
+    app: Flask,
+    registry: Registry,
+    sessions: SessionStore,
+    discovery: Discovery,
+    states: StateStore,
+    secure: bool,
+) -> None:
+    def on_launched(ehr: RegisteredEhr, tokens: TokenSet, context: LaunchContext):
+        launch = LaunchSession(
+            iss=ehr.issuer,
+            patient=f"Patient/{context.patient}",
+            encounter=f"Encounter/{context.encounter}",
+            fhir_user=context.fhir_user,
+            token=tokens.to_dict(),
+        )
+        sid = sessions.create(launch)
+        response = redirect(
+            url_for(
+                "views.review_page", encounter_id=context.encounter, sid=sid, t=int(time.time())
+            )
+        )
+        set_session_cookie(response, sid, secure)
+        return response
+
+    app.register_blueprint(
+        create_blueprint(registry, discovery, states, on_launched, secure_cookies=secure)
+    )
