@@ -141,5 +141,56 @@ def show_policy() -> None:
     click.echo(f"PTP edits loaded: {len(loaded.ptp)}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--ehrs",
+    "ehrs_file",
+    envvar="UNITGUARD_EHRS",
+    type=click.Path(dir_okay=False),
+    help="TOML file of registered EHRs (or UNITGUARD_EHRS).",
+)
+def serve(host: str, port: int, ehrs_file: str | None) -> None:
+    """Serve the SMART app: /launch, /callback, /review/<id>, /queue, /fhir/Task, /healthz.
+
+    Settings come from UNITGUARD_* variables (UNITGUARD_SECRET_KEY, UNITGUARD_TASK_DB, ...).
+    """
+    import os
+    import secrets
+
+    from plugin.serving import bind, serve_until_stopped
+    from plugin.web import create_app
+    from plugin.web.settings import Settings
+    from smart_launch.registry import RegistryError
+
+    overrides: dict = {"ehrs_file": ehrs_file}
+    if not os.environ.get("UNITGUARD_SECRET_KEY"):
+        # Sessions and tokens live on the server; the key only signs what Flask itself signs.
+        overrides["secret_key"] = secrets.token_hex(32)
+    if not os.environ.get("UNITGUARD_PUBLIC_URL"):
+        overrides["public_url"] = f"http://{host}:{port}"
+    try:
+        app = create_app(Settings.from_env(**overrides))
+        server = bind(host, port, app)
+    except (PluginError, RegistryError) as exc:
+        raise UserError(str(exc), 2) from None
+    base = f"http://{host}:{server.server_port}"
+
+    def announce() -> None:
+        click.echo(f"unitguard app on {base}")
+        for path in (
+            "/launch",
+            "/callback",
+            "/review/<encounter id>",
+            "/queue",
+            "/fhir/Task",
+            "/healthz",
+        ):
+            click.echo(f"  {base}{path}")
+
+    serve_until_stopped([server], announce)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -6,7 +6,9 @@ stops cleanly on SIGINT or SIGTERM.
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -20,15 +22,29 @@ class ServeError(PluginError):
     """The server cannot start (port taken, bad address)."""
 
 
+def _probe(host: str, port: int) -> None:
+    """Fail with one clear line if the address cannot be bound (werkzeug would print its own
+    text and exit 1)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise ServeError(
+                    f"port {port} on {host} is already in use; choose another with --port"
+                ) from exc
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def bind(host: str, port: int, app: Callable) -> BaseWSGIServer:
+    if port:
+        _probe(host, port)
     try:
         return make_server(host, port, app, threaded=True)
-    except OSError as exc:
-        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
-            raise ServeError(
-                f"port {port} on {host} is already in use; choose another with --port"
-            ) from exc
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    except (OSError, SystemExit) as exc:  # werkzeug exits if the port was taken in between
+        raise ServeError(f"cannot listen on {host}:{port}") from exc
 
 
 @contextmanager

@@ -1,0 +1,72 @@
+"""`unitguard serve`: serves, refuses a taken port or a bad config in one line, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "plugin.cli", "serve", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "UNITGUARD_TASK_DB": "sqlite://",
+                                 "UNITGUARD_OUTBOX_DB": "sqlite://",
+                                 "UNITGUARD_SESSION_DB": "sqlite://", **(env or {})})
+
+
+def wait_healthy(port: int, proc: subprocess.Popen) -> None:
+    for _ in range(100):
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError("serve did not come up")
+
+
+def test_serve_prints_urls_and_stops_on_sigterm():
+    port = free_port()
+    proc = start("--port", str(port))
+    try:
+        wait_healthy(port, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert f"http://127.0.0.1:{port}/queue" in out
+
+
+def test_serve_refuses_a_taken_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = start("--port", str(port))
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [f"unitguard: port {port} on 127.0.0.1 is already in "
+                                        "use; choose another with --port"]
+
+
+def test_serve_refuses_an_invalid_ehr_list(tmp_path):
+    bad = tmp_path / "ehrs.toml"
+    bad.write_text("[[ehr]]\nname = 'x'\n")
+    proc = start("--port", str(free_port()), "--ehrs", str(bad))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert len(err.strip().splitlines()) == 1 and "ehrs.toml" in err and "issuer" in err
