@@ -91,6 +91,18 @@ class PhraseMatcher:
                 found.append(Hit(_SPACES.sub(" ", m.group(0)), negated))
         return found
 
+    def has_affirmed(self, name: str, clauses: list[str]) -> bool:
+        """Whether list ``name`` has a match that is not negated (stops at the first)."""
+        plist: PhraseList | None = self._lists.get(name)
+        if plist is None or not plist.phrases:
+            return False
+        pattern = _compiled(plist.phrases)
+        for clause in clauses:
+            for m in pattern.finditer(clause):
+                if not (plist.negatable and self._is_negated(clause, m.start(), m.end())):
+                    return True
+        return False
+
     def affirmed(self, name: str, clauses: list[str]) -> list[str]:
         """The phrases of list ``name`` found and not negated."""
         return [h.phrase for h in self.hits(name, clauses) if not h.negated]

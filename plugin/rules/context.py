@@ -109,3 +109,6 @@ class Context:
 
     def affirmed(self, list_name: str, text: str) -> list[str]:
         return self.matcher.affirmed(list_name, self.clauses(text))
+
+    def has_affirmed(self, list_name: str, text: str) -> bool:
+        return self.matcher.has_affirmed(list_name, self.clauses(text))

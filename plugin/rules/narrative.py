@@ -28,7 +28,7 @@ def supervision_only(ctx: Context) -> Iterator[Issue]:
     for item in ctx.documented_items:
         text = _narrative(ctx, item)
         signs = ctx.affirmed("supervision", text)
-        if signs and not ctx.affirmed("skilled", text):
+        if signs and not ctx.has_affirmed("skilled", text):
             yield Issue(
                 code=item.code,
                 message=f"the {item.code} narrative describes supervision only "
