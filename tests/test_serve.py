@@ -19,11 +19,19 @@ def free_port() -> int:
 
 
 def start(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "plugin.cli", "serve", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "UNITGUARD_TASK_DB": "sqlite://",
-                                 "UNITGUARD_OUTBOX_DB": "sqlite://",
-                                 "UNITGUARD_SESSION_DB": "sqlite://", **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "plugin.cli", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "UNITGUARD_TASK_DB": "sqlite://",
+            "UNITGUARD_OUTBOX_DB": "sqlite://",
+            "UNITGUARD_SESSION_DB": "sqlite://",
+            **(env or {}),
+        },
+    )
 
 
 def wait_healthy(port: int, proc: subprocess.Popen) -> None:
@@ -59,8 +67,9 @@ def test_serve_refuses_a_taken_port():
         proc = start("--port", str(port))
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
-    assert err.strip().splitlines() == [f"unitguard: port {port} on 127.0.0.1 is already in "
-                                        "use; choose another with --port"]
+    assert err.strip().splitlines() == [
+        f"unitguard: port {port} on 127.0.0.1 is already in use; choose another with --port"
+    ]
 
 
 def test_serve_refuses_an_invalid_ehr_list(tmp_path):

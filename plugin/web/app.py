@@ -91,11 +91,13 @@ def create_app(
     app.extensions["unitguard"] = services
     security.install(app)
 
+    from plugin.web.cds_hooks import create_cds_blueprint, load_cds_clients
     from plugin.web.task_api import create_task_api
     from plugin.web.views import bp as views
 
     app.register_blueprint(views)
     app.register_blueprint(create_task_api(services.store))
+    app.register_blueprint(create_cds_blueprint(load_cds_clients(registry), settings.public_url))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -1,0 +1,230 @@
+"""CDS Hooks service: discovery, encounter-discharge and patient-view, one card per problem.
+
+No standard hook fires at note signing, so this complements the chart launch: the card links
+back to the app with a SMART link. Requests must carry the EHR's signed JWT (CDS Hooks 2.0
+security): signature from the EHR's JWKS, ``aud`` our service URL, ``exp`` in the future and a
+``jti`` never seen before.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from flask import Blueprint, jsonify, request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from plugin.domain import Severity
+from plugin.errors import InputError
+from plugin.policy import load_policy
+from plugin.review import review_bundle
+
+log = logging.getLogger(__name__)
+ALGORITHMS = ["RS384", "ES384", "RS256"]
+INDICATOR = {Severity.ERROR: "critical", Severity.WARNING: "warning", Severity.INFO: "info"}
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "procedures": "Procedure?patient={{context.patientId}}",
+    "observations": "Observation?patient={{context.patientId}}",
+    "goals": "Goal?patient={{context.patientId}}",
+    "notes": "DocumentReference?patient={{context.patientId}}",
+    "encounters": "Encounter?patient={{context.patientId}}",
+    "coverage": "Coverage?patient={{context.patientId}}",
+}
+SERVICES = {
+    "unitguard-encounter-discharge": {
+        "hook": "encounter-discharge",
+        "title": "unitguard: therapy units and documentation",
+        "description": "Checks that the visit's documented minutes, goals and measures support "
+        "the billed timed units (CPT 97112 and neighbours).",
+        "prefetch": {
+            **PREFETCH,
+            "encounter": "Encounter/{{context.encounterId}}",
+            "charges": "ChargeItem?context=Encounter/{{context.encounterId}}",
+        },
+    },
+    "unitguard-patient-view": {
+        "hook": "patient-view",
+        "title": "unitguard: last therapy visit",
+        "description": "Reviews the patient's latest therapy visit for unsupported units.",
+        "prefetch": PREFETCH,
+    },
+}
+
+
+@dataclass(frozen=True)
+class CdsClient:
+    """An EHR allowed to call us: the JWT ``iss`` it uses and its signing keys."""
+
+    issuer: str
+    jwks: dict
+
+
+def load_cds_clients(registry: object) -> list[CdsClient]:
+    """CDS clients from the EHR list: ``[ehr.quirks] cds_issuer`` and ``cds_jwks_file``."""
+    clients = []
+    for ehr in getattr(registry, "ehrs", ()):
+        quirks = ehr.quirks
+        if quirks.get("cds_issuer") and quirks.get("cds_jwks_file"):
+            with open(quirks["cds_jwks_file"], encoding="utf-8") as fh:
+                clients.append(CdsClient(quirks["cds_issuer"], json.load(fh)))
+    return clients
+
+
+class SeenTokens:
+    """jti values already used, kept until their token expires."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, jti: str, expires: float) -> bool:
+        now = time.time()
+        with self._lock:
+            self._seen = {k: v for k, v in self._seen.items() if v > now}
+            if jti in self._seen:
+                return False
+            self._seen[jti] = expires
+            return True
+
+
+def _error(status: int, message: str):
+    return jsonify({"error": message}), status
+
+
+def verify(header: str, clients: dict[str, CdsClient], audience: str, seen: SeenTokens) -> str:
+    """The issuer of a valid CDS Hooks JWT; ValueError with a reason otherwise."""
+    if not header.startswith("Bearer "):
+        raise ValueError("no bearer JWT")
+    token = header[7:].strip()
+    try:
+        payload = token.split(".")[1]
+        unverified = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        client = clients.get(unverified.get("iss"))
+        if client is None:
+            raise ValueError("unknown issuer")
+        decoded = jwt.decode(token, KeySet.import_key_set(client.jwks), algorithms=ALGORITHMS)
+    except (JoseError, IndexError, TypeError, AttributeError, ValueError, binascii.Error) as exc:
+        raise ValueError("invalid signature or token") from exc
+    claims = decoded.claims
+    aud = claims.get("aud")
+    if audience not in (aud if isinstance(aud, list) else [aud]):
+        raise ValueError("wrong audience")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or exp <= time.time():
+        raise ValueError("expired")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not seen.first_use(jti, float(exp)):
+        raise ValueError("missing or replayed jti")
+    return client.issuer
+
+
+def _resources(prefetch: dict) -> list[dict]:
+    found = []
+    for value in prefetch.values():
+        if not isinstance(value, dict):
+            continue
+        if value.get("resourceType") == "Bundle":
+            found += [
+                e["resource"]
+                for e in value.get("entry") or []
+                if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+            ]
+        elif value.get("resourceType"):
+            found.append(value)
+    return found
+
+
+def create_cds_blueprint(clients: list[CdsClient], public_url: str) -> Blueprint:
+    """``public_url`` is the app's own base URL: the JWT audience is
+    ``{public_url}/cds-services/{id}`` and card links point at ``{public_url}/launch``."""
+    launch_url = f"{public_url.rstrip('/')}/launch"
+    bp = Blueprint("cds", __name__, url_prefix="/cds-services")
+    by_issuer = {c.issuer: c for c in clients}
+    seen = SeenTokens()
+
+    @bp.get("")
+    def discovery():
+        return jsonify({"services": [{"id": sid, **spec} for sid, spec in SERVICES.items()]})
+
+    @bp.post("/<service_id>")
+    def call(service_id: str):
+        if service_id not in SERVICES:
+            return _error(404, "unknown service")
+        try:
+            audience = f"{public_url.rstrip('/')}/cds-services/{service_id}"
+            verify(request.headers.get("Authorization", ""), by_issuer, audience, seen)
+        except ValueError as exc:
+            log.warning("CDS Hooks call refused: %s", exc)
+            return _error(401, "unauthorized")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or body.get("hook") != SERVICES[service_id]["hook"]:
+            return _error(400, "the body is not a CDS Hooks request for this service")
+        context = body.get("context") or {}
+        prefetch = body.get("prefetch")
+        if not isinstance(prefetch, dict):
+            return jsonify(
+                {
+                    "cards": [
+                        _card(
+                            "info",
+                            "unitguard needs the prefetched visit data",
+                            "Open unitguard from the chart to review.",
+                            None,
+                        )
+                    ]
+                }
+            )
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in _resources(prefetch)],
+        }
+        encounter = context.get("encounterId")
+        try:
+            report = review_bundle(
+                bundle, encounter_id=encounter, policy=load_policy(), source="prefetch"
+            )
+        except InputError:
+            return jsonify({"cards": []})
+        cards = [
+            _card(
+                INDICATOR[f.severity],
+                f"{f.rule}{' ' + f.code if f.code else ''}: {f.message}"[:139],
+                f"{f.message}\n\n**Fix:** {f.fix}\n\n*{f.citation}*",
+                report.visit.encounter,
+            )
+            for f in report.findings
+            if f.severity is not Severity.INFO
+        ]
+        log.info("CDS Hooks %s: %d card(s)", service_id, len(cards))
+        return jsonify({"cards": cards})
+
+    def _card(indicator: str, summary: str, detail: str, encounter: str | None) -> dict:
+        card = {
+            "uuid": str(uuid.uuid4()),
+            "summary": summary,
+            "detail": detail,
+            "indicator": indicator,
+            "source": {"label": "unitguard"},
+        }
+        if encounter:
+            card["links"] = [
+                {
+                    "label": "Open unitguard review",
+                    "url": launch_url,
+                    "type": "smart",
+                    "appContext": json.dumps({"encounter": encounter}),
+                }
+            ]
+        return card
+
+    return bp
