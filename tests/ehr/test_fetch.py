@@ -130,8 +130,13 @@ def load(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 
 
-def findings(bundle: dict) -> set[tuple[str, str | None]]:
-    return {(f.rule, f.code) for f in review_bundle(bundle, encounter_id="enc-1").findings}
+def enc(name: str) -> str:
+    """The visit of a fixture file: its ids carry the scenario (fixtures/generate.py)."""
+    return f"{name.removesuffix('.json').replace('_', '-')}-enc-1"
+
+
+def findings(bundle: dict, encounter: str) -> set[tuple[str, str | None]]:
+    return {(f.rule, f.code) for f in review_bundle(bundle, encounter_id=encounter).findings}
 
 
 @pytest.mark.parametrize(
@@ -147,8 +152,8 @@ def findings(bundle: dict) -> set[tuple[str, str | None]]:
 def test_full_profile_gives_the_same_review_as_the_file(name):
     bundle = load(name)
     stats = FetchStats()
-    fetched = fetch_visit(FakeEhr(bundle, "full"), "enc-1", stats=stats)
-    assert findings(fetched) == findings(bundle)
+    fetched = fetch_visit(FakeEhr(bundle, "full"), enc(name), stats=stats)
+    assert findings(fetched, enc(name)) == findings(bundle, enc(name))
     assert stats.rounds <= 6
 
 
@@ -156,10 +161,11 @@ def test_oracle_reads_charge_items_without_encounter_searches():
     bundle = load("oracle_chargeitem.json")
     ehr = FakeEhr(bundle, "oracle")
     stats = FetchStats()
-    fetched = fetch_visit(ehr, "enc-1", stats=stats)
-    report = review_bundle(fetched, encounter_id="enc-1")
+    visit = enc("oracle_chargeitem")
+    fetched = fetch_visit(ehr, visit, stats=stats)
+    report = review_bundle(fetched, encounter_id=visit)
     assert report.visit.billed is not None and len(report.visit.billed) == 2
-    assert findings(fetched) == findings(bundle)
+    assert findings(fetched, visit) == findings(bundle, visit)
     assert stats.rounds == 3 and "search ChargeItem" in ehr.calls
 
 
@@ -167,7 +173,8 @@ def test_epic_has_no_charges_so_the_review_runs_before_charges():
     bundle = load("units_exceed.json")
     ehr = FakeEhr(bundle, "epic")
     stats = FetchStats()
-    report = review_bundle(fetch_visit(ehr, "enc-1", stats=stats), encounter_id="enc-1")
+    visit = enc("units_exceed")
+    report = review_bundle(fetch_visit(ehr, visit, stats=stats), encounter_id=visit)
     assert report.visit.billed is None
     assert not [f for f in report.findings if f.rule == "units-exceed-time"]
     assert {s.code: s.supported_units for s in report.services} == {"97112": 1}

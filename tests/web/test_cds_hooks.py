@@ -46,11 +46,16 @@ def token(key=KEY, **claims) -> str:
 
 def request_body(fixture: str) -> dict:
     bundle = json.loads((FIXTURES / fixture).read_text())
+    visit = f"{fixture.removesuffix('.json').replace('_', '-')}-enc-1"
     return {
         "hook": "encounter-discharge",
         "hookInstance": str(uuid.uuid4()),
         "fhirServer": "https://ehr.test/fhir",
-        "context": {"patientId": "pat-1", "encounterId": "enc-1", "userId": "Practitioner/pt"},
+        "context": {
+            "patientId": visit.replace("enc-1", "pat-1"),
+            "encounterId": visit,
+            "userId": "Practitioner/pt",
+        },
         "prefetch": {"everything": bundle},
     }
 
@@ -76,7 +81,9 @@ def test_defective_visit_gives_cards_with_smart_links(client):
         assert len(card["summary"]) < 140
         link = card["links"][0]
         assert link["type"] == "smart" and link["url"] == f"{APP}/launch"
-        assert json.loads(link["appContext"]) == {"encounter": "Encounter/enc-1"}
+        assert json.loads(link["appContext"]) == {
+            "encounter": "Encounter/unsigned-no-total-time-enc-1"
+        }
 
 
 def test_clean_visit_gives_no_cards(client):

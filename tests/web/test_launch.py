@@ -49,8 +49,8 @@ def serve_ehr(bundle: dict, token: str = "at-1") -> None:
             "token_type": "Bearer",
             "expires_in": 3600,
             "scope": "launch patient/Encounter.rs",
-            "patient": "pat-1",
-            "encounter": "enc-1",
+            "patient": "units-exceed-pat-1",
+            "encounter": "units-exceed-enc-1",
         },
     )
     resources = [e["resource"] for e in bundle["entry"]]
@@ -79,8 +79,12 @@ def serve_ehr(bundle: dict, token: str = "at-1") -> None:
         },
     )
     responses.get(
-        f"{ISS}/Encounter/enc-1",
-        json=next(r for r in resources if r["resourceType"] == "Encounter" and r["id"] == "enc-1"),
+        f"{ISS}/Encounter/units-exceed-enc-1",
+        json=next(
+            r
+            for r in resources
+            if r["resourceType"] == "Encounter" and r["id"] == "units-exceed-enc-1"
+        ),
     )
     for rtype in (
         "Procedure",
@@ -118,7 +122,8 @@ def test_launch_to_review_page(app):
     # the EHR's iframe dropped the binding cookie: the server-side state still completes it
     client.delete_cookie("ug_launch")
     back = client.get(f"/callback?code=c1&state={query['state'][0]}")
-    assert back.status_code == 302 and "/review/enc-1" in back.headers["Location"]
+    assert back.status_code == 302
+    assert "/review/units-exceed-enc-1" in back.headers["Location"]
     page = client.get(back.headers["Location"])
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'data-rule="units-exceed-time"' in html

@@ -1,0 +1,409 @@
+"""The sandbox EHR as a Flask app: FHIR API under /fhir, SMART endpoints, the chart page."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import orjson
+from fhir.resources.R4B import get_fhir_model_class
+from flask import Flask, Response, abort, redirect, render_template_string, request
+from pydantic import ValidationError
+
+from sandbox.auth import Client, Grants, allows
+from sandbox.profiles import Profile
+from sandbox.search import matches, sort_key
+from sandbox.store import Conflict, Store, references
+
+log = logging.getLogger(__name__)
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass
+class Faults:
+    """Test switches: make the server slow, throttled, failing or paging one entry at a time."""
+
+    delay: float = 0.0
+    throttle: int = 0  # next N FHIR requests get 429 with Retry-After
+    retry_after: int = 1
+    fail: int = 0  # next N FHIR requests get 500
+    page_size: int | None = None
+
+
+@dataclass
+class Sandbox:
+    store: Store
+    profile: Profile
+    grants: Grants
+    open_access: bool = False
+    app_launch_url: str = "http://127.0.0.1:8080/launch"
+    faults: Faults = field(default_factory=Faults)
+
+
+def outcome(status: int, code: str, text: str, severity: str = "error") -> Response:
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": text}],
+    }
+    return Response(orjson.dumps(body), status=status, mimetype=FHIR_JSON)
+
+
+def load_bundles(store: Store, folder: Path) -> list[str]:
+    """Load every *.json Bundle in the folder, keeping ids; a bad file is reported and skipped."""
+    problems = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            bundle = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            problems.append(f"{path.name}: not JSON ({exc})")
+            continue
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            continue
+        for entry in bundle.get("entry") or []:
+            resource = (entry or {}).get("resource")
+            if isinstance(resource, dict) and resource.get("resourceType") not in (
+                None,
+                "OperationOutcome",
+            ):
+                store.put(resource)
+    return problems
+
+
+def validate(resource: dict) -> str | None:
+    try:
+        get_fhir_model_class(resource.get("resourceType", "")).model_validate(resource)
+    except (KeyError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        return f"unknown resourceType {resource.get('resourceType')!r}"
+    return None
+
+
+def create_app(sandbox: Sandbox, base_url: str) -> Flask:
+    app = Flask(__name__)
+    app.extensions["sandbox"] = sandbox
+    fhir = base_url.rstrip("/") + "/fhir"
+
+    def bearer() -> str | None:
+        header = request.headers.get("Authorization", "")
+        return header[7:].strip() if header.startswith("Bearer ") else None
+
+    def guard(rtype: str, action: str):
+        """(error response or None, patient restriction)."""
+        if sandbox.open_access:
+            return None, None
+        grant = sandbox.grants.grant_for(bearer())
+        if grant is None:
+            response = outcome(401, "login", "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="sandbox"'
+            return response, None
+        ok, patient = allows(grant, rtype, action)
+        if not ok:
+            return outcome(403, "forbidden", f"scope does not allow {action} on {rtype}"), None
+        return None, patient
+
+    def in_compartment(resource: dict, patient: str | None) -> bool:
+        if patient is None:
+            return True
+        if resource.get("resourceType") == "Patient":
+            return resource.get("id") == patient
+        refs = references(resource, "patient")
+        return not refs or any(r.split("/")[-1] == patient for r in refs)
+
+    @app.before_request
+    def misbehave():
+        if not request.path.startswith("/fhir") or ".well-known" in request.path:
+            return None
+        faults = sandbox.faults
+        if faults.delay:
+            time.sleep(faults.delay)
+        if faults.throttle > 0:
+            faults.throttle -= 1
+            response = outcome(429, "throttled", "too many requests")
+            response.headers["Retry-After"] = str(faults.retry_after)
+            return response
+        if faults.fail > 0:
+            faults.fail -= 1
+            return outcome(500, "exception", "simulated server failure")
+        return None
+
+    @app.get("/fhir/.well-known/smart-configuration")
+    def smart_configuration():
+        return {
+            "issuer": fhir,
+            "authorization_endpoint": f"{base_url}/oauth/authorize",
+            "token_endpoint": f"{base_url}/oauth/token",
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "private_key_jwt",
+                "none",
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": [
+                "launch",
+                "launch/patient",
+                "openid",
+                "fhirUser",
+                "offline_access",
+            ],
+            "capabilities": [
+                "launch-ehr",
+                "launch-standalone",
+                "client-public",
+                "client-confidential-symmetric",
+                "client-confidential-asymmetric",
+                "context-ehr-patient",
+                "context-ehr-encounter",
+                "permission-v1",
+                "permission-v2",
+                "permission-offline",
+                "sso-openid-connect",
+            ],
+        }
+
+    @app.get("/oauth/authorize")
+    def authorize():
+        status, target = sandbox.grants.authorize(request.args.to_dict())
+        if status == 302:
+            return redirect(target)
+        return Response(target, status=400, mimetype="text/plain")
+
+    @app.post("/oauth/token")
+    def token():
+        auth = request.authorization
+        basic = (auth.username, auth.password) if auth and auth.type == "basic" else None
+        status, body = sandbox.grants.token(
+            request.form.to_dict(), basic, f"{base_url}/oauth/token"
+        )
+        response = Response(orjson.dumps(body), status=status, mimetype="application/json")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/fhir/metadata")
+    def metadata():
+        resources = [
+            {
+                "type": t,
+                "interaction": [{"code": "read"}, {"code": "search-type"}]
+                + [{"code": "create"}] * (t in sandbox.profile.create)
+                + [{"code": "update"}] * (t in sandbox.profile.update),
+                "conditionalCreate": sandbox.profile.conditional_create,
+                "searchParam": [{"name": p} for p in sorted(params)],
+            }
+            for t, params in sorted(sandbox.profile.search.items())
+        ]
+        return Response(
+            orjson.dumps(
+                {
+                    "resourceType": "CapabilityStatement",
+                    "status": "active",
+                    "kind": "instance",
+                    "fhirVersion": "4.0.1",
+                    "format": ["json"],
+                    "date": "2026-11-01",
+                    "software": {"name": f"unitguard sandbox ({sandbox.profile.name} profile)"},
+                    "rest": [{"mode": "server", "resource": resources}],
+                }
+            ),
+            mimetype=FHIR_JSON,
+        )
+
+    @app.get("/fhir/<rtype>")
+    def search(rtype: str):
+        allowed = sandbox.profile.search.get(rtype)
+        if allowed is None:
+            return outcome(404, "not-supported", f"{rtype} is not served here")
+        refused, patient = guard(rtype, "s")
+        if refused:
+            return refused
+        params = {k: v for k, v in request.args.items() if k != "_offset"}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            return outcome(
+                400, "not-supported", f"search parameter {unknown[0]} is not supported for {rtype}"
+            )
+        found = [
+            r
+            for r in sandbox.store.all(rtype)
+            if in_compartment(r, patient)
+            and all(
+                matches(r, k, v) for k, v in params.items() if not k.startswith("_") or k == "_id"
+            )
+        ]
+        if "_sort" in params:
+            key, descending = sort_key(params["_sort"])
+            found.sort(key=key, reverse=descending)
+        cap = sandbox.faults.page_size or sandbox.profile.page_cap
+        count = min(int(params.get("_count", 50) or 50), cap)
+        offset = int(request.args.get("_offset", 0) or 0)
+        page = found[offset : offset + count]
+        entries = [
+            {"fullUrl": f"{fhir}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in page
+        ]
+        links = [{"relation": "self", "url": request.url}]
+        if offset + count < len(found):
+            query = {**request.args.to_dict(), "_offset": str(offset + count)}
+            links.append({"relation": "next", "url": f"{fhir}/{rtype}?{urlencode(query)}"})
+        if sandbox.profile.outcome_entries:
+            entries.append(
+                {
+                    "search": {"mode": "outcome"},
+                    "resource": {
+                        "resourceType": "OperationOutcome",
+                        "issue": [
+                            {
+                                "severity": "information",
+                                "code": "informational",
+                                "diagnostics": "Some results may not be returned (epic profile)",
+                            }
+                        ],
+                    },
+                }
+            )
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(found),
+            "link": links,
+            "entry": entries,
+        }
+        return Response(orjson.dumps(bundle), mimetype=FHIR_JSON)
+
+    @app.get("/fhir/<rtype>/<rid>")
+    def read(rtype: str, rid: str):
+        if rtype not in sandbox.profile.search:
+            return outcome(404, "not-supported", f"{rtype} is not served here")
+        refused, patient = guard(rtype, "r")
+        if refused:
+            return refused
+        found = sandbox.store.get(rtype, rid)
+        if found is None or not in_compartment(found[0], patient):
+            return outcome(404, "not-found", f"{rtype}/{rid} is not known")
+        response = Response(orjson.dumps(found[0]), mimetype=FHIR_JSON)
+        response.headers["ETag"] = f'W/"{found[1]}"'
+        return response
+
+    def _body(rtype: str) -> tuple[dict | None, Response | None]:
+        try:
+            resource = orjson.loads(request.get_data())
+        except orjson.JSONDecodeError:
+            return None, outcome(400, "invalid", "the body is not JSON")
+        if not isinstance(resource, dict) or resource.get("resourceType") != rtype:
+            return None, outcome(400, "invalid", f"the body is not a {rtype}")
+        problem = validate(resource)
+        if problem:
+            return None, outcome(422, "processing", f"not valid FHIR R4: {problem}")
+        return resource, None
+
+    @app.post("/fhir/<rtype>")
+    def create(rtype: str):
+        if rtype not in sandbox.profile.create:
+            return outcome(405, "not-supported", f"creating {rtype} is not allowed here")
+        refused, _ = guard(rtype, "c")
+        if refused:
+            return refused
+        resource, error = _body(rtype)
+        if error:
+            return error
+        condition = request.headers.get("If-None-Exist")
+        if condition:
+            if not sandbox.profile.conditional_create:
+                return outcome(412, "not-supported", "conditional create is not supported")
+            key, _, value = condition.partition("=")
+            existing = [r for r in sandbox.store.all(rtype) if matches(r, key, value)]
+            if len(existing) > 1:
+                return outcome(412, "duplicate", "the condition matches several resources")
+            if existing:
+                return Response(orjson.dumps(existing[0]), status=200, mimetype=FHIR_JSON)
+        resource.pop("id", None)
+        body, version, _ = sandbox.store.put(resource)
+        response = Response(orjson.dumps(body), status=201, mimetype=FHIR_JSON)
+        response.headers["Location"] = f"{fhir}/{rtype}/{body['id']}/_history/{version}"
+        response.headers["ETag"] = f'W/"{version}"'
+        return response
+
+    @app.put("/fhir/<rtype>/<rid>")
+    def update(rtype: str, rid: str):
+        if rtype not in sandbox.profile.update:
+            return outcome(405, "not-supported", f"updating {rtype} is not allowed here")
+        refused, _ = guard(rtype, "u")
+        if refused:
+            return refused
+        resource, error = _body(rtype)
+        if error:
+            return error
+        match = request.headers.get("If-Match")
+        version = None
+        if match:
+            try:
+                version = int(match.removeprefix("W/").strip('"'))
+            except ValueError:
+                return outcome(400, "invalid", 'If-Match must look like W/"3"')
+        try:
+            body, new_version, _ = sandbox.store.put(dict(resource, id=rid), if_match=version)
+        except Conflict as exc:
+            return outcome(412, "conflict", str(exc))
+        response = Response(orjson.dumps(body), mimetype=FHIR_JSON)
+        response.headers["ETag"] = f'W/"{new_version}"'
+        return response
+
+    @app.get("/")
+    def chart():
+        patients = sandbox.store.all("Patient")
+        encounters = sandbox.store.all("Encounter")
+        rows = []
+        for patient in patients:
+            visits = [
+                e
+                for e in encounters
+                if (e.get("subject") or {}).get("reference") == f"Patient/{patient['id']}"
+            ]
+            rows.append(
+                (
+                    patient,
+                    sorted(
+                        visits, key=lambda e: (e.get("period") or {}).get("start", ""), reverse=True
+                    ),
+                )
+            )
+        return render_template_string(CHART, rows=rows, profile=sandbox.profile.name)
+
+    @app.get("/chart/launch/<encounter_id>")
+    def chart_launch(encounter_id: str):
+        found = sandbox.store.get("Encounter", encounter_id)
+        if found is None:
+            abort(404)
+        patient = (found[0].get("subject") or {}).get("reference", "").split("/")[-1]
+        launch = sandbox.grants.new_launch(patient, encounter_id)
+        src = f"{sandbox.app_launch_url}?{urlencode({'iss': fhir, 'launch': launch})}"
+        return render_template_string(FRAME, src=src, encounter=encounter_id)
+
+    return app
+
+
+CHART = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sandbox EHR</title>
+<style>body{font:14px system-ui;margin:1rem}td,th{padding:.2rem .6rem;text-align:left}
+.warn{background:#fff3cd;padding:.4rem}</style></head><body>
+<p class="warn">Sandbox EHR ({{ profile }} profile): synthetic data only, never patient data.</p>
+<h1>Patient chart</h1><table><tr><th>Patient</th><th>Visit</th><th>Date</th><th></th></tr>
+{% for patient, visits in rows %}{% for e in visits %}<tr>
+<td>{{ patient.id }}</td><td>{{ e.id }}</td><td>{{ (e.period or {}).start }}</td>
+<td><a class="launch" data-encounter="{{ e.id }}" href="/chart/launch/{{ e.id }}">unitguard</a>
+</td></tr>{% endfor %}{% endfor %}</table></body></html>"""
+
+FRAME = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Chart: visit
+{{ encounter }}</title><style>body{margin:0;font:14px system-ui}header{padding:.4rem;
+background:#234;color:#fff}iframe{border:0;width:100%;height:calc(100vh - 2.2rem)}</style>
+</head><body><header>Sandbox EHR: visit {{ encounter }} (synthetic data)</header>
+<iframe id="app" title="unitguard" src="{{ src }}"></iframe></body></html>"""
+
+
+def client_for_app(grants: Grants, client_id: str, redirect_uri: str) -> None:
+    grants.register(Client(client_id, (redirect_uri,)))

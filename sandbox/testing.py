@@ -1,0 +1,64 @@
+"""Run the sandbox (and the app) on loopback for tests and the demo: real HTTP, ephemeral ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.app import Sandbox, create_app, load_bundles
+from sandbox.auth import Client, Grants
+from sandbox.profiles import PROFILES
+from sandbox.store import Store
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@dataclass
+class RunningSandbox:
+    base_url: str
+    sandbox: Sandbox
+
+    @property
+    def fhir(self) -> str:
+        return f"{self.base_url}/fhir"
+
+    def register(
+        self, client_id: str, redirect_uri: str, secret: str | None = None, jwks: dict | None = None
+    ) -> None:
+        self.sandbox.grants.register(Client(client_id, (redirect_uri,), secret, jwks))
+
+    def launch(self, encounter: str, patient: str = "pat-1") -> str:
+        return self.sandbox.grants.new_launch(patient, encounter)
+
+
+def build_sandbox(
+    profile: str = "full",
+    data_dir: Path | None = FIXTURES,
+    open_access: bool = False,
+    base_url: str = "http://127.0.0.1:8090",
+    app_launch_url: str = "http://127.0.0.1:8080/launch",
+) -> Sandbox:
+    store = Store()
+    if data_dir is not None:
+        load_bundles(store, data_dir)
+    return Sandbox(
+        store, PROFILES[profile], Grants(f"{base_url}/fhir"), open_access, app_launch_url
+    )
+
+
+@contextmanager
+def running_sandbox(
+    profile: str = "full", data_dir: Path | None = FIXTURES, open_access: bool = False
+) -> Iterator[RunningSandbox]:
+    from werkzeug.serving import make_server
+
+    from plugin.serving import running
+
+    server = make_server("127.0.0.1", 0, lambda e, s: None, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    sandbox = build_sandbox(profile, data_dir, open_access, base)
+    server.app = create_app(sandbox, base)
+    with running([server]):
+        yield RunningSandbox(base, sandbox)
