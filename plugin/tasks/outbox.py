@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import orjson
 import sqlalchemy as sa
 
+from plugin.db import make_engine
+
 meta = sa.MetaData()
 outbox = sa.Table(
     "outbox",
@@ -47,7 +49,7 @@ class Outbox:
         max_delay: float = 600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.engine = sa.create_engine(url, future=True)
+        self.engine = make_engine(url)
         meta.create_all(self.engine)
         self.base_delay, self.max_delay, self.clock = base_delay, max_delay, clock
 

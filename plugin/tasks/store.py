@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import orjson
 import sqlalchemy as sa
 
+from plugin.db import make_engine
 from plugin.errors import PluginError
 from plugin.tasks.build import task_input
 
@@ -109,7 +110,7 @@ class TaskStore:
     """FHIR Task persistence on SQLAlchemy Core."""
 
     def __init__(self, url: str = "sqlite:///unitguard-tasks.sqlite") -> None:
-        self.engine = sa.create_engine(url, future=True)
+        self.engine = make_engine(url)
         metadata.create_all(self.engine)
 
     def _stored(self, row) -> Stored:

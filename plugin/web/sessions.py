@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 import orjson
 import sqlalchemy as sa
 
+from plugin.db import make_engine
+
 meta = sa.MetaData()
 table = sa.Table(
     "sessions",
@@ -41,7 +43,7 @@ class LaunchSession:
 
 class SessionStore:
     def __init__(self, url: str, minutes: int = 60) -> None:
-        self.engine = sa.create_engine(url, future=True)
+        self.engine = make_engine(url)
         meta.create_all(self.engine)
         self.ttl = minutes * 60
 

@@ -1,0 +1,247 @@
+"""The whole flow on loopback over real HTTP: sandbox chart -> iframe -> app launch -> review."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from plugin.ehr import FetchStats, fetch_visit
+from plugin.review import review_bundle
+from plugin.serving import bind, running
+from plugin.web import create_app
+from plugin.web.settings import Settings
+from sandbox.testing import running_sandbox
+from smart_launch import FhirClient, Registry, make_session
+from smart_launch.registry import RegisteredEhr
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SCOPES = ("launch", "openid", "fhirUser", "offline_access", "patient/*.rs", "user/Task.cu")
+
+
+@contextmanager
+def app_against(ehr):
+    registry = Registry(
+        (
+            RegisteredEhr(
+                name="sandbox",
+                issuer=ehr.fhir,
+                client_id="unitguard",
+                scopes=SCOPES,
+                scope_style=ehr.sandbox.profile.scope_style,
+                profile=ehr.sandbox.profile.name,
+            ),
+        )
+    )
+    settings = Settings(
+        testing=True, task_db="sqlite://", outbox_db="sqlite://", session_db="sqlite://"
+    ).validated()
+    app = create_app(settings, registry=registry)
+    server = bind("127.0.0.1", 0, app)
+    base = f"http://127.0.0.1:{server.server_port}"
+    ehr.register("unitguard", f"{base}/callback")
+    ehr.sandbox.app_launch_url = f"{base}/launch"
+    with running([server]):
+        yield base
+
+
+def launch_from_chart(ehr, encounter: str) -> requests.Response:
+    browser = requests.Session()
+    frame = browser.get(f"{ehr.base_url}/chart/launch/{encounter}")
+    src = re.search(r'<iframe id="app" title="unitguard" src="([^"]+)"', frame.text).group(1)
+    return browser.get(src.replace("&amp;", "&"), timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("profile", "fixture", "billed"),
+    [
+        ("full", "units_exceed", True),
+        ("epic", "units_exceed", False),
+        ("oracle", "oracle_chargeitem", True),
+    ],
+)
+def test_chart_launch_to_review_page(profile, fixture, billed):
+    encounter = f"{fixture.replace('_', '-')}-enc-1"
+    with running_sandbox(profile) as ehr, app_against(ehr):
+        page = launch_from_chart(ehr, encounter)
+    assert page.status_code == 200, page.text[:500]
+    assert f"/review/{encounter}" in page.url
+    html = page.text
+    if fixture == "units_exceed":
+        assert f'data-code="97112" data-billed-units="{3 if billed else 0}"' in html
+        assert ('data-rule="units-exceed-time"' in html) is billed
+    else:
+        assert 'data-verdict="supported"' in html
+
+
+@pytest.mark.parametrize("profile", ["full", "epic", "oracle"])
+def test_fetch_visit_over_http_reviews_like_the_file(profile):
+    fixture = "oracle_chargeitem" if profile == "oracle" else "kx_missing"
+    encounter = f"{fixture.replace('_', '-')}-enc-1"
+    bundle = json.loads((FIXTURES / f"{fixture}.json").read_text())
+    with running_sandbox(profile, open_access=True) as ehr:
+        stats = FetchStats()
+        fetched = fetch_visit(
+            FhirClient(ehr.fhir, session=make_session(retries=0)), encounter, stats=stats
+        )
+    assert stats.rounds <= 6
+    from_file = review_bundle(bundle, encounter_id=encounter)
+    over_http = review_bundle(fetched, encounter_id=encounter)
+    if profile == "epic":  # no charges readable: only the non-billing findings compare
+        assert over_http.visit.billed is None
+        billing = {"missing-kx", "targeted-review-threshold"}
+        assert {f.rule for f in over_http.findings} == {
+            f.rule for f in from_file.findings if f.rule not in billing
+        }
+    else:
+        assert [(f.rule, f.code) for f in over_http.findings] == [
+            (f.rule, f.code) for f in from_file.findings
+        ]
+
+
+def pkce_pair(verifier: str = "v" * 64) -> tuple[str, str]:
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.decode().rstrip("=")
+
+
+def authorize(
+    ehr, challenge: str, scope: str = "launch patient/*.rs", **extra
+) -> requests.Response:
+    launch = ehr.launch("units-exceed-enc-1", "units-exceed-pat-1")
+    params = {
+        "response_type": "code",
+        "client_id": "c1",
+        "redirect_uri": "http://app.test/cb",
+        "scope": scope,
+        "state": "s",
+        "aud": ehr.fhir,
+        "launch": launch,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    return requests.get(f"{ehr.base_url}/oauth/authorize", params=params, allow_redirects=False)
+
+
+def code_of(response: requests.Response) -> str:
+    return re.search(r"code=([^&]+)", response.headers["Location"]).group(1)
+
+
+def test_pkce_scopes_and_tokens():
+    with running_sandbox("full") as ehr:
+        ehr.register("c1", "http://app.test/cb")
+        verifier, challenge = pkce_pair()
+        token_url = f"{ehr.base_url}/oauth/token"
+        # wrong verifier refused
+        code = code_of(authorize(ehr, challenge))
+        bad = requests.post(
+            token_url,
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": "http://app.test/cb",
+                "client_id": "c1",
+                "code_verifier": "w" * 64,
+            },
+        )
+        assert bad.status_code == 400 and "PKCE" in bad.json()["error_description"]
+        # plain PKCE refused at authorize
+        plain = authorize(ehr, challenge, code_challenge_method="plain")
+        assert "error=invalid_request" in plain.headers["Location"]
+        # a good exchange gives patient/encounter context
+        code = code_of(authorize(ehr, challenge))
+        good = requests.post(
+            token_url,
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": "http://app.test/cb",
+                "client_id": "c1",
+                "code_verifier": verifier,
+            },
+        )
+        body = good.json()
+        assert body["patient"] == "units-exceed-pat-1"
+        assert body["encounter"] == "units-exceed-enc-1"
+        auth = {"Authorization": f"Bearer {body['access_token']}"}
+        fhir = ehr.fhir
+        assert requests.get(f"{fhir}/Encounter/units-exceed-enc-1", headers=auth).ok
+        # another patient's data is outside the token's compartment
+        assert requests.get(f"{fhir}/Encounter/kx-missing-enc-1", headers=auth).status_code == 404
+        found = requests.get(f"{fhir}/Encounter", headers=auth).json()
+        assert {e["resource"]["id"] for e in found["entry"]} <= {
+            "units-exceed-enc-1",
+            "units-exceed-enc-0",
+        }
+        # scope escalation: no write scope granted
+        task = {"resourceType": "Task", "status": "requested", "intent": "order"}
+        assert requests.post(f"{fhir}/Task", json=task, headers=auth).status_code == 403
+        # no token at all
+        assert requests.get(f"{fhir}/Encounter/units-exceed-enc-1").status_code == 401
+        ehr.sandbox.grants.expire_all()
+        assert requests.get(f"{fhir}/Encounter/units-exceed-enc-1", headers=auth).status_code == 401
+
+
+def test_profile_refusals():
+    with running_sandbox("epic", open_access=True) as ehr:
+        task = {"resourceType": "Task", "status": "requested", "intent": "order"}
+        assert requests.post(f"{ehr.fhir}/Task", json=task).status_code == 405
+        assert requests.get(f"{ehr.fhir}/ChargeItem").status_code == 404
+        found = requests.get(
+            f"{ehr.fhir}/Procedure", params={"encounter": "Encounter/units-exceed-enc-1"}
+        ).json()
+        assert any(e["search"]["mode"] == "outcome" for e in found["entry"])
+    with running_sandbox("oracle", open_access=True) as ehr:
+        refused = requests.get(
+            f"{ehr.fhir}/Procedure", params={"encounter": "Encounter/units-exceed-enc-1"}
+        )
+        assert refused.status_code == 400
+        assert "not supported" in refused.json()["issue"][0]["diagnostics"]
+        charges = requests.get(
+            f"{ehr.fhir}/ChargeItem", params={"context": "Encounter/oracle-chargeitem-enc-1"}
+        ).json()
+        assert len(charges["entry"]) == 2
+        assert requests.get(f"{ehr.fhir}/Task").status_code == 404
+    with running_sandbox("full", open_access=True) as ehr:
+        task = {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "identifier": [{"system": "s", "value": "v"}],
+        }
+        first = requests.post(
+            f"{ehr.fhir}/Task", json=task, headers={"If-None-Exist": "identifier=s|v"}
+        )
+        again = requests.post(
+            f"{ehr.fhir}/Task", json=task, headers={"If-None-Exist": "identifier=s|v"}
+        )
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        url = f"{ehr.fhir}/Task/{first.json()['id']}"
+        ok = requests.put(
+            url, json=dict(first.json(), status="completed"), headers={"If-Match": 'W/"1"'}
+        )
+        stale = requests.put(url, json=first.json(), headers={"If-Match": 'W/"1"'})
+        assert (ok.status_code, stale.status_code) == (200, 412)
+        invalid = requests.post(
+            f"{ehr.fhir}/Task", json={"resourceType": "Task", "status": 42, "intent": "order"}
+        )
+        assert invalid.status_code == 422
+
+
+def test_faults_retries_and_paging(monkeypatch):
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", lambda s: None)
+    with running_sandbox("full", open_access=True) as ehr:
+        client = FhirClient(ehr.fhir, session=make_session(retries=4, backoff=0))
+        ehr.sandbox.faults.throttle = 2
+        ehr.sandbox.faults.fail = 1
+        assert client.read("Encounter", "units-exceed-enc-1")["id"] == "units-exceed-enc-1"
+        ehr.sandbox.faults.page_size = 1
+        result = client.search("Practitioner", {})
+        assert result.pages == len(result.resources) >= 5
