@@ -192,5 +192,134 @@ def serve(host: str, port: int, ehrs_file: str | None) -> None:
     serve_until_stopped([server], announce)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option(
+    "--profile",
+    type=click.Choice(["full", "epic", "oracle"]),
+    default="full",
+    show_default=True,
+    help="Which EHR's capabilities and refusals to reproduce.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, exists=True),
+    default="fixtures",
+    show_default=True,
+    help="Load every *.json Bundle here.",
+)
+@click.option("--open", "open_access", is_flag=True, help="Serve FHIR without a token.")
+@click.option(
+    "--app-url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="The unitguard app the chart launches (its /launch and /callback).",
+)
+def sandbox(
+    host: str, port: int, profile: str, data_dir: str, open_access: bool, app_url: str
+) -> None:
+    """Run the sandbox EHR (synthetic data only; never patient data).
+
+    FHIR at /fhir, SMART discovery at /fhir/.well-known/smart-configuration, the chart at /.
+    The client id "unitguard" is registered with APP_URL/callback as its redirect URI.
+    """
+    from pathlib import Path
+
+    from plugin.serving import bind, serve_until_stopped
+    from sandbox.app import create_app as create_sandbox
+    from sandbox.auth import Client
+    from sandbox.testing import build_sandbox
+
+    base = f"http://{host}:{port}"
+    try:
+        server = bind(host, port, lambda environ, start: [])
+    except PluginError as exc:
+        raise UserError(str(exc), 2) from None
+    box = build_sandbox(profile, Path(data_dir), open_access, base, f"{app_url}/launch")
+    box.grants.register(Client("unitguard", (f"{app_url}/callback",)))
+    server.app = create_sandbox(box, base)
+
+    def announce() -> None:
+        click.echo(f"sandbox EHR ({profile} profile, synthetic data only) on {base}")
+        click.echo(f"  chart  {base}/")
+        click.echo(f"  FHIR   {base}/fhir")
+        click.echo(f"  SMART  {base}/fhir/.well-known/smart-configuration")
+
+    serve_until_stopped([server], announce)
+
+
+@main.command()
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=int,
+    help="The app's port; the sandbox EHR listens on PORT+10.",
+)
+def demo(port: int) -> None:
+    """Start the sandbox EHR (full profile, fixtures loaded) and the app, registered together.
+
+    Open the printed chart URL and press "unitguard" beside a visit.
+    """
+    import secrets
+    from pathlib import Path
+
+    from plugin.serving import bind, serve_until_stopped
+    from plugin.web import create_app
+    from plugin.web.settings import Settings
+    from sandbox.app import create_app as create_sandbox
+    from sandbox.auth import Client
+    from sandbox.testing import build_sandbox
+    from smart_launch import Registry
+    from smart_launch.registry import RegisteredEhr
+
+    host = "127.0.0.1"
+    app_base, ehr_base = f"http://{host}:{port}", f"http://{host}:{port + 10}"
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    try:
+        ehr_server = bind(host, port + 10, lambda environ, start: [])
+        app_server = bind(host, port, lambda environ, start: [])
+    except PluginError as exc:
+        raise UserError(str(exc), 2) from None
+    box = build_sandbox("full", fixtures, False, ehr_base, f"{app_base}/launch")
+    box.grants.register(Client("unitguard", (f"{app_base}/callback",)))
+    ehr_server.app = create_sandbox(box, ehr_base)
+    registry = Registry(
+        (
+            RegisteredEhr(
+                name="sandbox",
+                issuer=f"{ehr_base}/fhir",
+                client_id="unitguard",
+                scopes=(
+                    "launch",
+                    "openid",
+                    "fhirUser",
+                    "offline_access",
+                    "patient/*.rs",
+                    "user/Task.cu",
+                ),
+                profile="full",
+            ),
+        )
+    )
+    settings = Settings.from_env(
+        secret_key=secrets.token_hex(32),
+        public_url=app_base,
+        task_db="sqlite://",
+        outbox_db="sqlite://",
+        session_db="sqlite://",
+    )
+    app_server.app = create_app(settings, registry=registry)
+
+    def announce() -> None:
+        click.echo(f"sandbox EHR (synthetic data only): {ehr_base}/")
+        click.echo(f"unitguard app:                     {app_base}/  (queue: {app_base}/queue)")
+        click.echo(f"Open {ehr_base}/ and press 'unitguard' beside a visit.")
+
+    serve_until_stopped([ehr_server, app_server], announce)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -79,3 +79,44 @@ def test_serve_refuses_an_invalid_ehr_list(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert len(err.strip().splitlines()) == 1 and "ehrs.toml" in err and "issuer" in err
+
+
+def test_demo_serves_the_chart_and_the_app_and_stops():
+    port = free_port()
+    while True:  # the sandbox takes PORT+10
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port + 10))
+            break
+        except OSError:
+            port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plugin.cli", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_healthy(port, proc)
+        chart = requests.get(f"http://127.0.0.1:{port + 10}/", timeout=5)
+        assert chart.ok and 'data-encounter="units-exceed-enc-1"' in chart.text
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert f"Open http://127.0.0.1:{port + 10}/" in out
+
+
+def test_sandbox_refuses_a_taken_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "plugin.cli", "sandbox", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert proc.returncode == 2 and "already in use" in proc.stderr
