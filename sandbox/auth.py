@@ -204,7 +204,8 @@ class Grants:
             self.tokens[access] = grant
         body: dict = {
             "access_token": access,
-            "token_type": "Bearer",
+            # B105: "Bearer" is the OAuth token type name, not a secret.
+            "token_type": "Bearer",  # nosec B105
             "expires_in": int(self.token_ttl),
             "scope": " ".join(sorted(grant.scopes)),
         }
