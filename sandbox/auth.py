@@ -22,6 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 ALGORITHMS = ["RS384", "ES384", "RS256"]
+BEARER = "Bearer"  # the OAuth token type (RFC 6750)
 
 
 @dataclass
@@ -204,8 +205,7 @@ class Grants:
             self.tokens[access] = grant
         body: dict = {
             "access_token": access,
-            # B105: "Bearer" is the OAuth token type name, not a secret.
-            "token_type": "Bearer",  # nosec B105
+            "token_type": BEARER,
             "expires_in": int(self.token_ttl),
             "scope": " ".join(sorted(grant.scopes)),
         }
