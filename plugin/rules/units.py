@@ -16,6 +16,8 @@ def _pool_note(ctx: Context) -> str:
     if ctx.method != "cms":
         return f" (per code, {ctx.method} method)"
     alloc = ctx.allocation
+    if len(ctx.timed_minutes) < 2:
+        return ""
     units = "unit" if alloc.total_units == 1 else "units"
     return f" ({alloc.total_minutes} timed minutes in all support {alloc.total_units} {units})"
 
