@@ -82,3 +82,44 @@ def install_launch(
     app.register_blueprint(
         create_blueprint(registry, discovery, states, on_launched, secure_cookies=secure)
     )
+
+
+def ehr_task_sender(backends: dict):
+    """The outbox's sender: conditional create of the review Task at the EHR (no duplicate on a
+    retry), then an If-Match update when the visit was re-signed. ``backends`` maps an issuer
+    to its SMART Backend Services client (a user's launch token is never kept for later)."""
+
+    def send(issuer: str, task: dict) -> None:
+        backend = backends[issuer]
+        client = FhirClient(
+            issuer, token=backend.token, refresh=backend.invalidate, session=make_session()
+        )
+        ident = task["identifier"][0]
+        existing, created = client.create(
+            task, if_none_exist=f"identifier={ident['system']}|{ident['value']}"
+        )
+        if not created and existing.get("id"):
+            current, etag = client.read_with_etag("Task", existing["id"])
+            client.update({**task, "id": current["id"]}, if_match=etag)
+
+    return send
+
+
+def backend_clients(registry: Registry) -> dict:
+    """Backend Services clients for EHRs that accept Task create (``[ehr.quirks] task_write =
+    true``, ``backend_client_id`` and ``backend_key`` (a PEM path))."""
+    from smart_launch.backend import BackendServices
+
+    clients = {}
+    discovery = Discovery(make_session())
+    for ehr in registry.ehrs:
+        quirks = ehr.quirks
+        if quirks.get("task_write") and quirks.get("backend_key"):
+            token_endpoint = discovery.get(ehr.issuer).token_endpoint
+            clients[ehr.issuer] = BackendServices.from_pem_file(
+                token_endpoint,
+                quirks.get("backend_client_id", ehr.client_id),
+                quirks["backend_key"],
+                "system/Task.cru",
+            )
+    return clients
