@@ -88,12 +88,12 @@ def create_app(
         outbox=Outbox(settings.outbox_db),
         **extra,
     )
-    if registry is not None and any(e.quirks.get("task_write") for e in registry.ehrs):
+    if registry is not None and any(e.quirks.get("backend_key") for e in registry.ehrs):
         from plugin.web.launch import backend_clients, ehr_task_sender
 
-        backends = backend_clients(registry)
+        backends, conditional = backend_clients(registry)
         services.task_capable_issuers = set(backends)
-        services.sender = ehr_task_sender(backends)
+        services.sender = ehr_task_sender(backends, conditional)
     app.extensions["unitguard"] = services
     security.install(app)
 

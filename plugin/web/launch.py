@@ -84,10 +84,22 @@ def install_launch(
     )
 
 
-def ehr_task_sender(backends: dict):
-    """The outbox's sender: conditional create of the review Task at the EHR (no duplicate on a
-    retry), then an If-Match update when the visit was re-signed. ``backends`` maps an issuer
-    to its SMART Backend Services client (a user's launch token is never kept for later)."""
+def task_support(statement: dict) -> tuple[bool, bool]:
+    """(Task create allowed, conditional create supported) from a CapabilityStatement."""
+    for rest in statement.get("rest") or []:
+        for resource in rest.get("resource") or []:
+            if resource.get("type") == "Task":
+                codes = {i.get("code") for i in resource.get("interaction") or []}
+                return "create" in codes, bool(resource.get("conditionalCreate"))
+    return False, False
+
+
+def ehr_task_sender(backends: dict, conditional: dict[str, bool] | None = None):
+    """The outbox's sender. Where the EHR supports conditional create, one POST with
+    If-None-Exist; where it does not, our own de-duplication: search the Task by identifier,
+    then create or update. A re-signed visit updates the Task with If-Match. ``backends`` maps
+    an issuer to its SMART Backend Services client (a user's launch token is never kept)."""
+    conditional = conditional or {}
 
     def send(issuer: str, task: dict) -> None:
         backend = backends[issuer]
@@ -95,31 +107,45 @@ def ehr_task_sender(backends: dict):
             issuer, token=backend.token, refresh=backend.invalidate, session=make_session()
         )
         ident = task["identifier"][0]
-        existing, created = client.create(
-            task, if_none_exist=f"identifier={ident['system']}|{ident['value']}"
-        )
-        if not created and existing.get("id"):
-            current, etag = client.read_with_etag("Task", existing["id"])
+        token = f"{ident['system']}|{ident['value']}"
+        if conditional.get(issuer, True):
+            existing, created = client.create(task, if_none_exist=f"identifier={token}")
+            found = None if created else existing
+        else:
+            matches = client.search("Task", {"identifier": token}).resources
+            found = matches[0] if matches else None
+            if found is None:
+                client.create(task)
+        if found and found.get("id"):
+            current, etag = client.read_with_etag("Task", found["id"])
             client.update({**task, "id": current["id"]}, if_match=etag)
 
     return send
 
 
-def backend_clients(registry: Registry) -> dict:
-    """Backend Services clients for EHRs that accept Task create (``[ehr.quirks] task_write =
-    true``, ``backend_client_id`` and ``backend_key`` (a PEM path))."""
+def backend_clients(registry: Registry) -> tuple[dict, dict[str, bool]]:
+    """Backend Services clients for the EHRs whose CapabilityStatement allows Task create and
+    whose entry names a key (``[ehr.quirks] backend_key`` PEM path, ``backend_client_id``);
+    with, per issuer, whether the EHR supports conditional create."""
     from smart_launch.backend import BackendServices
 
-    clients = {}
-    discovery = Discovery(make_session())
+    clients, conditional = {}, {}
+    http = make_session()
+    discovery = Discovery(http)
     for ehr in registry.ehrs:
         quirks = ehr.quirks
-        if quirks.get("task_write") and quirks.get("backend_key"):
-            token_endpoint = discovery.get(ehr.issuer).token_endpoint
+        if not quirks.get("backend_key"):
+            continue
+        try:
+            creates, cond = task_support(FhirClient(ehr.issuer, session=http).capabilities())
+        except FhirError:
+            continue  # unreachable at start: Tasks stay in our own store
+        if creates:
             clients[ehr.issuer] = BackendServices.from_pem_file(
-                token_endpoint,
+                discovery.get(ehr.issuer).token_endpoint,
                 quirks.get("backend_client_id", ehr.client_id),
                 quirks["backend_key"],
-                "system/Task.cru",
+                "system/Task.cruds",
             )
-    return clients
+            conditional[ehr.issuer] = cond
+    return clients, conditional
