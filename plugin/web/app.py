@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,20 @@ class AppServices:
     def deliver_outbox(self) -> None:
         if self.outbox is not None and self.sender is not None:
             self.outbox.deliver(self.sender)
+
+    def start_delivery_loop(self, every: float = 30.0) -> threading.Event:
+        """Retry pending EHR writes in the background; set the returned event to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every):
+                try:
+                    self.deliver_outbox()
+                except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure
+                    log.error("outbox delivery failed: %s", type(exc).__name__)
+
+        threading.Thread(target=loop, name="outbox", daemon=True).start()
+        return stop
 
 
 def create_app(
@@ -94,6 +109,8 @@ def create_app(
         backends, conditional = backend_clients(registry)
         services.task_capable_issuers = set(backends)
         services.sender = ehr_task_sender(backends, conditional)
+        if not settings.testing:
+            services.start_delivery_loop()
     app.extensions["unitguard"] = services
     security.install(app)
 

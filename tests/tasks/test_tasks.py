@@ -145,3 +145,29 @@ def test_queue_filters_by_therapist_payer_and_date(store):
     assert store.search(payer="Medicare Part B")[1] == 1
     assert store.search(date_from="2026-03-01", date_to="2026-03-31")[1] == 1
     assert store.search(date_from="2026-04-01")[1] == 0
+
+
+def test_delivery_loop_retries_in_the_background(tmp_path):
+    import threading
+
+    from plugin.web.app import AppServices
+    from plugin.web.settings import Settings
+
+    box = Outbox(f"sqlite:///{tmp_path / 'o.sqlite'}", base_delay=0)
+    task = defective_task()
+    box.enqueue("t", task["identifier"][0]["value"], task)
+    delivered = threading.Event()
+    services = AppServices(
+        Settings(testing=True),
+        store=None,
+        sessions=None,
+        visits=None,
+        outbox=box,
+        sender=lambda target, t: delivered.set(),
+    )
+    stop = services.start_delivery_loop(every=0.05)
+    try:
+        assert delivered.wait(5)
+    finally:
+        stop.set()
+    assert box.pending() == 0
