@@ -43,6 +43,16 @@ class Sandbox:
     faults: Faults = field(default_factory=Faults)
 
 
+def _refs_in(value: object) -> list[str]:
+    """Every reference string nested anywhere in an element (performer[].actor, ...)."""
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [r for k, v in value.items() if k != "reference" for r in _refs_in(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs_in(v)]
+    return []
+
+
 def outcome(status: int, code: str, text: str, severity: str = "error") -> Response:
     body = {
         "resourceType": "OperationOutcome",
@@ -223,7 +233,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         if refused:
             return refused
         params = {k: v for k, v in request.args.items() if k != "_offset"}
-        unknown = sorted(set(params) - allowed)
+        unknown = sorted(set(params) - allowed - {"_include", "_revinclude"})
         if unknown:
             return outcome(
                 400, "not-supported", f"search parameter {unknown[0]} is not supported for {rtype}"
@@ -251,6 +261,9 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         if offset + count < len(found):
             query = {**request.args.to_dict(), "_offset": str(offset + count)}
             links.append({"relation": "next", "url": f"{fhir}/{rtype}?{urlencode(query)}"})
+        entries += _included(
+            page, request.args.getlist("_include"), request.args.getlist("_revinclude"), patient
+        )
         if sandbox.profile.outcome_entries:
             entries.append(
                 {
@@ -275,6 +288,85 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             "entry": entries,
         }
         return Response(orjson.dumps(bundle), mimetype=FHIR_JSON)
+
+    def _included(
+        page: list[dict], includes: list[str], revincludes: list[str], patient: str | None
+    ) -> list[dict]:
+        """Entries for _include=Type:field and _revinclude=Type:param (search mode include)."""
+        seen = {f"{r['resourceType']}/{r['id']}" for r in page}
+        extra = []
+        for spec in includes:
+            source, _, field = spec.partition(":")
+            for resource in page:
+                if resource.get("resourceType") != source:
+                    continue
+                for ref in _refs_in(resource.get(field)):
+                    rtype, _, rid = ref.partition("/")
+                    found = sandbox.store.get(rtype, rid)
+                    if found and ref not in seen and in_compartment(found[0], patient):
+                        seen.add(ref)
+                        extra.append(found[0])
+        for spec in revincludes:
+            source, _, param = spec.partition(":")
+            targets = {f"{r['resourceType']}/{r['id']}" for r in page}
+            for resource in sandbox.store.all(source):
+                key = f"{source}/{resource['id']}"
+                if key not in seen and any(r in targets for r in references(resource, param)):
+                    seen.add(key)
+                    extra.append(resource)
+        return [
+            {
+                "fullUrl": f"{fhir}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "include"},
+            }
+            for r in extra
+        ]
+
+    @app.post("/fhir")
+    def batch():
+        try:
+            bundle = orjson.loads(request.get_data())
+        except orjson.JSONDecodeError:
+            return outcome(400, "invalid", "the body is not JSON")
+        kind = bundle.get("type") if isinstance(bundle, dict) else None
+        if kind not in ("batch", "transaction"):
+            return outcome(400, "invalid", "expected a Bundle of type batch or transaction")
+        answers = []
+        with app.test_client() as inner:
+            headers = {"Authorization": request.headers.get("Authorization", "")}
+            for entry in bundle.get("entry") or []:
+                req = (entry or {}).get("request") or {}
+                method, url = req.get("method", "GET"), req.get("url", "")
+                extra = dict(headers)
+                for name, header in (("ifNoneExist", "If-None-Exist"), ("ifMatch", "If-Match")):
+                    if req.get(name):
+                        extra[header] = req[name]
+                response = inner.open(
+                    f"/fhir/{url.lstrip('/')}",
+                    method=method,
+                    headers=extra,
+                    data=orjson.dumps(entry.get("resource")) if entry.get("resource") else None,
+                    content_type=FHIR_JSON,
+                )
+                if kind == "transaction" and response.status_code >= 400:
+                    return outcome(
+                        response.status_code,
+                        "processing",
+                        f"transaction failed at {method} {url.split('?')[0]}: "
+                        "nothing was applied after it",
+                    )
+                body = response.get_json(silent=True)
+                answers.append(
+                    {
+                        "response": {"status": str(response.status_code)},
+                        **({"resource": body} if body else {}),
+                    }
+                )
+        return Response(
+            orjson.dumps({"resourceType": "Bundle", "type": f"{kind}-response", "entry": answers}),
+            mimetype=FHIR_JSON,
+        )
 
     @app.get("/fhir/<rtype>/<rid>")
     def read(rtype: str, rid: str):

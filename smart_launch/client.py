@@ -168,6 +168,9 @@ class FhirClient:
 
     def batch(self, bundle: dict) -> dict:
         response = self._send(
-            "POST", "", data=json.dumps(bundle), headers={"Content-Type": FHIR_JSON}
+            "POST",
+            self.base_url.rstrip("/"),
+            data=json.dumps(bundle),
+            headers={"Content-Type": FHIR_JSON},
         )
         return self._json(response)

@@ -245,3 +245,36 @@ def test_faults_retries_and_paging(monkeypatch):
         ehr.sandbox.faults.page_size = 1
         result = client.search("Practitioner", {})
         assert result.pages == len(result.resources) >= 5
+
+
+def test_include_revinclude_and_batch():
+    with running_sandbox("full", open_access=True) as ehr:
+        found = requests.get(
+            f"{ehr.fhir}/Procedure",
+            params={"encounter": "Encounter/units-exceed-enc-1", "_include": "Procedure:performer"},
+        ).json()
+        modes = {(e["resource"]["resourceType"], e["search"]["mode"]) for e in found["entry"]}
+        assert ("Procedure", "match") in modes and ("Practitioner", "include") in modes
+        rev = requests.get(
+            f"{ehr.fhir}/Encounter",
+            params={"_id": "units-exceed-enc-1", "_revinclude": "Procedure:encounter"},
+        ).json()
+        assert {e["resource"]["resourceType"] for e in rev["entry"]} == {"Encounter", "Procedure"}
+        task = {"resourceType": "Task", "status": "requested", "intent": "order"}
+        batch = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {"request": {"method": "GET", "url": "Encounter/units-exceed-enc-1"}},
+                {"request": {"method": "POST", "url": "Task"}, "resource": task},
+                {"request": {"method": "GET", "url": "Encounter/nope"}},
+            ],
+        }
+        answer = requests.post(ehr.fhir, json=batch).json()
+        assert answer["type"] == "batch-response"
+        assert [e["response"]["status"] for e in answer["entry"]] == ["200", "201", "404"]
+        failing = dict(batch, type="transaction")
+        assert requests.post(ehr.fhir, json=failing).status_code == 404
+        # the FHIR client's batch() speaks the same protocol
+        client = FhirClient(ehr.fhir, session=make_session(retries=0))
+        assert client.batch(batch)["type"] == "batch-response"
