@@ -122,6 +122,14 @@ def create_app(
     app.register_blueprint(create_task_api(services.store))
     app.register_blueprint(create_cds_blueprint(load_cds_clients(registry), settings.public_url))
 
+    from smart_launch.jwks import public_jwks
+
+    jwks = public_jwks(settings.private_key)
+
+    @app.get("/.well-known/jwks.json")
+    def jwks_document():
+        return jwks
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return render_template("error.html", code=exc.code, message=exc.description), exc.code

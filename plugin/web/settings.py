@@ -27,6 +27,7 @@ class Settings:
     task_api_tokens: tuple[str, ...] = ()
     session_minutes: int = 60
     testing: bool = False
+    private_key: str | None = None  # PEM path of the app's key for private_key_jwt
     frame_ancestors: tuple[str, ...] = field(default=())
 
     @classmethod
@@ -36,6 +37,7 @@ class Settings:
             secret_key=env.get("UNITGUARD_SECRET_KEY", ""),
             public_url=env.get("UNITGUARD_PUBLIC_URL", cls.public_url),
             ehrs_file=env.get("UNITGUARD_EHRS"),
+            private_key=env.get("UNITGUARD_PRIVATE_KEY"),
             task_db=env.get("UNITGUARD_TASK_DB", cls.task_db),
             outbox_db=env.get("UNITGUARD_OUTBOX_DB", cls.outbox_db),
             session_db=env.get("UNITGUARD_SESSION_DB", cls.session_db),

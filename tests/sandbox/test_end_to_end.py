@@ -278,3 +278,42 @@ def test_include_revinclude_and_batch():
         # the FHIR client's batch() speaks the same protocol
         client = FhirClient(ehr.fhir, session=make_session(retries=0))
         assert client.batch(batch)["type"] == "batch-response"
+
+
+def test_confidential_asymmetric_client_launch(tmp_path):
+    """private_key_jwt: the app signs its token request; the sandbox checks it with the JWKS
+    the app serves at /.well-known/jwks.json."""
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048)
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(key.as_pem(private=True))
+    with running_sandbox("full") as ehr:
+        registry = Registry(
+            (
+                RegisteredEhr(
+                    name="sandbox",
+                    issuer=ehr.fhir,
+                    client_id="ug-conf",
+                    scopes=SCOPES,
+                    private_key=str(pem),
+                ),
+            )
+        )
+        settings = Settings(
+            testing=True,
+            task_db="sqlite://",
+            outbox_db="sqlite://",
+            session_db="sqlite://",
+            private_key=str(pem),
+        ).validated()
+        server = bind("127.0.0.1", 0, create_app(settings, registry=registry))
+        base = f"http://127.0.0.1:{server.server_port}"
+        with running([server]):
+            served = requests.get(f"{base}/.well-known/jwks.json").json()
+            assert served["keys"][0]["n"] == key.as_dict(private=False)["n"]
+            assert "d" not in served["keys"][0]  # never the private part
+            ehr.register("ug-conf", f"{base}/callback", jwks=served)
+            ehr.sandbox.app_launch_url = f"{base}/launch"
+            page = launch_from_chart(ehr, "units-exceed-enc-1")
+    assert page.status_code == 200 and 'data-rule="units-exceed-time"' in page.text
