@@ -218,3 +218,19 @@ def test_logs_hold_no_token_session_id_or_patient_reference(app, launch, caplog)
 def test_session_repr_hides_the_token():
     session = LaunchSession(iss=ISS, token={"access_token": "secret-tok"})
     assert "secret-tok" not in repr(session)
+
+
+def test_in_memory_session_store_survives_concurrent_users():
+    """Regression: threads shared one in-memory SQLite connection and lost sessions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from plugin.web.sessions import SessionStore
+
+    store = SessionStore("sqlite://")
+
+    def one(n: int) -> bool:
+        sid = store.create(LaunchSession(iss=ISS, patient=f"Patient/p{n}"))
+        return all(store.get(sid).patient == f"Patient/p{n}" for _ in range(5))
+
+    with ThreadPoolExecutor(20) as pool:
+        assert all(pool.map(one, range(200)))
