@@ -71,7 +71,10 @@ def _review(encounter_id: str):
         )
     ext = current_app.extensions["unitguard"]
     try:
-        bundle = ext.visits.fetch(launch, encounter_id)
+        try:
+            bundle = ext.visits.fetch(launch, encounter_id)
+        finally:
+            ext.sessions.save(g.sid, launch)  # keep tokens the fetch may have refreshed
         return review_bundle(
             bundle,
             encounter_id=encounter_id,

@@ -317,3 +317,18 @@ def test_confidential_asymmetric_client_launch(tmp_path):
             ehr.sandbox.app_launch_url = f"{base}/launch"
             page = launch_from_chart(ehr, "units-exceed-enc-1")
     assert page.status_code == 200 and 'data-rule="units-exceed-time"' in page.text
+
+
+def test_token_expiring_mid_visit_is_refreshed():
+    with running_sandbox("full") as ehr, app_against(ehr):
+        browser = requests.Session()
+        frame = browser.get(f"{ehr.base_url}/chart/launch/units-exceed-enc-1").text
+        src = re.search(r'<iframe id="app" title="unitguard" src="([^"]+)"', frame).group(1)
+        first = browser.get(src.replace("&amp;", "&"), timeout=30)
+        assert first.ok
+        ehr.sandbox.grants.expire_all()  # every access token dies mid-visit
+        again = browser.get(first.url, timeout=30)
+        ehr.sandbox.grants.expire_all()  # and again: the refreshed tokens were kept
+        third = browser.get(first.url, timeout=30)
+    assert again.status_code == 200 and 'data-rule="units-exceed-time"' in again.text
+    assert third.status_code == 200 and 'data-rule="units-exceed-time"' in third.text

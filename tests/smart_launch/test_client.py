@@ -166,3 +166,54 @@ def test_gives_up_after_the_retries_with_a_clear_error(flaky_server, monkeypatch
         client.read("Encounter", "e1")
     assert len(Flaky.seen) == 3
     Flaky.plan = []
+
+
+class DropsOnce(BaseHTTPRequestHandler):
+    """Page 1 links to page 2; the first request for page 2 loses its connection."""
+
+    dropped = False
+    seen: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        DropsOnce.seen.append(self.path)
+        if "page=2" in self.path and not DropsOnce.dropped:
+            DropsOnce.dropped = True
+            self.connection.close()  # no response at all: the connection drops mid-search
+            return
+        port = self.server.server_address[1]
+        entry = [
+            {"resource": {"resourceType": "Goal", "id": "2" if "page=2" in self.path else "1"}}
+        ]
+        link = (
+            []
+            if "page=2" in self.path
+            else [{"relation": "next", "url": f"http://127.0.0.1:{port}/fhir/Goal?page=2"}]
+        )
+        body = json.dumps(
+            {"resourceType": "Bundle", "type": "searchset", "entry": entry, "link": link}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_connection_dropped_mid_paging_is_retried(monkeypatch):
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", lambda s: None)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DropsOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = FhirClient(
+            f"http://127.0.0.1:{server.server_address[1]}/fhir",
+            session=make_session(retries=3, backoff=0),
+        )
+        result = client.search("Goal", {"patient": "p"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r["id"] for r in result.resources] == ["1", "2"]
+    assert DropsOnce.dropped and len([p for p in DropsOnce.seen if "page=2" in p]) == 2
