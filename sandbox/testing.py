@@ -62,3 +62,46 @@ def running_sandbox(
     server.app = create_app(sandbox, base)
     with running([server]):
         yield RunningSandbox(base, sandbox)
+
+
+APP_SCOPES = ("launch", "openid", "fhirUser", "offline_access", "patient/*.rs", "user/Task.cu")
+
+
+@contextmanager
+def running_app(
+    ehr: RunningSandbox, client_id: str = "unitguard", private_key: str | None = None
+) -> Iterator[str]:
+    """The unitguard app on an ephemeral loopback port, registered with the sandbox (and the
+    sandbox's chart pointed at it); yields the app's base URL."""
+    from plugin.serving import bind, running
+    from plugin.web import create_app
+    from plugin.web.settings import Settings
+    from smart_launch import Registry
+    from smart_launch.registry import RegisteredEhr
+
+    profile = ehr.sandbox.profile
+    registry = Registry(
+        (
+            RegisteredEhr(
+                name="sandbox",
+                issuer=ehr.fhir,
+                client_id=client_id,
+                scopes=APP_SCOPES,
+                scope_style=profile.scope_style,
+                profile=profile.name,
+                private_key=private_key,
+            ),
+        )
+    )
+    settings = Settings(
+        testing=True,
+        task_db="sqlite://",
+        outbox_db="sqlite://",
+        session_db="sqlite://",
+        private_key=private_key,
+    ).validated()
+    server = bind("127.0.0.1", 0, create_app(settings, registry=registry))
+    base = f"http://127.0.0.1:{server.server_port}"
+    ehr.sandbox.app_launch_url = f"{base}/launch"
+    with running([server]):
+        yield base

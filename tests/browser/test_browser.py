@@ -10,12 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.serving import bind, running
-from plugin.web import create_app
-from plugin.web.settings import Settings
-from sandbox.testing import running_sandbox
-from smart_launch import Registry
-from smart_launch.registry import RegisteredEhr
+from sandbox.testing import running_app, running_sandbox
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,34 +35,9 @@ pytestmark = pytest.mark.skipif(
 
 @contextmanager
 def demo(profile: str):
-    with running_sandbox(profile) as ehr:
-        registry = Registry(
-            (
-                RegisteredEhr(
-                    name="sandbox",
-                    issuer=ehr.fhir,
-                    client_id="unitguard",
-                    scopes=(
-                        "launch",
-                        "openid",
-                        "fhirUser",
-                        "offline_access",
-                        "patient/*.rs",
-                        "user/Task.cu",
-                    ),
-                    scope_style=ehr.sandbox.profile.scope_style,
-                ),
-            )
-        )
-        settings = Settings(
-            testing=True, task_db="sqlite://", outbox_db="sqlite://", session_db="sqlite://"
-        ).validated()
-        server = bind("127.0.0.1", 0, create_app(settings, registry=registry))
-        base = f"http://127.0.0.1:{server.server_port}"
+    with running_sandbox(profile) as ehr, running_app(ehr) as base:
         ehr.register("unitguard", f"{base}/callback")
-        ehr.sandbox.app_launch_url = f"{base}/launch"
-        with running([server]):
-            yield ehr, base
+        yield ehr, base
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,8 @@ import requests
 
 from plugin.ehr import FetchStats, fetch_visit
 from plugin.review import review_bundle
-from plugin.serving import bind, running
-from plugin.web import create_app
-from plugin.web.settings import Settings
-from sandbox.testing import running_sandbox
-from smart_launch import FhirClient, Registry, make_session
-from smart_launch.registry import RegisteredEhr
+from sandbox.testing import running_app, running_sandbox
+from smart_launch import FhirClient, make_session
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCOPES = ("launch", "openid", "fhirUser", "offline_access", "patient/*.rs", "user/Task.cu")
@@ -27,27 +23,8 @@ SCOPES = ("launch", "openid", "fhirUser", "offline_access", "patient/*.rs", "use
 
 @contextmanager
 def app_against(ehr):
-    registry = Registry(
-        (
-            RegisteredEhr(
-                name="sandbox",
-                issuer=ehr.fhir,
-                client_id="unitguard",
-                scopes=SCOPES,
-                scope_style=ehr.sandbox.profile.scope_style,
-                profile=ehr.sandbox.profile.name,
-            ),
-        )
-    )
-    settings = Settings(
-        testing=True, task_db="sqlite://", outbox_db="sqlite://", session_db="sqlite://"
-    ).validated()
-    app = create_app(settings, registry=registry)
-    server = bind("127.0.0.1", 0, app)
-    base = f"http://127.0.0.1:{server.server_port}"
-    ehr.register("unitguard", f"{base}/callback")
-    ehr.sandbox.app_launch_url = f"{base}/launch"
-    with running([server]):
+    with running_app(ehr) as base:
+        ehr.register("unitguard", f"{base}/callback")
         yield base
 
 
@@ -288,34 +265,12 @@ def test_confidential_asymmetric_client_launch(tmp_path):
     key = RSAKey.generate_key(2048)
     pem = tmp_path / "app.pem"
     pem.write_bytes(key.as_pem(private=True))
-    with running_sandbox("full") as ehr:
-        registry = Registry(
-            (
-                RegisteredEhr(
-                    name="sandbox",
-                    issuer=ehr.fhir,
-                    client_id="ug-conf",
-                    scopes=SCOPES,
-                    private_key=str(pem),
-                ),
-            )
-        )
-        settings = Settings(
-            testing=True,
-            task_db="sqlite://",
-            outbox_db="sqlite://",
-            session_db="sqlite://",
-            private_key=str(pem),
-        ).validated()
-        server = bind("127.0.0.1", 0, create_app(settings, registry=registry))
-        base = f"http://127.0.0.1:{server.server_port}"
-        with running([server]):
-            served = requests.get(f"{base}/.well-known/jwks.json").json()
-            assert served["keys"][0]["n"] == key.as_dict(private=False)["n"]
-            assert "d" not in served["keys"][0]  # never the private part
-            ehr.register("ug-conf", f"{base}/callback", jwks=served)
-            ehr.sandbox.app_launch_url = f"{base}/launch"
-            page = launch_from_chart(ehr, "units-exceed-enc-1")
+    with running_sandbox("full") as ehr, running_app(ehr, "ug-conf", str(pem)) as base:
+        served = requests.get(f"{base}/.well-known/jwks.json").json()
+        assert served["keys"][0]["n"] == key.as_dict(private=False)["n"]
+        assert "d" not in served["keys"][0]  # never the private part
+        ehr.register("ug-conf", f"{base}/callback", jwks=served)
+        page = launch_from_chart(ehr, "units-exceed-enc-1")
     assert page.status_code == 200 and 'data-rule="units-exceed-time"' in page.text
 
 
