@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plugin.policy import load_policy  # noqa: E402
 from plugin.review import review_bundle  # noqa: E402
-from tests.builders import CLEAN_NOTE, VisitBuilder  # noqa: E402
+from plugin.synthetic import CLEAN_NOTE, VisitBuilder  # noqa: E402
 
 CODES = ["97112", "97110", "97140", "97116", "97530"]
 NOTES = [

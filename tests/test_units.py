@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plugin.review import review_bundle
+from plugin.synthetic import VisitBuilder
 from plugin.units import allocate, ladder_units
-from tests.builders import VisitBuilder
 
 
 @pytest.mark.parametrize(

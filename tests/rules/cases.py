@@ -6,7 +6,7 @@ checks every registered rule has at least one 'pass' and one 'fail' case here.
 
 from __future__ import annotations
 
-from tests.builders import CLEAN_NOTE, VisitBuilder, clean_visit
+from plugin.synthetic import CLEAN_NOTE, VisitBuilder, clean_visit
 
 
 def _b(builder: VisitBuilder, **options):

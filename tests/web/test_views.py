@@ -6,11 +6,11 @@ import re
 
 import pytest
 
+from plugin.synthetic import VisitBuilder, clean_visit
 from plugin.web import create_app
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
-from tests.builders import VisitBuilder, clean_visit
 
 ISS = "http://ehr.test/fhir"
 API_TOKEN = "test-api-token-0123456789"
