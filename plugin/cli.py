@@ -142,6 +142,60 @@ def show_policy() -> None:
 
 
 @main.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for findings.csv/.parquet, visits.csv, errors.csv, report.html.",
+)
+@click.option("--method", type=click.Choice(METHODS), help="Unit method; default: each payer's.")
+@click.option("--scheduler", metavar="ADDRESS", help="A Dask cluster; default: local processes.")
+@click.option(
+    "--partitions", default=16, show_default=True, type=int, help="Patient buckets (Dask tasks)."
+)
+def audit(
+    source: str, out_dir: str, method: str | None, scheduler: str | None, partitions: int
+) -> None:
+    """Audit every visit in a folder of FHIR Bulk Data NDJSON (one file per resource type).
+
+    Same rules as `review`, one code path; malformed lines are listed in errors.csv with file
+    and line number and the audit goes on.
+    """
+    from plugin.batch.audit import run_audit
+
+    try:
+        result = run_audit(
+            Path(source),
+            Path(out_dir),
+            method=method,
+            scheduler=scheduler,
+            buckets=partitions,
+            progress=sys.stderr.isatty(),
+        )
+    except PluginError as exc:
+        raise UserError(str(exc), exc.exit_code) from None
+    click.echo(
+        f"{result.visits} visits, {result.findings} findings, "
+        f"{len(result.bad_lines)} unreadable lines; wrote {result.out}/report.html"
+    )
+
+
+@main.command()
+@click.option("--visits", default=1000, show_default=True, type=int)
+@click.option("--defect-rate", default=0.2, show_default=True, type=float)
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+def synth(visits: int, defect_rate: float, seed: int, out_dir: str) -> None:
+    """Write synthetic NDJSON visits with known injected defects (truth.csv)."""
+    from plugin.batch.synth import generate
+
+    injected = generate(Path(out_dir), visits, defect_rate, seed)
+    click.echo(f"{visits} visits, {sum(injected.values())} injected defects into {out_dir}")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option(

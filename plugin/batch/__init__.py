@@ -1,0 +1,1 @@
+"""Organisation-wide audit over FHIR Bulk Data NDJSON, and the synthetic data generator."""
