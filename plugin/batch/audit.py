@@ -165,7 +165,7 @@ def run_audit(
             with ProgressBar():
                 rows = bag.compute(scheduler="processes")
         else:
-            rows = bag.compute(scheduler="sync")
+            rows = bag.compute(scheduler="processes")
     visits = sorted((r for r in rows if r["kind"] == "visit"), key=lambda r: r["encounter"])
     findings = sorted(
         (r for r in rows if r["kind"] == "finding"),
