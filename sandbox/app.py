@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sandbox.auth import Client, Grants, allows
 from sandbox.profiles import Profile
 from sandbox.search import matches, sort_key
-from sandbox.store import Conflict, Store, references
+from sandbox.store import Conflict, Store, nested_refs, references
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -41,16 +41,6 @@ class Sandbox:
     open_access: bool = False
     app_launch_url: str = "http://127.0.0.1:8080/launch"
     faults: Faults = field(default_factory=Faults)
-
-
-def _refs_in(value: object) -> list[str]:
-    """Every reference string nested anywhere in an element (performer[].actor, ...)."""
-    if isinstance(value, dict):
-        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
-        return found + [r for k, v in value.items() if k != "reference" for r in _refs_in(v)]
-    if isinstance(value, list):
-        return [r for v in value for r in _refs_in(v)]
-    return []
 
 
 def outcome(status: int, code: str, text: str, severity: str = "error") -> Response:
@@ -300,7 +290,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             for resource in page:
                 if resource.get("resourceType") != source:
                     continue
-                for ref in _refs_in(resource.get(field)):
+                for ref in nested_refs(resource.get(field)):
                     rtype, _, rid = ref.partition("/")
                     found = sandbox.store.get(rtype, rid)
                     if found and ref not in seen and in_compartment(found[0], patient):

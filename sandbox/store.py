@@ -25,23 +25,24 @@ class Conflict(Exception):
     """The stored version is not the one the caller named (HTTP 412)."""
 
 
-def _refs(value: object) -> list[str]:
+def nested_refs(value: object) -> list[str]:
+    """Every Reference in an element, however deep (performer[].actor, context.encounter[])."""
     if isinstance(value, dict):
         if isinstance(value.get("reference"), str):
             return [value["reference"]]
-        return [r for v in value.values() for r in _refs(v)] if "encounter" in value else []
+        return [r for v in value.values() for r in nested_refs(v)]
     if isinstance(value, list):
-        return [r for v in value for r in _refs(v)]
+        return [r for v in value for r in nested_refs(v)]
     return []
 
 
 def references(resource: dict, param: str) -> list[str]:
     found = []
     for field in REF_FIELDS.get(param, ()):
-        found += _refs(resource.get(field))
+        found += nested_refs(resource.get(field))
     for item in resource.get("item") or []:  # Claim.item.encounter
         if param == "encounter" and isinstance(item, dict):
-            found += _refs(item.get("encounter"))
+            found += nested_refs(item.get("encounter"))
     return found
 
 

@@ -50,6 +50,16 @@ def task_input(task: dict, code: str) -> object:
     return None
 
 
+def task_rules(task: dict) -> list[str]:
+    """The rule ids of a review Task's findings, in input order."""
+    return [
+        coding.get("code", "")
+        for item in task.get("input") or []
+        for coding in (item.get("type") or {}).get("coding") or []
+        if coding.get("system") == RULE_SYSTEM
+    ]
+
+
 def summary(report: Report) -> str:
     """One line: the verdict, how many findings of each severity, the codes, dollars at risk."""
     counts = {sev: sum(1 for f in report.findings if f.severity is sev) for sev in Severity}

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from plugin.db import make_engine
 from plugin.errors import PluginError
-from plugin.tasks.build import task_input
+from plugin.tasks.build import task_input, task_rules
 
 metadata = sa.MetaData()
 tasks = sa.Table(
@@ -69,14 +69,7 @@ def _code(task: dict) -> str:
 
 
 def _columns(task: dict) -> dict:
-    rules = sorted(
-        {
-            c.get("code", "")
-            for item in task.get("input") or []
-            for c in (item.get("type") or {}).get("coding") or []
-            if c.get("system", "").endswith("/CodeSystem/rule")
-        }
-    )
+    rules = sorted(set(task_rules(task)))
     dollars = task_input(task, "dollars-at-risk")
     return {
         "identifier": _ident(task),

@@ -11,7 +11,13 @@ from plugin.domain import Severity
 from plugin.errors import InputError
 from plugin.policy import load_policy
 from plugin.review import review_bundle
-from plugin.tasks.build import INPUT_SYSTEM, RULE_SYSTEM, task_identifier, task_input
+from plugin.tasks.build import (
+    INPUT_SYSTEM,
+    RULE_SYSTEM,
+    task_identifier,
+    task_input,
+    task_rules,
+)
 from plugin.tasks.store import TaskNotFound, VersionConflict
 from plugin.web.security import SESSION_COOKIE, check_csrf
 from plugin.web.writeback import sign_off
@@ -151,12 +157,7 @@ def _age_days(task: dict) -> int:
 
 def _row(stored) -> dict:
     task = stored.task
-    rules = [
-        c["code"]
-        for i in task.get("input", [])
-        for c in i["type"].get("coding", [])
-        if c.get("system") == RULE_SYSTEM
-    ]
+    rules = task_rules(task)
     return {
         "id": task["id"],
         "version": stored.version,
