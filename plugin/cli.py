@@ -142,7 +142,7 @@ def show_policy() -> None:
 
 
 @main.command()
-@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.argument("source")
 @click.option(
     "--out",
     "out_dir",
@@ -155,25 +155,88 @@ def show_policy() -> None:
 @click.option(
     "--partitions", default=16, show_default=True, type=int, help="Patient buckets (Dask tasks)."
 )
+@click.option("--group", metavar="ID", help="Bulk export: Group/ID/$export (Epic, Oracle Health).")
+@click.option("--since", metavar="INSTANT", help="Bulk export: only resources changed since.")
+@click.option(
+    "--client-id",
+    envvar="UNITGUARD_BULK_CLIENT_ID",
+    help="Bulk export: Backend Services client id [env UNITGUARD_BULK_CLIENT_ID].",
+)
+@click.option(
+    "--private-key",
+    envvar="UNITGUARD_BULK_KEY",
+    type=click.Path(dir_okay=False),
+    help="Bulk export: PEM key that signs the client assertion [env UNITGUARD_BULK_KEY].",
+)
+@click.option(
+    "--key-id",
+    envvar="UNITGUARD_BULK_KEY_ID",
+    help="Bulk export: the key's kid in your registered JWKS (default: its RFC 7638 thumbprint).",
+)
+@click.option(
+    "--keep-export",
+    type=click.Path(file_okay=False),
+    help="Bulk export: keep the downloaded NDJSON here (default: a temporary folder, removed).",
+)
 def audit(
-    source: str, out_dir: str, method: str | None, scheduler: str | None, partitions: int
+    source: str,
+    out_dir: str,
+    method: str | None,
+    scheduler: str | None,
+    partitions: int,
+    group: str | None,
+    since: str | None,
+    client_id: str | None,
+    private_key: str | None,
+    key_id: str | None,
+    keep_export: str | None,
 ) -> None:
-    """Audit every visit in a folder of FHIR Bulk Data NDJSON (one file per resource type).
+    """Audit every visit in SOURCE: a folder of FHIR Bulk Data NDJSON (one file per resource
+    type), or a FHIR base URL to run a Bulk $export from (SMART Backend Services auth).
 
-    Same rules as `review`, one code path; malformed lines are listed in errors.csv with file
-    and line number and the audit goes on.
+    Same rules as `review`, one code path, plus the rules only a batch can see; malformed
+    lines are listed in errors.csv with file and line number and the audit goes on.
     """
+    import tempfile
+
     from plugin.batch.audit import run_audit
 
+    progress = sys.stderr.isatty()
     try:
-        result = run_audit(
-            Path(source),
-            Path(out_dir),
-            method=method,
-            scheduler=scheduler,
-            buckets=partitions,
-            progress=sys.stderr.isatty(),
-        )
+        with tempfile.TemporaryDirectory(prefix="unitguard-export-") as scratch:
+            folder = Path(source)
+            if source.startswith(("https://", "http://")):
+                from plugin.batch.export import ExportRequest, bulk_export
+
+                folder = Path(keep_export or scratch)
+                request = ExportRequest(
+                    source,
+                    client_id,
+                    Path(private_key) if private_key else None,
+                    group,
+                    since,
+                    key_id=key_id,
+                )
+                exported = bulk_export(
+                    request, folder, (lambda text: click.echo(text, err=True)) if progress else None
+                )
+                click.echo(
+                    f"exported {sum(exported.resources.values())} resources in "
+                    f"{len(exported.files)} files ({exported.polls} status polls)",
+                    err=True,
+                )
+                for problem in exported.errors[:10]:
+                    click.echo(f"export error reported by the server: {problem}", err=True)
+            elif not folder.is_dir():
+                raise UserError(f"{source}: no such folder (or give a FHIR base URL)", 2)
+            result = run_audit(
+                folder,
+                Path(out_dir),
+                method=method,
+                scheduler=scheduler,
+                buckets=partitions,
+                progress=progress,
+            )
     except PluginError as exc:
         raise UserError(str(exc), exc.exit_code) from None
     click.echo(

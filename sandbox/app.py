@@ -14,6 +14,7 @@ from flask import Flask, Response, abort, redirect, render_template_string, requ
 from pydantic import ValidationError
 
 from sandbox.auth import Client, Grants, allows
+from sandbox.bulk import install_bulk
 from sandbox.profiles import Profile
 from sandbox.search import matches, sort_key
 from sandbox.store import Conflict, Store, nested_refs, references
@@ -31,6 +32,8 @@ class Faults:
     retry_after: int = 1
     fail: int = 0  # next N FHIR requests get 500
     page_size: int | None = None
+    export_polls: int = 1  # Bulk export: status polls answered 202 before the manifest
+    export_file_lines: int = 1000  # Bulk export: resources per NDJSON file
 
 
 @dataclass
@@ -70,6 +73,43 @@ def load_bundles(store: Store, folder: Path) -> list[str]:
             ):
                 store.put(resource)
     return problems
+
+
+def load_ndjson(store: Store, folder: Path) -> list[str]:
+    """Load every *.ndjson file (Bulk Data output, e.g. from ``unitguard synth``)."""
+    problems = []
+    for path in sorted(folder.glob("*.ndjson")):
+        with path.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    resource = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    problems.append(f"{path.name}:{number}: not JSON")
+                    continue
+                if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                    store.put(resource)
+    return problems
+
+
+ALL_PATIENTS_GROUP = "all-patients"
+
+
+def add_patient_group(store: Store) -> None:
+    """One Group holding every loaded patient: Epic and Oracle Health export by Group."""
+    members = [{"entity": {"reference": f"Patient/{p['id']}"}} for p in store.all("Patient")]
+    store.put(
+        {
+            "resourceType": "Group",
+            "id": ALL_PATIENTS_GROUP,
+            "type": "person",
+            "actual": True,
+            "name": "All therapy patients (sandbox)",
+            "quantity": len(members),
+            "member": members,
+        }
+    )
 
 
 def validate(resource: dict) -> str | None:
@@ -208,7 +248,19 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
                     "format": ["json"],
                     "date": "2026-11-01",
                     "software": {"name": f"unitguard sandbox ({sandbox.profile.name} profile)"},
-                    "rest": [{"mode": "server", "resource": resources}],
+                    "rest": [
+                        {
+                            "mode": "server",
+                            "resource": resources,
+                            "operation": [
+                                {
+                                    "name": "export",
+                                    "definition": "http://hl7.org/fhir/uv/bulkdata/"
+                                    "OperationDefinition/group-export",
+                                }
+                            ],
+                        }
+                    ],
                 }
             ),
             mimetype=FHIR_JSON,
@@ -467,6 +519,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         src = f"{sandbox.app_launch_url}?{urlencode({'iss': fhir, 'launch': launch})}"
         return render_template_string(FRAME, src=src, encounter=encounter_id)
 
+    install_bulk(app, sandbox, fhir, outcome, lambda: sandbox.grants.grant_for(bearer()))
     return app
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.app import Sandbox, create_app, load_bundles
+from sandbox.app import Sandbox, add_patient_group, create_app, load_bundles, load_ndjson
 from sandbox.auth import Client, Grants
 from sandbox.profiles import PROFILES
 from sandbox.store import Store
@@ -43,6 +43,8 @@ def build_sandbox(
     store = Store()
     if data_dir is not None:
         load_bundles(store, data_dir)
+        load_ndjson(store, data_dir)
+        add_patient_group(store)
     return Sandbox(
         store, PROFILES[profile], Grants(f"{base_url}/fhir"), open_access, app_launch_url
     )
