@@ -1,27 +1,40 @@
-"""The audit: partition NDJSON by patient (memory stays flat), review every encounter with the
-same engine as ``review`` on Dask, and write findings, visits and errors.
+"""The audit: every encounter in a folder of NDJSON reviewed with the same engine as ``review``,
+plus the rules only a batch can see, on Dask, in memory that does not grow with the data.
 
-Pass 1 streams every file once and appends each line to the spill file of its patient's bucket
-(hash of the patient id), or to the shared file (practitioners, organisations). Pass 2 is one
-Dask task per bucket: it groups its lines by patient, builds one index per patient (the visit's
-history lives with the patient) and reviews each encounter.
+Pass 1, one Dask task per slice of an input file: parse each line, route it by a hash of its
+patient to a bucket's spill file (practitioners and organisations go to a shared file).
+Pass 2, one task per bucket: group its lines by patient, build one index per patient (a visit's
+history lives with its patient), review each encounter, write the bucket's rows to part files,
+and spill every treatment slot (who treated whom, when) by a hash of the therapist.
+Pass 3, one task per therapist bucket: the batch rules (concurrent therapy across patients).
+The parent then streams the part files into findings.csv/.parquet and visits.csv, folding the
+batch findings into their visits, and keeps only counters for report.html.
+
+The number of buckets grows with the input's size, so each task holds a bounded share.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
+import heapq
+import os
 import tempfile
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 
-from plugin.batch.ndjson import BadLine, patient_of, read_ndjson
-from plugin.errors import InputError
+from plugin.batch.ndjson import BadLine, patient_of
+from plugin.domain import Severity
+from plugin.errors import InputError, PluginError
 from plugin.fhir.extract import build_visit, encounter_ids
 from plugin.fhir.index import Index
 from plugin.policy import load_policy
+from plugin.rules.batch import TreatmentSlot, review_slots, slots_of
 from plugin.rules.engine import review
 
 FINDING_FIELDS = (
@@ -41,6 +54,7 @@ VISIT_FIELDS = (
     "encounter",
     "patient",
     "date",
+    "therapist",
     "payer",
     "verdict",
     "findings",
@@ -48,6 +62,10 @@ VISIT_FIELDS = (
     "timed_minutes",
     "timed_units",
 )
+ERROR_FIELDS = ("file", "line", "problem")
+SLICE_BYTES = 16 << 20  # pass 1 reads input files in slices of about this size
+BUCKET_BYTES = 6 << 20  # pass 2 buckets hold about this much NDJSON each
+TOP_VISITS = 20
 
 
 @dataclass
@@ -56,82 +74,269 @@ class AuditResult:
     findings: int
     bad_lines: list[BadLine]
     out: Path
+    batch_findings: int = 0
+    summary: dict = field(default_factory=dict)
 
 
-def partition(source: Path, folder: Path, buckets: int) -> tuple[list[Path], Path, list[BadLine]]:
-    files = sorted(source.glob("*.ndjson"))
-    if not files:
-        raise InputError(f"{source}: no *.ndjson files (expected FHIR Bulk Data output)")
-    bad: list[BadLine] = []
-    parts = [folder / f"part-{n:04d}.ndjson" for n in range(buckets)]
-    shared = folder / "shared.ndjson"
-    handles = [p.open("wb") for p in parts]
-    with shared.open("wb") as shared_fh:
-        try:
-            for path in files:
-                for resource in read_ndjson(path, bad):
-                    patient = patient_of(resource)
-                    line = orjson.dumps(resource) + b"\n"
-                    if patient is None:
-                        shared_fh.write(line)
-                    else:
-                        digest = hashlib.blake2b(patient.encode(), digest_size=4).digest()
-                        handles[int.from_bytes(digest, "big") % buckets].write(line)
-        finally:
-            for handle in handles:
-                handle.close()
-    return parts, shared, bad
+def _bucket(key: str, buckets: int) -> int:
+    digest = hashlib.blake2b(key.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % buckets
 
 
-def audit_partition(part: Path, shared: Path, method: str | None) -> list[dict]:
-    """Review every encounter of the patients in one bucket (runs on a Dask worker)."""
+# -- pass 1 ---------------------------------------------------------------------------------
+
+
+def slices(files: list[Path], size: int = SLICE_BYTES) -> list[tuple[Path, int, int]]:
+    """(file, start, end) byte ranges; a line belongs to the slice its first byte is in."""
+    out = []
+    for path in files:
+        length = path.stat().st_size
+        out += [(path, start, min(start + size, length)) for start in range(0, length, size)]
+        if length == 0:
+            out.append((path, 0, 0))
+    return out
+
+
+def route_slice(
+    job: tuple[Path, int, int], number: int, scratch: Path, buckets: int
+) -> list[tuple[str, int, str]]:
+    """Pass 1 task: spill each line of one slice to its patient's bucket; returns the bad lines
+    as (file, byte offset, problem) (line numbers are counted later, only for those)."""
+    path, start, end = job
+    bad = []
+    handles: dict[int, object] = {}
+    shared = scratch / f"shared-{number:05d}.ndjson"
+    try:
+        with path.open("rb") as fh, shared.open("wb") as shared_fh:
+            if start:
+                fh.seek(start - 1)
+                fh.readline()  # a line that began before ``start`` belongs to the slice before
+            offset = fh.tell()
+            while offset < end:
+                raw = fh.readline()
+                if not raw:
+                    break
+                here, offset = offset, offset + len(raw)
+                if not raw.strip():
+                    continue
+                try:
+                    resource = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    bad.append((path.name, here, f"not JSON ({exc})"))
+                    continue
+                if not isinstance(resource, dict) or not isinstance(
+                    resource.get("resourceType"), str
+                ):
+                    bad.append((path.name, here, "not a FHIR resource"))
+                    continue
+                line = raw if raw.endswith(b"\n") else raw + b"\n"
+                patient = patient_of(resource)
+                if patient is None:
+                    shared_fh.write(line)
+                    continue
+                target = _bucket(patient, buckets)
+                handle = handles.get(target)
+                if handle is None:
+                    name = f"b{target:05d}-{number:05d}.ndjson"
+                    handle = handles[target] = (scratch / name).open("wb")
+                handle.write(line)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return bad
+
+
+def _line_numbers(bad: list[tuple[str, int, str]], source: Path) -> list[BadLine]:
+    """Turn byte offsets into 1-based line numbers (reads only the files that had bad lines)."""
+    found = []
+    by_file: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for name, offset, problem in bad:
+        by_file[name].append((offset, problem))
+    for name, items in sorted(by_file.items()):
+        items.sort()
+        with (source / name).open("rb") as fh:
+            line, position = 1, 0
+            for offset, problem in items:
+                line += fh.read(offset - position).count(b"\n")
+                position = offset
+                found.append(BadLine(name, line, problem))
+    return found
+
+
+# -- pass 2 ---------------------------------------------------------------------------------
+
+
+def audit_bucket(
+    bucket: int, scratch: Path, method: str | None, therapist_buckets: int
+) -> list[tuple[str, int, str]]:
+    """Pass 2 task: review every encounter of the bucket's patients; write visits-, findings-
+    and slots- part files; returns visits that could not be reviewed as error rows."""
     policy = load_policy()
-    with shared.open("rb") as fh:
-        shared_resources = [(orjson.loads(line), "") for line in fh if line.strip()]
+    shared = []
+    for path in sorted(scratch.glob("shared-*.ndjson")):
+        with path.open("rb") as fh:
+            shared += [(orjson.loads(line), "") for line in fh]
     by_patient: dict[str, list] = {}
-    with part.open("rb") as fh:
-        for line in fh:
-            resource = orjson.loads(line)
-            by_patient.setdefault(patient_of(resource) or "", []).append((resource, ""))
-    rows = []
-    for resources in by_patient.values():
-        index = Index(resources + shared_resources)
-        for encounter_id in encounter_ids(index):
-            visit = build_visit(index, policy, encounter_id=encounter_id, method=method)
-            report = review(visit, policy)
-            therapist = next((p.ref for s in visit.services for p in s.performers), None)
-            base = {
-                "encounter": visit.encounter,
-                "patient": visit.patient,
-                "date": visit.day.isoformat() if visit.day else None,
-                "therapist": therapist,
-                "payer": visit.payer,
-                "method": report.method,
-            }
-            rows.append(
-                {
-                    "kind": "visit",
-                    **base,
-                    "verdict": report.verdict,
-                    "findings": len(report.findings),
-                    "dollars_at_risk": round(report.dollars_at_risk, 2),
-                    "timed_minutes": report.total_timed_minutes,
-                    "timed_units": report.total_timed_units,
-                }
-            )
-            for f in report.findings:
-                rows.append(
-                    {
-                        "kind": "finding",
-                        **base,
-                        "rule": f.rule,
-                        "severity": f.severity.value,
-                        "code": f.code,
-                        "message": f.message,
-                        "dollars_at_risk": round(f.dollars_at_risk, 2),
+    gc_was_on = gc.isenabled()
+    gc.disable()  # the parsed resources are acyclic; collections here only cost time
+    try:
+        for path in sorted(scratch.glob(f"b{bucket:05d}-*.ndjson")):
+            with path.open("rb") as fh:
+                for line in fh:
+                    resource = orjson.loads(line)
+                    by_patient.setdefault(patient_of(resource) or "", []).append((resource, ""))
+        return _review_patients(
+            bucket, scratch, method, therapist_buckets, policy, shared, by_patient
+        )
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared, by_patient):
+    problems = []
+    slot_files: dict[int, object] = {}
+    visits_path = scratch / f"visits-{bucket:05d}.csv"
+    findings_path = scratch / f"findings-{bucket:05d}.csv"
+    with (
+        visits_path.open("w", newline="", encoding="utf-8") as vfh,
+        findings_path.open("w", newline="", encoding="utf-8") as ffh,
+    ):
+        visits_out = csv.DictWriter(vfh, VISIT_FIELDS, extrasaction="ignore")
+        findings_out = csv.DictWriter(ffh, FINDING_FIELDS, extrasaction="ignore")
+        try:
+            for patient in sorted(by_patient):
+                index = Index(by_patient[patient] + shared)
+                for encounter_id in sorted(encounter_ids(index)):
+                    try:
+                        visit = build_visit(index, policy, encounter_id=encounter_id, method=method)
+                        report = review(visit, policy)
+                    except PluginError as exc:
+                        problems.append((f"Encounter/{encounter_id}", 0, str(exc)))
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - one visit must not end the audit
+                        problems.append(
+                            (
+                                f"Encounter/{encounter_id}",
+                                0,
+                                f"could not be reviewed (internal error {type(exc).__name__})",
+                            )
+                        )
+                        continue
+                    therapist = next((p.ref for s in visit.services for p in s.performers), None)
+                    base = {
+                        "encounter": visit.encounter,
+                        "patient": visit.patient,
+                        "date": visit.day.isoformat() if visit.day else None,
+                        "therapist": therapist,
+                        "payer": visit.payer,
+                        "method": report.method,
                     }
+                    visits_out.writerow(
+                        {
+                            **base,
+                            "verdict": report.verdict,
+                            "findings": len(report.findings),
+                            "dollars_at_risk": round(report.dollars_at_risk, 2),
+                            "timed_minutes": report.total_timed_minutes,
+                            "timed_units": report.total_timed_units,
+                        }
+                    )
+                    for f in report.findings:
+                        findings_out.writerow(
+                            {
+                                **base,
+                                "rule": f.rule,
+                                "severity": f.severity.value,
+                                "code": f.code,
+                                "message": f.message,
+                                "dollars_at_risk": round(f.dollars_at_risk, 2),
+                            }
+                        )
+                    for slot in slots_of(visit, policy):
+                        target = _bucket(slot.therapist, therapist_buckets)
+                        handle = slot_files.get(target)
+                        if handle is None:
+                            name = f"s{target:05d}-{bucket:05d}.ndjson"
+                            handle = slot_files[target] = (scratch / name).open("wb")
+                        handle.write(_slot_line(slot, base))
+        finally:
+            for handle in slot_files.values():
+                handle.close()
+    return problems
+
+
+def _slot_line(slot: TreatmentSlot, base: dict) -> bytes:
+    return (
+        orjson.dumps(
+            [
+                slot.therapist,
+                slot.patient,
+                slot.encounter,
+                slot.code,
+                slot.start.isoformat(),
+                slot.end.isoformat(),
+                slot.group,
+                slot.billed_units,
+                slot.unit_price,
+                base["patient"],
+                base["therapist"],
+                base["date"],
+                base["payer"],
+                base["method"],
+            ]
+        )
+        + b"\n"
+    )
+
+
+# -- pass 3 ---------------------------------------------------------------------------------
+
+
+def audit_therapists(therapist_bucket: int, scratch: Path) -> list[dict]:
+    """Pass 3 task: the batch rules over every slot of the therapists in one bucket."""
+    policy = load_policy()
+    slots, context = [], {}
+    for path in sorted(scratch.glob(f"s{therapist_bucket:05d}-*.ndjson")):
+        with path.open("rb") as fh:
+            for line in fh:
+                row = orjson.loads(line)
+                slot = TreatmentSlot(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    datetime.fromisoformat(row[4]),
+                    datetime.fromisoformat(row[5]),
+                    row[6],
+                    row[7],
+                    row[8],
                 )
+                slots.append(slot)
+                context[slot.encounter] = {
+                    "patient": row[9],
+                    "therapist": row[10],
+                    "date": row[11],
+                    "payer": row[12],
+                    "method": row[13],
+                }
+    rows = []
+    for encounter, f in review_slots(slots, policy):
+        rows.append(
+            {
+                "encounter": encounter,
+                **context[encounter],
+                "rule": f.rule,
+                "severity": f.severity.value,
+                "code": f.code,
+                "message": f.message,
+                "dollars_at_risk": round(f.dollars_at_risk, 2),
+            }
+        )
     return rows
+
+
+# -- the whole audit ------------------------------------------------------------------------
 
 
 def run_audit(
@@ -143,42 +348,146 @@ def run_audit(
     progress: bool = True,
 ) -> AuditResult:
     """Audit a folder of NDJSON into ``out`` (findings.csv/.parquet, visits.csv, errors.csv,
-    report.html)."""
+    report.html). ``buckets`` is the least number of patient buckets; large inputs get more."""
+    import dask
     import dask.bag as db
 
+    files = sorted(source.glob("*.ndjson"))
+    if not files:
+        raise InputError(f"{source}: no *.ndjson files (expected FHIR Bulk Data output)")
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="unitguard-audit-") as scratch:
-        parts, shared, bad = partition(source, Path(scratch), buckets or 16)
-        bag = (
-            db.from_sequence(parts, npartitions=len(parts))
-            .map(audit_partition, shared=shared, method=method)
-            .flatten()
-        )
+    total = sum(p.stat().st_size for p in files)
+    buckets = max(buckets or 16, -(-total // BUCKET_BYTES))
+    therapist_buckets = max(1, buckets // 4)
+    jobs = slices(files)
+
+    def compute(bag):
         if scheduler:
             from distributed import Client
 
             with Client(scheduler) as client:
-                rows = client.compute(bag).result()
-        elif progress:
+                return client.compute(bag).result()
+        if progress:
             from dask.diagnostics import ProgressBar
 
             with ProgressBar():
-                rows = bag.compute(scheduler="processes")
-        else:
-            rows = bag.compute(scheduler="processes")
-    visits = sorted((r for r in rows if r["kind"] == "visit"), key=lambda r: r["encounter"])
-    findings = sorted(
-        (r for r in rows if r["kind"] == "finding"),
-        key=lambda r: (r["encounter"], r["rule"], r["code"] or ""),
-    )
-    _write_csv(out / "visits.csv", VISIT_FIELDS, visits)
-    _write_csv(out / "findings.csv", FINDING_FIELDS, findings)
-    _write_csv(out / "errors.csv", ("file", "line", "problem"), [b.__dict__ for b in bad])
-    _write_parquet(out / "findings.parquet", FINDING_FIELDS, findings)
+                return bag.compute(scheduler="processes")
+        return bag.compute(scheduler="processes")
+
+    # A shared scratch folder: local processes see it; a cluster's workers must mount it too.
+    scratch_root = os.environ.get("UNITGUARD_SCRATCH")
+    with tempfile.TemporaryDirectory(prefix="unitguard-audit-", dir=scratch_root) as tmp:
+        scratch = Path(tmp)
+        with dask.config.set({"dataframe.convert-string": False}):
+            routed = db.from_sequence(list(enumerate(jobs)), npartitions=len(jobs)).map(
+                lambda item: route_slice(item[1], item[0], scratch, buckets)
+            )
+            bad_offsets = [b for part in compute(routed) for b in part]
+            reviewed = db.from_sequence(range(buckets), npartitions=buckets).map(
+                audit_bucket, scratch=scratch, method=method, therapist_buckets=therapist_buckets
+            )
+            problems = [p for part in compute(reviewed) for p in part]
+            batch = db.from_sequence(range(therapist_buckets), npartitions=therapist_buckets).map(
+                audit_therapists, scratch=scratch
+            )
+            batch_rows = [r for part in compute(batch) for r in part]
+        bad = _line_numbers(bad_offsets, source) + [
+            BadLine(name, line, problem) for name, line, problem in problems
+        ]
+        summary = _merge(scratch, out, buckets, batch_rows)
+    _write_csv(out / "errors.csv", ERROR_FIELDS, [b.__dict__ for b in bad])
     from plugin.batch.report import write_report
 
-    write_report(out / "report.html", visits, findings, bad)
-    return AuditResult(len(visits), len(findings), bad, out)
+    write_report(out / "report.html", summary, len(bad))
+    return AuditResult(summary["visits"], summary["findings"], bad, out, len(batch_rows), summary)
+
+
+def _merge(scratch: Path, out: Path, buckets: int, batch_rows: list[dict]) -> dict:
+    """Stream the part files into the outputs, fold batch findings into their visits, and
+    count what the report needs (memory: counters and the top visits only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    extra: dict[str, list[dict]] = defaultdict(list)
+    for row in batch_rows:
+        extra[row["encounter"]].append(row)
+    counts = {
+        "visits": 0,
+        "findings": 0,
+        "unsupported": 0,
+        "at_risk": 0.0,
+        "by_rule": Counter(),
+        "dollars_by_rule": Counter(),
+        "by_therapist": Counter(),
+        "by_month": Counter(),
+        "top": [],
+    }
+    schema = pa.schema(
+        [(f, pa.float64() if f == "dollars_at_risk" else pa.string()) for f in FINDING_FIELDS]
+    )
+    with (
+        (out / "findings.csv").open("w", newline="", encoding="utf-8") as ffh,
+        (out / "visits.csv").open("w", newline="", encoding="utf-8") as vfh,
+        pq.ParquetWriter(out / "findings.parquet", schema) as parquet,
+    ):
+        findings_out = csv.DictWriter(ffh, FINDING_FIELDS, extrasaction="ignore")
+        visits_out = csv.DictWriter(vfh, VISIT_FIELDS, extrasaction="ignore")
+        findings_out.writeheader()
+        visits_out.writeheader()
+
+        def emit_findings(rows: list[dict]) -> None:
+            if not rows:
+                return
+            findings_out.writerows(rows)
+            for f in rows:
+                counts["findings"] += 1
+                counts["by_rule"][f["rule"]] += 1
+                counts["dollars_by_rule"][f["rule"]] += float(f["dollars_at_risk"] or 0)
+                counts["by_therapist"][f["therapist"] or "unknown"] += 1
+                counts["by_month"][(f["date"] or "unknown")[:7]] += 1
+            columns = {
+                name: [
+                    (float(r[name] or 0) if name == "dollars_at_risk" else (r.get(name) or None))
+                    for r in rows
+                ]
+                for name in FINDING_FIELDS
+            }
+            parquet.write_table(pa.table(columns, schema=schema))
+
+        for bucket in range(buckets):
+            with (scratch / f"findings-{bucket:05d}.csv").open(encoding="utf-8") as fh:
+                emit_findings(list(csv.DictReader(fh, FINDING_FIELDS)))
+            with (scratch / f"visits-{bucket:05d}.csv").open(encoding="utf-8") as fh:
+                for visit in csv.DictReader(fh, VISIT_FIELDS):
+                    added = extra.get(visit["encounter"], [])
+                    if added:
+                        emit_findings(added)
+                        visit["findings"] = int(visit["findings"]) + len(added)
+                        visit["dollars_at_risk"] = round(
+                            float(visit["dollars_at_risk"])
+                            + sum(r["dollars_at_risk"] for r in added),
+                            2,
+                        )
+                        if any(r["severity"] == Severity.ERROR.value for r in added):
+                            visit["verdict"] = "unsupported"
+                        elif visit["verdict"] == "supported":
+                            visit["verdict"] = "needs-review"
+                    visits_out.writerow(visit)
+                    counts["visits"] += 1
+                    dollars = float(visit["dollars_at_risk"] or 0)
+                    counts["at_risk"] += dollars
+                    counts["unsupported"] += visit["verdict"] == "unsupported"
+                    key = (dollars, int(visit["findings"]), visit["encounter"])
+                    entry = (key, {k: visit[k] for k in ("encounter", "date", "payer", "verdict")})
+                    if len(counts["top"]) < TOP_VISITS:
+                        heapq.heappush(counts["top"], entry)
+                    else:
+                        heapq.heappushpop(counts["top"], entry)
+    counts["top"] = [
+        {**visit, "dollars_at_risk": key[0], "findings": key[1]}
+        for key, visit in sorted(counts["top"], key=lambda e: (-e[0][0], -e[0][1], e[0][2]))
+    ]
+    return counts
 
 
 def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
@@ -186,11 +495,3 @@ def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _write_parquet(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table({f: [r.get(f) for r in rows] for f in fields})
-    pq.write_table(table, path)

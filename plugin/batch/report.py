@@ -4,7 +4,6 @@ first; bar charts as inline SVG so the file reads offline."""
 from __future__ import annotations
 
 import html
-from collections import Counter, defaultdict
 from pathlib import Path
 
 
@@ -28,31 +27,22 @@ def _bars(title: str, counts: list[tuple[str, float]], money: bool = False) -> s
     return f"<h2>{html.escape(title)}</h2>{svg}"
 
 
-def write_report(path: Path, visits: list[dict], findings: list[dict], bad: list) -> None:
-    by_rule = Counter(f["rule"] for f in findings)
-    dollars_by_rule: dict[str, float] = defaultdict(float)
-    by_therapist: Counter = Counter()
-    by_month: Counter = Counter()
-    for f in findings:
-        dollars_by_rule[f["rule"]] += f["dollars_at_risk"] or 0.0
-        by_therapist[f["therapist"] or "unknown"] += 1
-        by_month[(f["date"] or "unknown")[:7]] += 1
-    at_risk = sum(v["dollars_at_risk"] for v in visits)
-    unsupported = sum(1 for v in visits if v["verdict"] == "unsupported")
-    top = sorted(visits, key=lambda v: (-v["dollars_at_risk"], -v["findings"]))[:20]
+def write_report(path: Path, summary: dict, unreadable: int) -> None:
+    """Write the report from the audit's counters (see ``plugin.batch.audit._merge``)."""
     rows = "".join(
-        f"<tr><td>{html.escape(v['encounter'])}</td><td>{v['date'] or ''}</td>"
-        f"<td>{html.escape(v['payer'] or '')}</td><td>{v['verdict']}</td>"
+        f"<tr><td>{html.escape(v['encounter'])}</td><td>{html.escape(v['date'] or '')}</td>"
+        f"<td>{html.escape(v['payer'] or '')}</td><td>{html.escape(v['verdict'])}</td>"
         f"<td>{v['findings']}</td><td>${v['dollars_at_risk']:,.2f}</td></tr>"
-        for v in top
+        for v in summary["top"]
     )
+    by_rule, dollars_by_rule = summary["by_rule"], summary["dollars_by_rule"]
     body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>unitguard audit</title><style>body{{font:14px system-ui;margin:1.2rem;max-width:960px}}
 td,th{{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #ddd}}</style></head><body>
 <h1>unitguard audit</h1>
-<p>{len(visits)} visits reviewed; {unsupported} with an unsupported line;
-{len(findings)} findings; <strong>${at_risk:,.2f} at risk</strong>;
-{len(bad)} input lines could not be read (see errors.csv).</p>
+<p>{summary["visits"]} visits reviewed; {summary["unsupported"]} with an unsupported line;
+{summary["findings"]} findings; <strong>${summary["at_risk"]:,.2f} at risk</strong>;
+{unreadable} input lines or visits could not be read (see errors.csv).</p>
 {_bars("Findings by rule", by_rule.most_common())}
 {
         _bars(
@@ -61,8 +51,8 @@ td,th{{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #ddd}}</style
             money=True,
         )
     }
-{_bars("Findings by therapist", by_therapist.most_common(15))}
-{_bars("Findings by month", sorted(by_month.items()))}
+{_bars("Findings by therapist", summary["by_therapist"].most_common(15))}
+{_bars("Findings by month", sorted(summary["by_month"].items()))}
 <h2>Visits to fix first</h2><table><tr><th>Visit</th><th>Date</th><th>Payer</th>
 <th>Verdict</th><th>Findings</th><th>At risk</th></tr>{rows}</table></body></html>"""
     path.write_text(body, encoding="utf-8")

@@ -3,6 +3,12 @@
 Each visit is a clean baseline (CMS worked example 1: 97112 24 min + 97110 23 min, billed 2 + 1
 with GP, everything documented); at the defect rate one defect is injected and recorded in
 truth.csv, so precision and recall of each rule can be measured.
+
+The clinic is scheduled like a real one: teams of a PT with a PTA, OT, OTA and SLP (about one
+team per 1,500 visits, a year's caseload), each PT seeing at most ten patients a day in hourly
+slots from 07:00, so no two patients share a therapist's minutes unless the
+``concurrent-therapy-overlap`` defect puts a second patient into an occupied slot (both visits
+are then in truth.csv).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -46,13 +53,39 @@ def _total_time(b: VisitBuilder) -> None:
     b.encounter["length"]["value"] = 30
 
 
+def _assistant(b: VisitBuilder) -> None:
+    """97110 furnished by the PTA alone, billed without CQ."""
+    for e in b.entries:
+        resource = e["resource"]
+        if resource["resourceType"] == "Procedure" and resource["code"]["coding"][0]["code"] == (
+            "97110"
+        ):
+            resource["performer"] = [{"actor": {"reference": "Practitioner/pta"}}]
+
+
+def _kx(b: VisitBuilder) -> None:
+    """Earlier claims this year (their encounters before the export) pass the KX threshold."""
+    earlier = f"{b.day[:4]}-01-02"
+    b.line("97112", 40, amount=2600.0, encounter="enc-0", day=earlier)
+
+
+def _concurrent(b: VisitBuilder) -> None:
+    """Scheduled into another patient's slot of the same therapist (see ``generate``)."""
+
+
 DEFECTS: dict[str, Callable[[VisitBuilder], None]] = {
     "units-exceed-time": _units,
     "missing-discipline-modifier": _no_gp,
     "minutes-overlap": _overlap,
     "doc-unsigned": _unsigned,
     "total-time-mismatch": _total_time,
+    "missing-assistant-modifier": _assistant,
+    "missing-kx": _kx,
+    "concurrent-therapy-overlap": _concurrent,
 }
+VISITS_PER_TEAM = 1500
+SLOTS_PER_DAY = 10
+ROLE_IDS = ("pt", "pta", "ot", "ota", "slp")
 TYPES = (
     "Patient",
     "Encounter",
@@ -66,6 +99,30 @@ TYPES = (
 )
 
 
+def _shift(value, hours: int):
+    """Move every date-time in a resource by whole hours (the visit's schedule slot)."""
+    if isinstance(value, dict):
+        return {k: _shift(v, hours) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shift(v, hours) for v in value]
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T" and value[:4].isdigit():
+        return (datetime.fromisoformat(value) + timedelta(hours=hours)).isoformat()
+    return value
+
+
+def _team(line: bytes, team: int) -> bytes:
+    for role in ROLE_IDS:
+        line = line.replace(
+            b'"Practitioner/%s"' % role.encode(),
+            b'"Practitioner/%s-t%d"'
+            % (
+                role.encode(),
+                team,
+            ),
+        )
+    return line
+
+
 def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str, int]:
     """Write one NDJSON file per resource type plus truth.csv; returns defects per rule."""
     # S311/B311: synthetic test data must be reproducible from its seed; nothing secret here.
@@ -73,27 +130,48 @@ def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str,
     out.mkdir(parents=True, exist_ok=True)
     files = {t: (out / f"{t}.ndjson").open("wb") for t in TYPES}
     injected: dict[str, int] = dict.fromkeys(DEFECTS, 0)
-    practitioners_written = False
+    teams = max(2, -(-visits // VISITS_PER_TEAM))
+    booked: dict[tuple[int, str], int] = {}  # (team, day) -> slots taken
+    recent: list[tuple[int, str, int, int]] = []  # (team, day, slot, visit) to double-book
+    teams_written: set[int] = set()
     with (out / "truth.csv").open("w", newline="") as truth_fh:
         truth = csv.writer(truth_fh)
         truth.writerow(["encounter", "rule"])
         try:
             for n in range(visits):
-                day = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-                builder = clean_visit(day=day)
                 rule = None
                 if rng.random() < defect_rate:
                     rule = rng.choice(sorted(DEFECTS))
+                    if rule == "concurrent-therapy-overlap" and not recent:
+                        rule = None
+                if rule == "concurrent-therapy-overlap":
+                    team, day, slot, other = rng.choice(recent)
+                    truth.writerow([f"Encounter/v{other}-enc-1", rule])
+                else:
+                    while True:
+                        team = rng.randrange(teams)
+                        day = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+                        slot = booked.get((team, day), 0)
+                        if slot < SLOTS_PER_DAY:
+                            booked[(team, day)] = slot + 1
+                            break
+                    recent.append((team, day, slot, n))
+                    if len(recent) > 500:
+                        recent.pop(rng.randrange(len(recent)))
+                builder = clean_visit(day=day)
+                if rule:
                     DEFECTS[rule](builder)
                     injected[rule] += 1
                 bundle = unique_ids(builder.bundle(), f"v{n}")
                 for entry in bundle["entry"]:
                     resource = entry["resource"]
                     if resource["resourceType"] == "Practitioner":
-                        if practitioners_written:
+                        if team in teams_written:
                             continue
-                    files[resource["resourceType"]].write(orjson.dumps(resource) + b"\n")
-                practitioners_written = True
+                        resource = {**resource, "id": f"{resource['id']}-t{team}"}
+                    line = orjson.dumps(_shift(resource, slot - 2))  # slot 0 starts at 07:00
+                    files[resource["resourceType"]].write(_team(line, team) + b"\n")
+                teams_written.add(team)
                 if rule:
                     truth.writerow([f"Encounter/v{n}-enc-1", rule])
         finally:

@@ -152,6 +152,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
         post_negation=tuple(narrative["post_negation"]),
         cloned_similarity=float(narrative["cloned_similarity"]),
         cloned_min_words=int(narrative["cloned_min_words"]),
+        concurrent_min_overlap=int(limits["concurrent"]["min_overlap_minutes"]),
         provenance=tuple(
             _provenance(name, table)
             for name, table in (

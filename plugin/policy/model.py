@@ -87,6 +87,7 @@ class Policy:
     post_negation: tuple[str, ...]
     cloned_similarity: float
     cloned_min_words: int
+    concurrent_min_overlap: int
     provenance: tuple[Provenance, ...] = field(default=())
 
     @property

@@ -37,11 +37,24 @@ ALL_RULES: tuple[Rule, ...] = (
     narrative.cloned_note,
 )
 
-RULES_BY_ID = {r.id: r for r in ALL_RULES}
+# Rules over many visits at once (the audit); they take treatment slots, not one visit.
+from plugin.rules.batch import BATCH_RULES  # noqa: E402
+
+EVERY_RULE: tuple[Rule, ...] = ALL_RULES + BATCH_RULES
+RULES_BY_ID = {r.id: r for r in EVERY_RULE}
 
 
 def get_rule(rule_id: str) -> Rule:
     return RULES_BY_ID[rule_id]
 
 
-__all__ = ["ALL_RULES", "Issue", "Report", "Rule", "get_rule", "review"]
+__all__ = [
+    "ALL_RULES",
+    "BATCH_RULES",
+    "EVERY_RULE",
+    "Issue",
+    "Report",
+    "Rule",
+    "get_rule",
+    "review",
+]

@@ -405,6 +405,50 @@ def not_billed_yet():
     return _b(b)
 
 
+# --- batch rules: several patients, one audit ------------------------------------------------
+def _patients(*visits: VisitBuilder):
+    """Bundles of different patients for a batch case (ids prefixed p0, p1, ...)."""
+    from plugin.synthetic import unique_ids
+
+    return [unique_ids(v.bundle(), f"p{n}") for n, v in enumerate(visits)], {}
+
+
+def _one_on_one(start: str, end: str, performer: str = "PT") -> VisitBuilder:
+    b = VisitBuilder()
+    b.proc("97112", start, end, performer=performer)
+    b.line("97112", 2)
+    return b
+
+
+def _group_session(start: str, end: str) -> VisitBuilder:
+    b = VisitBuilder()
+    b.proc("97150", start, end)
+    b.line("97150", 1)
+    return b
+
+
+def two_patients_back_to_back():
+    return _patients(_one_on_one("09:00", "09:30"), _one_on_one("09:30", "10:00"))
+
+
+def two_patients_two_therapists():
+    return _patients(_one_on_one("09:00", "09:30"), _one_on_one("09:00", "09:30", "OT"))
+
+
+def two_patients_in_one_group():
+    """Group therapy is concurrent by definition: 97150 for each patient is right."""
+    return _patients(_group_session("09:00", "09:45"), _group_session("09:00", "09:45"))
+
+
+def two_patients_double_booked():
+    """CMS ch.5: two patients in the same time period are group therapy, not one-on-one."""
+    return _patients(_one_on_one("09:00", "09:30"), _one_on_one("09:15", "09:45"))
+
+
+def one_on_one_during_a_group():
+    return _patients(_one_on_one("09:10", "09:35"), _group_session("09:00", "09:45"))
+
+
 CASES: dict[str, dict[str, list]] = {
     "units-exceed-time": {
         "pass": [clean, back_to_back],
@@ -471,4 +515,8 @@ CASES: dict[str, dict[str, list]] = {
         "fail": [strengthening_note, functional_task_note],
     },
     "cloned-note": {"pass": [clean, fresh_note], "fail": [cloned]},
+    "concurrent-therapy-overlap": {
+        "pass": [two_patients_back_to_back, two_patients_two_therapists, two_patients_in_one_group],
+        "fail": [two_patients_double_booked, one_on_one_during_a_group],
+    },
 }

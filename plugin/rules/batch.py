@@ -1,0 +1,162 @@
+"""Rules that only a batch can see: they compare services across patients.
+
+A visit review sees one patient. The audit also collects, for every visit, the treatment slots
+(who treated whom, with which code, from when to when) and hands them to these rules grouped by
+therapist. Like every rule, they are pure functions over plain data, standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from plugin.domain import Finding, Severity, Visit
+from plugin.policy.model import Policy
+from plugin.rules.base import Issue, Rule, hhmm, money, rule
+
+# At most this many other-patient overlaps are listed in one finding's evidence.
+MAX_LISTED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TreatmentSlot:
+    """One timed or group service of one visit, attributed to one of its performers."""
+
+    therapist: str  # "Practitioner/x"
+    patient: str
+    encounter: str
+    code: str
+    start: datetime
+    end: datetime
+    group: bool  # a group code (97150): not one-on-one by definition
+    billed_units: int = 0
+    unit_price: float | None = None
+
+
+def slots_of(visit: Visit, policy: Policy) -> list[TreatmentSlot]:
+    """The visit's timed and group services with a documented period, one slot per performer."""
+    units: dict[str, int] = {}
+    prices: dict[str, float] = {}
+    for line in visit.billed or ():
+        units[line.code] = units.get(line.code, 0) + line.units
+        if line.unit_price is not None:
+            prices.setdefault(line.code, line.unit_price)
+    slots = []
+    for service in visit.services:
+        group = service.code in policy.group
+        if not (group or service.code in policy.timed) or not (service.start and service.end):
+            continue
+        for performer in service.performers:
+            slots.append(
+                TreatmentSlot(
+                    therapist=performer.ref,
+                    patient=visit.patient or visit.encounter,
+                    encounter=visit.encounter,
+                    code=service.code,
+                    start=service.start,
+                    end=service.end,
+                    group=group,
+                    billed_units=units.get(service.code, 0),
+                    unit_price=prices.get(service.code),
+                )
+            )
+    return slots
+
+
+def _shared_minutes(a: TreatmentSlot, b: TreatmentSlot) -> int:
+    seconds = (min(a.end, b.end) - max(a.start, b.start)).total_seconds()
+    return int(seconds // 60) if seconds > 0 else 0
+
+
+@rule(
+    "concurrent-therapy-overlap",
+    Severity.ERROR,
+    "CMS Pub. 100-04 ch.5 (group therapy; concurrent treatment) and Pub. 100-02 ch.15 §230.1",
+)
+def concurrent_therapy_overlap(
+    slots: Sequence[TreatmentSlot], policy: Policy
+) -> Iterator[tuple[str, Issue]]:
+    """One therapist's one-on-one minutes with a patient overlap the same therapist's
+    treatment of another patient: concurrent therapy billed as one-on-one.
+
+    A timed code (97112 and the other 15-minute codes) means direct one-on-one contact; a
+    therapist treating two or more patients in the same time period is furnishing group
+    therapy, and under Part B "only 97150 is reported for each patient". Visits of different
+    patients are compared by therapist across the whole audit, so a single visit's review
+    cannot see this. Source: CMS Pub. 100-04 ch.5 and Pub. 100-02 ch.15 §230.1 (group
+    therapy, quoted in billing-rules.md §7). The smallest shared time that counts is policy
+    data (limits.toml [concurrent]).
+    """
+    by_therapist: dict[str, list[TreatmentSlot]] = {}
+    for slot in slots:
+        by_therapist.setdefault(slot.therapist, []).append(slot)
+    for therapist_slots in by_therapist.values():
+        therapist_slots.sort(key=lambda s: s.start)
+        overlaps: dict[TreatmentSlot, list[tuple[TreatmentSlot, int]]] = {}
+        active: list[TreatmentSlot] = []
+        for slot in therapist_slots:
+            active = [a for a in active if a.end > slot.start]
+            for other in active:
+                if other.patient == slot.patient:
+                    continue
+                shared = _shared_minutes(other, slot)
+                if shared < policy.concurrent_min_overlap:
+                    continue
+                for mine, theirs in ((slot, other), (other, slot)):
+                    if not mine.group:
+                        overlaps.setdefault(mine, []).append((theirs, shared))
+            active.append(slot)
+        for slot, others in overlaps.items():
+            yield slot.encounter, _issue(slot, others)
+
+
+def _issue(slot: TreatmentSlot, others: list[tuple[TreatmentSlot, int]]) -> Issue:
+    most = max(shared for _, shared in others)
+    listed = sorted(others, key=lambda item: -item[1])[:MAX_LISTED]
+    at_risk = (slot.unit_price or 0.0) * slot.billed_units
+    money_text = f"; {money(at_risk)} billed as one-on-one is at risk" if at_risk else ""
+    return Issue(
+        code=slot.code,
+        message=(
+            f"{slot.code} {hhmm(slot.start)}-{hhmm(slot.end)} shares up to {most} minutes with "
+            f"the same therapist's treatment of {len(others)} other patient"
+            f"{'s' if len(others) > 1 else ''}{money_text}"
+        ),
+        fix=(
+            "If the patients were treated at the same time, bill 97150 (group) for each instead "
+            "of one-on-one units; otherwise correct the documented times"
+        ),
+        evidence=tuple(
+            f"{other.encounter} {other.code} {hhmm(other.start)}-{hhmm(other.end)} "
+            f"({shared} min shared)"
+            for other, shared in listed
+        ),
+        dollars_at_risk=at_risk,
+    )
+
+
+BATCH_RULES: tuple[Rule, ...] = (concurrent_therapy_overlap,)
+
+
+def review_slots(
+    slots: Iterable[TreatmentSlot], policy: Policy, rules: Sequence[Rule] = BATCH_RULES
+) -> list[tuple[str, Finding]]:
+    """Apply the batch rules; returns (encounter, finding) pairs in a stable order."""
+    slots = list(slots)
+    found = []
+    for order, batch_rule in enumerate(rules):
+        for encounter, issue in batch_rule.check(slots, policy):
+            finding = Finding(
+                rule=batch_rule.id,
+                severity=batch_rule.severity,
+                code=issue.code,
+                message=issue.message,
+                fix=issue.fix,
+                citation=batch_rule.citation,
+                evidence=issue.evidence,
+                dollars_at_risk=issue.dollars_at_risk,
+            )
+            found.append((encounter, order, finding))
+    found.sort(key=lambda item: (item[0], item[1], item[2].code or "", item[2].message))
+    return [(encounter, finding) for encounter, _, finding in found]
