@@ -22,6 +22,7 @@ import heapq
 import os
 import tempfile
 from collections import Counter, defaultdict
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +67,10 @@ ERROR_FIELDS = ("file", "line", "problem")
 SLICE_BYTES = 16 << 20  # pass 1 reads input files in slices of about this size
 BUCKET_BYTES = 6 << 20  # pass 2 buckets hold about this much NDJSON each
 TOP_VISITS = 20
+
+
+class AuditFailed(PluginError):
+    """The audit could not finish (a worker died); the message says what to try."""
 
 
 @dataclass
@@ -361,24 +366,33 @@ def run_audit(
     therapist_buckets = max(1, buckets // 4)
     jobs = slices(files)
 
+    pool = None
+
     def compute(bag):
+        nonlocal pool
         if scheduler:
             from distributed import Client
 
             with Client(scheduler) as client:
                 return client.compute(bag).result()
+        if pool is None:  # one pool of worker processes for all three passes
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            workers = dask.config.get("num_workers", None) or os.cpu_count() or 1
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         if progress:
             from dask.diagnostics import ProgressBar
 
             with ProgressBar():
-                return bag.compute(scheduler="processes")
-        return bag.compute(scheduler="processes")
+                return bag.compute(scheduler="processes", pool=pool)
+        return bag.compute(scheduler="processes", pool=pool)
 
     # A shared scratch folder: local processes see it; a cluster's workers must mount it too.
     scratch_root = os.environ.get("UNITGUARD_SCRATCH")
     with tempfile.TemporaryDirectory(prefix="unitguard-audit-", dir=scratch_root) as tmp:
         scratch = Path(tmp)
-        with dask.config.set({"dataframe.convert-string": False}):
+        try:
             routed = db.from_sequence(list(enumerate(jobs)), npartitions=len(jobs)).map(
                 lambda item: route_slice(item[1], item[0], scratch, buckets)
             )
@@ -391,6 +405,14 @@ def run_audit(
                 audit_therapists, scratch=scratch
             )
             batch_rows = [r for part in compute(batch) for r in part]
+        except BrokenProcessPool as exc:
+            raise AuditFailed(
+                "an audit worker process died (out of memory?); nothing was written to "
+                f"{out}; try more --partitions"
+            ) from exc
+        finally:
+            if pool is not None:
+                pool.shutdown()
         bad = _line_numbers(bad_offsets, source) + [
             BadLine(name, line, problem) for name, line, problem in problems
         ]

@@ -152,6 +152,8 @@ def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str,
                         team = rng.randrange(teams)
                         day = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
                         slot = booked.get((team, day), 0)
+                        if rule == "missing-kx" and day <= "2026-01-02":
+                            continue  # its earlier claims need a day before this one
                         if slot < SLOTS_PER_DAY:
                             booked[(team, day)] = slot + 1
                             break
