@@ -151,9 +151,18 @@ def show_policy() -> None:
     help="Folder for findings.csv/.parquet, visits.csv, errors.csv, report.html.",
 )
 @click.option("--method", type=click.Choice(METHODS), help="Unit method; default: each payer's.")
-@click.option("--scheduler", metavar="ADDRESS", help="A Dask cluster; default: local processes.")
 @click.option(
-    "--partitions", default=16, show_default=True, type=int, help="Patient buckets (Dask tasks)."
+    "--scheduler",
+    metavar="ADDRESS",
+    help="A Dask cluster's scheduler address (workers must see the UNITGUARD_SCRATCH folder), "
+    "or 'sync' to run in this process; default: local worker processes.",
+)
+@click.option(
+    "--partitions",
+    default=16,
+    show_default=True,
+    type=int,
+    help="Least number of patient buckets (Dask tasks); large inputs get more.",
 )
 @click.option("--group", metavar="ID", help="Bulk export: Group/ID/$export (Epic, Oracle Health).")
 @click.option("--since", metavar="INSTANT", help="Bulk export: only resources changed since.")

@@ -67,6 +67,8 @@ ERROR_FIELDS = ("file", "line", "problem")
 SLICE_BYTES = 16 << 20  # pass 1 reads input files in slices of about this size
 BUCKET_BYTES = 6 << 20  # pass 2 buckets hold about this much NDJSON each
 TOP_VISITS = 20
+# Resources outside any patient's compartment that a review reads: every bucket gets them.
+SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location"})
 
 
 class AuditFailed(PluginError):
@@ -136,9 +138,11 @@ def route_slice(
                     continue
                 line = raw if raw.endswith(b"\n") else raw + b"\n"
                 patient = patient_of(resource)
-                if patient is None:
+                if patient is None and resource["resourceType"] in SHARED_TYPES:
                     shared_fh.write(line)
                     continue
+                if patient is None:  # an Encounter without a subject is still reviewed, once
+                    patient = f"{resource['resourceType']}/{resource.get('id')}"
                 target = _bucket(patient, buckets)
                 handle = handles.get(target)
                 if handle is None:
@@ -189,7 +193,8 @@ def audit_bucket(
             with path.open("rb") as fh:
                 for line in fh:
                     resource = orjson.loads(line)
-                    by_patient.setdefault(patient_of(resource) or "", []).append((resource, ""))
+                    key = patient_of(resource) or f"{resource['resourceType']}/{resource.get('id')}"
+                    by_patient.setdefault(key, []).append((resource, ""))
         return _review_patients(
             bucket, scratch, method, therapist_buckets, policy, shared, by_patient
         )
@@ -212,7 +217,7 @@ def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared,
         try:
             for patient in sorted(by_patient):
                 index = Index(by_patient[patient] + shared)
-                for encounter_id in sorted(encounter_ids(index)):
+                for encounter_id in sorted(set(encounter_ids(index))):
                     try:
                         visit = build_visit(index, policy, encounter_id=encounter_id, method=method)
                         report = review(visit, policy)
@@ -370,6 +375,8 @@ def run_audit(
 
     def compute(bag):
         nonlocal pool
+        if scheduler in ("sync", "synchronous"):
+            return bag.compute(scheduler="sync")
         if scheduler:
             from distributed import Client
 

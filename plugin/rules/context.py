@@ -19,7 +19,7 @@ class DocumentedItem:
     code: str
     ref: str
     own_note: str  # the Procedure's own note ("" when the code was billed with no Procedure)
-    text: str  # own note + reasons + the visit note
+    texts: tuple[str, ...]  # own note, reasons, the visit note: read each on its own
     goal_refs: tuple[str, ...]
 
 
@@ -29,6 +29,7 @@ class Context:
     policy: Policy
     matcher: PhraseMatcher
     _clauses: dict[str, list[str]] = field(default_factory=dict)
+    _affirmed: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -92,13 +93,19 @@ class Context:
         items = []
         for service in self.visit.services:
             if service.code in self.policy.documented:
-                full = " \n".join([service.note, *service.reasons, self.visit.note_text])
+                # The visit note is one shared string: its scans are cached once per visit,
+                # not repeated (and copied) for each of thousands of services.
+                texts = (service.note, *service.reasons, self.visit.note_text)
                 items.append(
-                    DocumentedItem(service.code, service.ref, service.note, full, service.goal_refs)
+                    DocumentedItem(
+                        service.code, service.ref, service.note, texts, service.goal_refs
+                    )
                 )
         performed = {s.code for s in self.visit.services}
         for code in sorted(self.policy.documented & set(self.billed_units) - performed):
-            items.append(DocumentedItem(code, self.visit.encounter, "", self.visit.note_text, ()))
+            items.append(
+                DocumentedItem(code, self.visit.encounter, "", (self.visit.note_text,), ())
+            )
         return items
 
     def clauses(self, text: str) -> list[str]:
@@ -111,4 +118,12 @@ class Context:
         return self.matcher.affirmed(list_name, self.clauses(text))
 
     def has_affirmed(self, list_name: str, text: str) -> bool:
-        return self.matcher.has_affirmed(list_name, self.clauses(text))
+        key = (list_name, text)
+        found = self._affirmed.get(key)
+        if found is None:
+            found = self._affirmed[key] = self.matcher.has_affirmed(list_name, self.clauses(text))
+        return found
+
+    def item_has(self, list_name: str, item: DocumentedItem) -> bool:
+        """Whether any of the item's texts affirms a phrase of the list."""
+        return any(self.has_affirmed(list_name, text) for text in item.texts if text)

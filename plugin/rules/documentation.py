@@ -18,7 +18,7 @@ def _day_of(moment: date | datetime) -> date:
 
 def _missing(ctx: Context, list_name: str) -> Iterator[DocumentedItem]:
     for item in ctx.documented_items:
-        if not ctx.has_affirmed(list_name, item.text):
+        if not ctx.item_has(list_name, item):
             yield item
 
 
