@@ -65,7 +65,7 @@ VISIT_FIELDS = (
 )
 ERROR_FIELDS = ("file", "line", "problem")
 SLICE_BYTES = 16 << 20  # pass 1 reads input files in slices of about this size
-BUCKET_BYTES = 6 << 20  # pass 2 buckets hold about this much NDJSON each
+BUCKET_BYTES = 3 << 20  # pass 2 buckets hold about this much NDJSON each
 TOP_VISITS = 20
 # Resources outside any patient's compartment that a review reads: every bucket gets them.
 SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location"})
@@ -269,14 +269,14 @@ def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared,
                         if handle is None:
                             name = f"s{target:05d}-{bucket:05d}.ndjson"
                             handle = slot_files[target] = (scratch / name).open("wb")
-                        handle.write(_slot_line(slot, base))
+                        handle.write(_slot_line(slot, base, bucket))
         finally:
             for handle in slot_files.values():
                 handle.close()
     return problems
 
 
-def _slot_line(slot: TreatmentSlot, base: dict) -> bytes:
+def _slot_line(slot: TreatmentSlot, base: dict, bucket: int) -> bytes:
     return (
         orjson.dumps(
             [
@@ -294,6 +294,7 @@ def _slot_line(slot: TreatmentSlot, base: dict) -> bytes:
                 base["date"],
                 base["payer"],
                 base["method"],
+                bucket,
             ]
         )
         + b"\n"
@@ -303,8 +304,9 @@ def _slot_line(slot: TreatmentSlot, base: dict) -> bytes:
 # -- pass 3 ---------------------------------------------------------------------------------
 
 
-def audit_therapists(therapist_bucket: int, scratch: Path) -> list[dict]:
-    """Pass 3 task: the batch rules over every slot of the therapists in one bucket."""
+def audit_therapists(therapist_bucket: int, scratch: Path) -> int:
+    """Pass 3 task: the batch rules over every slot of the therapists in one bucket; findings
+    go to part files by the patient bucket of their visit (folded in there at the merge)."""
     policy = load_policy()
     slots, context = [], {}
     for path in sorted(scratch.glob(f"s{therapist_bucket:05d}-*.ndjson")):
@@ -323,19 +325,23 @@ def audit_therapists(therapist_bucket: int, scratch: Path) -> list[dict]:
                     row[8],
                 )
                 slots.append(slot)
-                context[slot.encounter] = {
-                    "patient": row[9],
-                    "therapist": row[10],
-                    "date": row[11],
-                    "payer": row[12],
-                    "method": row[13],
-                }
-    rows = []
+                context[slot.encounter] = (
+                    {
+                        "patient": row[9],
+                        "therapist": row[10],
+                        "date": row[11],
+                        "payer": row[12],
+                        "method": row[13],
+                    },
+                    row[14],
+                )
+    by_bucket: dict[int, list[dict]] = defaultdict(list)
     for encounter, f in review_slots(slots, policy):
-        rows.append(
+        base, bucket = context[encounter]
+        by_bucket[bucket].append(
             {
                 "encounter": encounter,
-                **context[encounter],
+                **base,
                 "rule": f.rule,
                 "severity": f.severity.value,
                 "code": f.code,
@@ -343,7 +349,11 @@ def audit_therapists(therapist_bucket: int, scratch: Path) -> list[dict]:
                 "dollars_at_risk": round(f.dollars_at_risk, 2),
             }
         )
-    return rows
+    for bucket, rows in by_bucket.items():
+        path = scratch / f"x{bucket:05d}-{therapist_bucket:05d}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            csv.DictWriter(fh, FINDING_FIELDS, extrasaction="ignore").writerows(rows)
+    return sum(len(rows) for rows in by_bucket.values())
 
 
 # -- the whole audit ------------------------------------------------------------------------
@@ -411,7 +421,7 @@ def run_audit(
             batch = db.from_sequence(range(therapist_buckets), npartitions=therapist_buckets).map(
                 audit_therapists, scratch=scratch
             )
-            batch_rows = [r for part in compute(batch) for r in part]
+            batch_findings = sum(compute(batch))
         except BrokenProcessPool as exc:
             raise AuditFailed(
                 "an audit worker process died (out of memory?); nothing was written to "
@@ -423,23 +433,20 @@ def run_audit(
         bad = _line_numbers(bad_offsets, source) + [
             BadLine(name, line, problem) for name, line, problem in problems
         ]
-        summary = _merge(scratch, out, buckets, batch_rows)
+        summary = _merge(scratch, out, buckets)
     _write_csv(out / "errors.csv", ERROR_FIELDS, [b.__dict__ for b in bad])
     from plugin.batch.report import write_report
 
     write_report(out / "report.html", summary, len(bad))
-    return AuditResult(summary["visits"], summary["findings"], bad, out, len(batch_rows), summary)
+    return AuditResult(summary["visits"], summary["findings"], bad, out, batch_findings, summary)
 
 
-def _merge(scratch: Path, out: Path, buckets: int, batch_rows: list[dict]) -> dict:
+def _merge(scratch: Path, out: Path, buckets: int) -> dict:
     """Stream the part files into the outputs, fold batch findings into their visits, and
     count what the report needs (memory: counters and the top visits only)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    extra: dict[str, list[dict]] = defaultdict(list)
-    for row in batch_rows:
-        extra[row["encounter"]].append(row)
     counts = {
         "visits": 0,
         "findings": 0,
@@ -484,6 +491,12 @@ def _merge(scratch: Path, out: Path, buckets: int, batch_rows: list[dict]) -> di
             parquet.write_table(pa.table(columns, schema=schema))
 
         for bucket in range(buckets):
+            extra: dict[str, list[dict]] = defaultdict(list)  # this bucket's batch findings
+            for path in sorted(scratch.glob(f"x{bucket:05d}-*.csv")):
+                with path.open(encoding="utf-8") as fh:
+                    for row in csv.DictReader(fh, FINDING_FIELDS):
+                        row["dollars_at_risk"] = float(row["dollars_at_risk"] or 0)
+                        extra[row["encounter"]].append(row)
             with (scratch / f"findings-{bucket:05d}.csv").open(encoding="utf-8") as fh:
                 emit_findings(list(csv.DictReader(fh, FINDING_FIELDS)))
             with (scratch / f"visits-{bucket:05d}.csv").open(encoding="utf-8") as fh:
