@@ -29,6 +29,8 @@ class Settings:
     testing: bool = False
     private_key: str | None = None  # PEM path of the app's key for private_key_jwt
     frame_ancestors: tuple[str, ...] = field(default=())
+    visit_cache_seconds: int = 60  # how long a review page reuses the fetched visit; 0 = off
+    visit_cache_size: int = 256  # visits kept at most (least recently used go first)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -46,10 +48,16 @@ class Settings:
             task_api_tokens=tuple(
                 t for t in env.get("UNITGUARD_TASK_API_TOKENS", "").split(",") if t
             ),
+            visit_cache_seconds=_int_env("UNITGUARD_VISIT_CACHE_SECONDS", cls.visit_cache_seconds),
+            visit_cache_size=_int_env("UNITGUARD_VISIT_CACHE_SIZE", cls.visit_cache_size),
         )
         return replace(base, **overrides).validated()
 
     def validated(self) -> Settings:
+        if self.visit_cache_seconds < 0:
+            raise SettingsError("UNITGUARD_VISIT_CACHE_SECONDS must be 0 (off) or more seconds")
+        if self.visit_cache_size < 1:
+            raise SettingsError("UNITGUARD_VISIT_CACHE_SIZE must be at least 1")
         if not self.secret_key:
             if not self.testing:
                 raise SettingsError(
@@ -60,3 +68,13 @@ class Settings:
         if len(self.secret_key) < 16:
             raise SettingsError("UNITGUARD_SECRET_KEY is too short: use at least 16 characters")
         return self
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
