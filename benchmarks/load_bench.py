@@ -70,7 +70,11 @@ def main() -> None:
             )
         )
         settings = Settings(
-            testing=True, task_db="sqlite://", outbox_db="sqlite://", session_db="sqlite://"
+            testing=True,
+            task_db="sqlite://",
+            outbox_db="sqlite://",
+            session_db="sqlite://",
+            rate_limits=False,  # this measures capacity, not the per-client limits
         ).validated()
         app = create_app(settings, registry=registry)
         server = bind("127.0.0.1", 0, app)

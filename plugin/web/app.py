@@ -14,7 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from plugin.tasks.outbox import Outbox
 from plugin.tasks.store import TaskStore
-from plugin.web import security
+from plugin.web import rate_limit, security
+from plugin.web.rate_limit import RateLimiter
 from plugin.web.sessions import SessionStore
 from plugin.web.settings import Settings
 from plugin.web.visit_cache import VisitCache
@@ -122,6 +123,9 @@ def create_app(
             services.start_delivery_loop()
     app.extensions["unitguard"] = services
     security.install(app)
+    rate_limit.install(
+        app, RateLimiter(settings.rate_per_minute(), clock or time.monotonic), sessions
+    )
 
     from plugin.web.cds_hooks import create_cds_blueprint, load_cds_clients
     from plugin.web.task_api import create_task_api
