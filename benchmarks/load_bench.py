@@ -55,6 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--requests", type=int, default=25, help="per user and phase")
+    parser.add_argument(
+        "--visit-cache-seconds", type=int, default=60, help="0 re-reads the visit on every page"
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     key = RSAKey.generate_key(2048, parameters={"kid": "ehr"})
@@ -70,7 +73,12 @@ def main() -> None:
             )
         )
         settings = Settings(
-            testing=True, task_db="sqlite://", outbox_db="sqlite://", session_db="sqlite://"
+            testing=True,
+            task_db="sqlite://",
+            outbox_db="sqlite://",
+            session_db="sqlite://",
+            rate_limits=False,  # this measures capacity, not the per-client limits
+            visit_cache_seconds=args.visit_cache_seconds,
         ).validated()
         app = create_app(settings, registry=registry)
         server = bind("127.0.0.1", 0, app)

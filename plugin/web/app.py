@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +14,11 @@ from werkzeug.exceptions import HTTPException
 
 from plugin.tasks.outbox import Outbox
 from plugin.tasks.store import TaskStore
-from plugin.web import security
+from plugin.web import rate_limit, security
+from plugin.web.rate_limit import RateLimiter
 from plugin.web.sessions import SessionStore
 from plugin.web.settings import Settings
+from plugin.web.visit_cache import VisitCache
 from plugin.web.visits import VisitSource
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ class AppServices:
     outbox: Outbox | None = None
     task_capable_issuers: set[str] = field(default_factory=set)
     sender: Any = None
+    visit_cache: VisitCache = field(default_factory=lambda: VisitCache(0))
 
     def ehr_accepts_tasks(self, issuer: str) -> bool:
         return issuer in self.task_capable_issuers
@@ -58,10 +63,12 @@ def create_app(
     settings: Settings | None = None,
     visits: VisitSource | None = None,
     registry: Any = None,
+    clock: Callable[[], float] | None = None,
     **extra: Any,
 ) -> Flask:
     """The app. With a registry of EHRs (``settings.ehrs_file`` or ``registry``) it serves the
-    SMART launch and reads visits from the launching EHR; ``visits`` overrides that source."""
+    SMART launch and reads visits from the launching EHR; ``visits`` overrides that source.
+    ``clock`` (seconds) drives session expiry and the visit cache; tests pass a fake one."""
     settings = settings or Settings.from_env()
     if registry is None and settings.ehrs_file:
         from smart_launch import load_registry
@@ -81,7 +88,7 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
     )
-    sessions = SessionStore(settings.session_db, settings.session_minutes)
+    sessions = SessionStore(settings.session_db, settings.session_minutes, clock or time.time)
     secure = settings.public_url.startswith("https://")
     if registry is not None:
         from plugin.web.launch import FhirVisitSource, install_launch
@@ -101,6 +108,9 @@ def create_app(
         sessions=sessions,
         visits=visits,
         outbox=Outbox(settings.outbox_db),
+        visit_cache=VisitCache(
+            settings.visit_cache_seconds, settings.visit_cache_size, clock or time.monotonic
+        ),
         **extra,
     )
     if registry is not None and any(e.quirks.get("backend_key") for e in registry.ehrs):
@@ -113,6 +123,9 @@ def create_app(
             services.start_delivery_loop()
     app.extensions["unitguard"] = services
     security.install(app)
+    rate_limit.install(
+        app, RateLimiter(settings.rate_per_minute(), clock or time.monotonic), sessions
+    )
 
     from plugin.web.cds_hooks import create_cds_blueprint, load_cds_clients
     from plugin.web.task_api import create_task_api

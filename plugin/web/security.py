@@ -43,6 +43,11 @@ def set_session_cookie(response: Response, sid: str, secure: bool) -> None:
     )
 
 
+def request_sid() -> str | None:
+    """The session id the request carries: in the app's own links, its forms, or the cookie."""
+    return request.args.get("sid") or request.form.get("sid") or request.cookies.get(SESSION_COOKIE)
+
+
 def check_csrf(expected: str) -> None:
     sent = request.form.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent, expected):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import orjson
@@ -42,18 +43,19 @@ class LaunchSession:
 
 
 class SessionStore:
-    def __init__(self, url: str, minutes: int = 60) -> None:
+    def __init__(self, url: str, minutes: int = 60, clock: Callable[[], float] = time.time) -> None:
         self.engine = make_engine(url)
         meta.create_all(self.engine)
         self.ttl = minutes * 60
+        self.clock = clock
 
     def create(self, session: LaunchSession) -> str:
         sid = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
-            conn.execute(table.delete().where(table.c.expires < time.time()))
+            conn.execute(table.delete().where(table.c.expires < self.clock()))
             conn.execute(
                 table.insert().values(
-                    id=sid, expires=time.time() + self.ttl, data=orjson.dumps(asdict(session))
+                    id=sid, expires=self.clock() + self.ttl, data=orjson.dumps(asdict(session))
                 )
             )
         return sid
@@ -63,7 +65,7 @@ class SessionStore:
             return None
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(table).where(table.c.id == sid)).first()
-        if row is None or row.expires < time.time():
+        if row is None or row.expires < self.clock():
             return None
         return LaunchSession(**orjson.loads(row.data))
 

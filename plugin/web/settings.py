@@ -29,6 +29,25 @@ class Settings:
     testing: bool = False
     private_key: str | None = None  # PEM path of the app's key for private_key_jwt
     frame_ancestors: tuple[str, ...] = field(default=())
+    visit_cache_seconds: int = 60  # how long a review page reuses the fetched visit; 0 = off
+    visit_cache_size: int = 256  # visits kept at most (least recently used go first)
+    # requests per minute per client (session, else address); 0 = no limit on that surface
+    rate_limits: bool = True
+    rate_launch: int = 60  # each of /launch and /callback
+    rate_actions: int = 60  # sign-off and queue action POSTs
+    rate_cds: int = 600  # CDS Hooks calls (the EHR calls from few addresses)
+    rate_task_api: int = 300  # /fhir/Task
+
+    def rate_per_minute(self) -> dict[str, int]:
+        """Requests per minute per client for each limited surface; empty when limits are off."""
+        if not self.rate_limits:
+            return {}
+        return {
+            "launch": self.rate_launch,
+            "actions": self.rate_actions,
+            "cds": self.rate_cds,
+            "task_api": self.rate_task_api,
+        }
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -46,10 +65,26 @@ class Settings:
             task_api_tokens=tuple(
                 t for t in env.get("UNITGUARD_TASK_API_TOKENS", "").split(",") if t
             ),
+            visit_cache_seconds=_int_env("UNITGUARD_VISIT_CACHE_SECONDS", cls.visit_cache_seconds),
+            visit_cache_size=_int_env("UNITGUARD_VISIT_CACHE_SIZE", cls.visit_cache_size),
+            rate_limits=env.get("UNITGUARD_RATE_LIMITS", "on") not in ("0", "off", "false", "no"),
+            rate_launch=_int_env("UNITGUARD_RATE_LAUNCH", cls.rate_launch),
+            rate_actions=_int_env("UNITGUARD_RATE_ACTIONS", cls.rate_actions),
+            rate_cds=_int_env("UNITGUARD_RATE_CDS", cls.rate_cds),
+            rate_task_api=_int_env("UNITGUARD_RATE_TASK_API", cls.rate_task_api),
         )
         return replace(base, **overrides).validated()
 
     def validated(self) -> Settings:
+        if self.visit_cache_seconds < 0:
+            raise SettingsError("UNITGUARD_VISIT_CACHE_SECONDS must be 0 (off) or more seconds")
+        if self.visit_cache_size < 1:
+            raise SettingsError("UNITGUARD_VISIT_CACHE_SIZE must be at least 1")
+        for surface, rate in self.rate_per_minute().items():
+            if rate < 0:
+                raise SettingsError(
+                    f"UNITGUARD_RATE_{surface.upper()} must be 0 (no limit) or more per minute"
+                )
         if not self.secret_key:
             if not self.testing:
                 raise SettingsError(
@@ -60,3 +95,13 @@ class Settings:
         if len(self.secret_key) < 16:
             raise SettingsError("UNITGUARD_SECRET_KEY is too short: use at least 16 characters")
         return self
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None

@@ -19,7 +19,7 @@ from plugin.tasks.build import (
     task_rules,
 )
 from plugin.tasks.store import TaskNotFound, VersionConflict
-from plugin.web.security import SESSION_COOKIE, check_csrf
+from plugin.web.security import check_csrf, request_sid
 from plugin.web.writeback import sign_off
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,13 @@ ACTIONS = {
 }
 
 
-def _sid() -> str | None:
-    return request.args.get("sid") or request.form.get("sid") or request.cookies.get(SESSION_COOKIE)
-
-
 @bp.before_request
 def load_session():
-    g.sid = _sid()
-    g.launch = current_app.extensions["unitguard"].sessions.get(g.sid)
+    g.sid = request_sid()
+    ext = current_app.extensions["unitguard"]
+    g.launch = ext.sessions.get(g.sid)
+    if g.sid and g.launch is None:
+        ext.visit_cache.drop(g.sid)  # the session ended or expired: forget what it read
 
 
 def _require_session():
@@ -67,7 +66,9 @@ def healthz():
     return {"status": "ok"}
 
 
-def _review(encounter_id: str):
+def _review(encounter_id: str, fresh: bool = False):
+    """Review the launched visit: from this session's short-lived cache unless ``fresh``, else
+    (and then cached) from the EHR. Only a visit that could be reviewed is cached."""
     launch = _require_session()
     if launch.encounter and launch.encounter != f"Encounter/{encounter_id}":
         abort(
@@ -76,12 +77,16 @@ def _review(encounter_id: str):
             "visit in the chart.",
         )
     ext = current_app.extensions["unitguard"]
+    cached = None if fresh else ext.visit_cache.get(g.sid, encounter_id)
     try:
-        try:
-            bundle = ext.visits.fetch(launch, encounter_id)
-        finally:
-            ext.sessions.save(g.sid, launch)  # keep tokens the fetch may have refreshed
-        return review_bundle(
+        if cached is None:
+            try:
+                bundle = ext.visits.fetch(launch, encounter_id)
+            finally:
+                ext.sessions.save(g.sid, launch)  # keep tokens the fetch may have refreshed
+        else:
+            bundle = cached
+        report = review_bundle(
             bundle,
             encounter_id=encounter_id,
             policy=load_policy(),
@@ -90,11 +95,14 @@ def _review(encounter_id: str):
     except InputError as exc:
         log.warning("visit could not be reviewed: %s", type(exc).__name__)
         abort(422, description=str(exc))
+    if cached is None:
+        ext.visit_cache.put(g.sid, encounter_id, bundle)
+    return report
 
 
 @bp.get("/review/<encounter_id>")
 def review_page(encounter_id: str):
-    report = _review(encounter_id)
+    report = _review(encounter_id, fresh=request.args.get("refresh") == "1")
     ext = current_app.extensions["unitguard"]
     fired = {f.rule for f in report.findings}
     checklist = [(label, rule not in fired) for label, rule in CHECKLIST]
@@ -121,7 +129,7 @@ def _identifier(issuer: str, encounter: str) -> str:
 def sign_off_view(encounter_id: str):
     launch = _require_session()
     check_csrf(launch.csrf)
-    report = _review(encounter_id)
+    report = _review(encounter_id, fresh=True)  # sign off what the chart says now
     ext = current_app.extensions["unitguard"]
     settings = ext.settings
     result = sign_off(

@@ -156,3 +156,20 @@ def test_callback_without_state_or_with_error(app):
 def test_frame_ancestors_are_the_registered_ehr_origins(app):
     csp = app.test_client().get("/healthz").headers["Content-Security-Policy"]
     assert "frame-ancestors https://ehr.test" in csp
+
+
+@responses.activate
+def test_second_page_load_sends_no_request_to_the_ehr(app):
+    serve_ehr(json.loads((FIXTURES / "units_exceed.json").read_text()))
+    client = app.test_client()
+    authorize = client.get(f"/launch?iss={ISS}&launch=abc").headers["Location"]
+    query = parse_qs(urlsplit(authorize).query)
+    page_url = client.get(f"/callback?code=c1&state={query['state'][0]}").headers["Location"]
+    assert client.get(page_url).status_code == 200
+    after_first = len(responses.calls)
+    assert after_first > 10  # reading a visit takes many FHIR requests
+    second = client.get(page_url)
+    assert second.status_code == 200 and 'data-rule="units-exceed-time"' in second.text
+    assert len(responses.calls) == after_first
+    client.get(page_url + "&refresh=1")
+    assert len(responses.calls) > after_first

@@ -1,0 +1,132 @@
+"""Rate limits on the surfaces worth abusing: a token bucket per (endpoint, client).
+
+A client is its launch session where the request carries a live one, else its remote address.
+Buckets are keyed by a keyed hash of that, so neither session ids nor addresses are kept in the
+clear, and nothing identifying is logged. Over the limit: 429 with ``Retry-After``, as an HTML
+page, a FHIR OperationOutcome (``/fhir/*``) or CDS Hooks JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+
+from flask import Flask, Response, jsonify, render_template, request
+
+from plugin.web.security import request_sid
+from plugin.web.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+# endpoint -> surface; one limit per surface, one bucket per endpoint and client
+SURFACES = {
+    "smart.launch": "launch",
+    "smart.callback": "launch",
+    "views.sign_off_view": "actions",
+    "views.task_action": "actions",
+    "cds.call": "cds",
+    "task_api.search": "task_api",
+    "task_api.read": "task_api",
+    "task_api.update": "task_api",
+}
+
+
+class TokenBuckets:
+    """``rate`` calls per ``per`` seconds for each key, with bursts of up to ``rate``.
+
+    At most ``max_keys`` buckets are kept (least recently used go first), so a flood of new
+    clients cannot grow memory without bound.
+    """
+
+    def __init__(
+        self,
+        rate: int,
+        per: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        self.capacity, self.refill = float(rate), rate / per
+        self.clock, self.max_keys = clock, max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when the call may go ahead (a token is spent), else the seconds until it may."""
+        with self._lock:
+            now = self.clock()
+            tokens, last = self._buckets.pop(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + max(0.0, now - last) * self.refill)
+            wait = 0.0
+            if tokens >= 1:
+                tokens -= 1
+            else:
+                wait = (1 - tokens) / self.refill
+            self._buckets[key] = (tokens, now)
+            if len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+            return wait
+
+
+class RateLimiter:
+    """Per-minute limits by surface; a surface with 0 (or absent) is not limited."""
+
+    def __init__(
+        self, per_minute: Mapping[str, int], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._salt = secrets.token_bytes(32)
+        self.buckets = {
+            surface: TokenBuckets(rate, 60.0, clock)
+            for surface, rate in per_minute.items()
+            if rate > 0
+        }
+
+    def take(self, surface: str, endpoint: str, client: str) -> float:
+        buckets = self.buckets.get(surface)
+        if buckets is None:
+            return 0.0
+        key = hmac.new(self._salt, f"{endpoint}\0{client}".encode(), hashlib.sha256).hexdigest()
+        return buckets.take(key)
+
+
+def _client(sessions: SessionStore) -> str:
+    sid = request_sid()
+    if sid and sessions.get(sid) is not None:  # only a live session; made-up ids count as none
+        return f"sid:{sid}"
+    return f"addr:{request.remote_addr or ''}"
+
+
+def too_many(surface: str, retry_after: int) -> Response:
+    """The 429 for a surface, in the form its callers read."""
+    text = f"Too many requests; try again in {retry_after} second(s)."
+    if surface == "task_api":
+        from plugin.web.task_api import outcome
+
+        response = outcome(429, "throttled", text)
+    elif surface == "cds":
+        response = jsonify({"error": text})
+        response.status_code = 429
+    else:
+        response = Response(render_template("error.html", code=429, message=text), status=429)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def install(app: Flask, limiter: RateLimiter, sessions: SessionStore) -> None:
+    """Check the limit before any other work of the request (app hooks run before blueprints')."""
+
+    @app.before_request
+    def limit() -> Response | None:
+        surface = SURFACES.get(request.endpoint or "")
+        if surface is None or surface not in limiter.buckets:
+            return None
+        wait = limiter.take(surface, request.endpoint, _client(sessions))
+        if not wait:
+            return None
+        log.warning("rate limit reached on %s", surface)
+        return too_many(surface, max(1, math.ceil(wait)))
