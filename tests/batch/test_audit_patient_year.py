@@ -1,0 +1,71 @@
+"""A patient's year through the audit: the rules that read other encounters (KX running total,
+per-day cap across two encounters of one date, notes cloned from earlier visits) fire where the
+year says they should, computed here independently of the rules."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+
+import orjson
+
+from plugin.batch.audit import run_audit
+from plugin.policy import load_policy
+from plugin.synthetic import VisitBuilder, clean_visit, unique_ids
+
+PATIENT = "year-pat"
+
+
+def _as_one_patient(builder: VisitBuilder, prefix: str) -> list[dict]:
+    text = json.dumps(unique_ids(builder.bundle(), prefix)).replace(f"{prefix}-pat-1", PATIENT)
+    return [e["resource"] for e in json.loads(text)["entry"]]
+
+
+def write_year(folder, visits: list[list[dict]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    by_type: dict[str, dict[str, dict]] = {}
+    for resources in visits:
+        for r in resources:
+            by_type.setdefault(r["resourceType"], {})[r["id"]] = r  # one Patient, one per id
+    for rtype, resources in by_type.items():
+        (folder / f"{rtype}.ndjson").write_bytes(
+            b"".join(orjson.dumps(r) + b"\n" for r in resources.values())
+        )
+
+
+def findings(out) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    with (out / "findings.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            found.setdefault(row["encounter"], set()).add(row["rule"])
+    return found
+
+
+def test_a_year_of_visits_of_one_patient(tmp_path):
+    threshold = load_policy().kx_years[2026].pt_slp
+    first = date(2026, 1, 6)
+    days = [first + timedelta(weeks=n) for n in range(28)]
+    visits = [
+        _as_one_patient(clean_visit(day=d.isoformat()), f"w{n:02d}") for n, d in enumerate(days)
+    ]
+    # A second encounter on the day of the fifth visit, billing 97112 again: 2 + 3 > 4 units.
+    extra = VisitBuilder(day=days[4].isoformat())
+    extra.proc("97112", "14:00", "14:40", note="Different words: gait drills on stairs with cues.")
+    extra.line("97112", 3)
+    visits.append(_as_one_patient(extra, "extra"))
+    write_year(tmp_path / "in", visits)
+    result = run_audit(tmp_path / "in", tmp_path / "out", scheduler="sync", progress=False)
+    assert result.visits == 29
+    found = findings(tmp_path / "out")
+
+    spent = 0.0
+    for n in range(len(days)):
+        encounter = f"Encounter/w{n:02d}-enc-1"
+        rules = found.get(encounter, set())
+        this_visit = 2 * 35.0 + 35.0 + (3 * 35.0 if n == 4 else 0.0)
+        spent += this_visit
+        assert ("missing-kx" in rules) == (spent > threshold), (n, spent, rules)
+        assert ("cloned-note" in rules) == (n > 0), (n, rules)  # the same note every week
+        assert ("daily-unit-cap" in rules) == (n == 4), (n, rules)
+    assert "daily-unit-cap" in found["Encounter/extra-enc-1"]
