@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from smart_launch.client import FHIR_JSON, outcome_text
+from smart_launch.client import FHIR_JSON, outcome_text, why_no_answer
 from smart_launch.errors import FhirError
 from smart_launch.http import make_session
 
@@ -83,7 +83,7 @@ class BulkExport:
             try:
                 response = self.session.request(method, url, headers=sent, stream=stream)
             except requests.RequestException as exc:
-                raise BulkExportFailed(f"{step}: no answer ({type(exc).__name__})") from exc
+                raise BulkExportFailed(f"{step}: no answer, {why_no_answer(exc)}") from exc
             if response.status_code == 401 and attempt == 1 and self.refresh:
                 response.close()
                 self.refresh()

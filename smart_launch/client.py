@@ -44,6 +44,15 @@ def outcome_text(body: object) -> str:
     return "no details"
 
 
+def why_no_answer(exc: requests.RequestException) -> str:
+    """A short reason for a request that got no HTTP answer (timeouts named as such, also when
+    urllib3 gave up after retrying them)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.Timeout) or "Timeout" in type(reason).__name__:
+        return "timed out (after retries)"
+    return f"connection failed ({type(exc).__name__})"
+
+
 class FhirClient:
     """One FHIR server, one token source. ``token`` returns the current access token;
     ``refresh`` (optional) gets a new one after a 401, once per request."""
@@ -79,7 +88,7 @@ class FhirClient:
                 self.requests += 1
                 response = self.session.request(method, url, headers=headers, **kwargs)
             except requests.RequestException as exc:
-                raise FhirRequestError(None, url, type(exc).__name__) from exc
+                raise FhirRequestError(None, url, why_no_answer(exc)) from exc
             if response.status_code == 401 and attempt == 1 and self.refresh:
                 self.refresh()
                 kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
