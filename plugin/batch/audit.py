@@ -67,6 +67,7 @@ ERROR_FIELDS = ("file", "line", "problem")
 SLICE_BYTES = 16 << 20  # pass 1 reads input files in slices of about this size
 BUCKET_BYTES = 3 << 20  # pass 2 buckets hold about this much NDJSON each
 TOP_VISITS = 20
+ROW_GROUP = 10_000  # findings per Parquet row group (held in memory until written)
 # Resources outside any patient's compartment that a review reads: every bucket gets them.
 SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location"})
 
@@ -471,6 +472,8 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
         findings_out.writeheader()
         visits_out.writeheader()
 
+        pending: list[tuple] = []
+
         def emit_findings(rows: list[dict]) -> None:
             if not rows:
                 return
@@ -481,14 +484,25 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
                 counts["dollars_by_rule"][f["rule"]] += float(f["dollars_at_risk"] or 0)
                 counts["by_therapist"][f["therapist"] or "unknown"] += 1
                 counts["by_month"][(f["date"] or "unknown")[:7]] += 1
-            columns = {
-                name: [
-                    (float(r[name] or 0) if name == "dollars_at_risk" else (r.get(name) or None))
-                    for r in rows
-                ]
-                for name in FINDING_FIELDS
-            }
-            parquet.write_table(pa.table(columns, schema=schema))
+            pending.extend(
+                tuple(
+                    float(r[f] or 0) if f == "dollars_at_risk" else (r.get(f) or None)
+                    for f in FINDING_FIELDS
+                )
+                for r in rows
+            )
+            if len(pending) >= ROW_GROUP:
+                flush()
+
+        def flush() -> None:
+            # Row groups of a bounded size: one per call would pile up footer metadata
+            # (thousands of tiny groups) in memory until the file is closed.
+            if pending:
+                columns = dict(
+                    zip(FINDING_FIELDS, map(list, zip(*pending, strict=True)), strict=True)
+                )
+                parquet.write_table(pa.table(columns, schema=schema))
+                pending.clear()
 
         for bucket in range(buckets):
             extra: dict[str, list[dict]] = defaultdict(list)  # this bucket's batch findings
@@ -525,6 +539,7 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
                         heapq.heappush(counts["top"], entry)
                     else:
                         heapq.heappushpop(counts["top"], entry)
+        flush()
     counts["top"] = [
         {**visit, "dollars_at_risk": key[0], "findings": key[1]}
         for key, visit in sorted(counts["top"], key=lambda e: (-e[0][0], -e[0][1], e[0][2]))
