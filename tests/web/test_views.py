@@ -234,3 +234,37 @@ def test_in_memory_session_store_survives_concurrent_users():
 
     with ThreadPoolExecutor(20) as pool:
         assert all(pool.map(one, range(200)))
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "//evil.example/x",
+        "https://evil.example",
+        "/\\evil.example",
+        "%2F%2Fevil.example",
+        "..%2F..",
+    ],
+)
+def test_no_redirect_leaves_the_app(app, hostile):
+    """Every redirect the app makes is built from its own routes: an encounter id from the
+    launch context, or a status or message parameter, can never send the browser elsewhere."""
+    from flask import url_for
+
+    with app.test_request_context():
+        target = url_for("views.review_page", encounter_id=hostile, sid="s", status=hostile)
+        task = url_for("views.task_page", task_id=hostile, sid="s", message=hostile)
+    from urllib.parse import urlsplit
+
+    for location in (target, task):
+        parts = urlsplit(location)
+        assert not parts.scheme and not parts.netloc, location  # relative: same origin
+        assert location.startswith(("/review/", "/queue/")) and location[1] not in "/\\"
+
+
+def test_sign_off_and_queue_redirects_stay_on_the_app(app, launch):
+    sid, csrf = launch
+    client = app.test_client()
+    signed = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    assert signed.status_code == 302
+    assert signed.headers["Location"].startswith("/review/enc-1?")
