@@ -186,6 +186,7 @@ def audit_bucket(
     for path in sorted(scratch.glob("shared-*.ndjson")):
         with path.open("rb") as fh:
             shared += [(orjson.loads(line), "") for line in fh]
+    shared_index = Index(shared)
     by_patient: dict[str, list] = {}
     gc_was_on = gc.isenabled()
     gc.disable()  # the parsed resources are acyclic; collections here only cost time
@@ -197,7 +198,7 @@ def audit_bucket(
                     key = patient_of(resource) or f"{resource['resourceType']}/{resource.get('id')}"
                     by_patient.setdefault(key, []).append((resource, ""))
         return _review_patients(
-            bucket, scratch, method, therapist_buckets, policy, shared, by_patient
+            bucket, scratch, method, therapist_buckets, policy, shared_index, by_patient
         )
     finally:
         if gc_was_on:
@@ -217,7 +218,7 @@ def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared,
         findings_out = csv.DictWriter(ffh, FINDING_FIELDS, extrasaction="ignore")
         try:
             for patient in sorted(by_patient):
-                index = Index(by_patient[patient] + shared)
+                index = Index(by_patient[patient], base=shared)
                 for encounter_id in sorted(set(encounter_ids(index))):
                     try:
                         visit = build_visit(index, policy, encounter_id=encounter_id, method=method)

@@ -119,10 +119,16 @@ def extension_values(resource: object, url_suffix: str) -> list[dict]:
 class Index:
     """The resources of one Bundle (or any list of resources), found by their references."""
 
-    def __init__(self, resources: list[dict], notes: list[str] | None = None) -> None:
-        self.by_key: dict[str, dict] = {}
+    def __init__(
+        self, resources: list[dict], notes: list[str] | None = None, base: Index | None = None
+    ) -> None:
+        """``base``: an index of resources many indexes share (the audit's practitioners),
+        copied in at C speed instead of walked again for every patient."""
+        self.by_key: dict[str, dict] = dict(base.by_key) if base else {}
         self.by_type: dict[str, list[dict]] = defaultdict(list)
-        self.aliases: dict[str, str] = {}
+        if base:
+            self.by_type.update((t, list(found)) for t, found in base.by_type.items())
+        self.aliases: dict[str, str] = dict(base.aliases) if base else {}
         self.notes: list[str] = notes if notes is not None else []
         for resource, full_url in resources:
             rtype = text(resource.get("resourceType"))

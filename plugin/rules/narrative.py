@@ -78,8 +78,11 @@ def cloned_note(ctx: Context) -> Iterator[Issue]:
     the seed guide notes CMS asks for the skilled components when a treatment repeats, so the
     treatment does not appear repetitive and unskilled.
     """
+    if not ctx.visit.earlier_visits:
+        return
     threshold = ctx.policy.cloned_similarity
     min_words = ctx.policy.cloned_min_words
+    earlier_shingles: dict[str, frozenset[tuple[str, ...]]] = {}
     texts = [(item.code, item.ref, item.own_note) for item in ctx.documented_items]
     texts.append((None, ctx.visit.encounter, ctx.visit.note_text))
     seen: set[str] = set()
@@ -88,7 +91,11 @@ def cloned_note(ctx: Context) -> Iterator[Issue]:
             continue
         mine = shingles(text)
         for earlier in ctx.visit.earlier_visits:
-            best = max((similarity(mine, shingles(t)) for t in earlier.texts), default=0.0)
+            best = 0.0
+            for t in earlier.texts:
+                if t not in earlier_shingles:
+                    earlier_shingles[t] = shingles(t)
+                best = max(best, similarity(mine, earlier_shingles[t]))
             if best >= threshold:
                 seen.add(ref)
                 what = f"the {code} note" if code else "the visit note"
