@@ -147,7 +147,11 @@ def charge_item_line(index: Index, item: dict) -> BilledLine | None:
 
 
 def patient_lines(index: Index, patient: str | None) -> list[BilledLine]:
-    """Every billed line of the patient in the index (any encounter)."""
+    """Every billed line of the patient in the index (any encounter); read once per index."""
+    return index.cached(("patient-lines", patient), lambda: _patient_lines(index, patient))
+
+
+def _patient_lines(index: Index, patient: str | None) -> list[BilledLine]:
     lines: list[BilledLine] = []
     for claim in index.by_type.get("Claim", ()):
         if patient is None or index.key(claim.get("patient")) == patient:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import html
 import re
+from collections import defaultdict
 from datetime import date
 
 from plugin.domain import BilledLine, EarlierVisit, Goal, Measure, Performer, Service, Visit
@@ -133,6 +134,14 @@ def _goal(goal: dict) -> Goal:
 
 
 def _measure(index: Index, observation: dict, encounter: str) -> Measure | None:
+    base = index.cached(("measure", id(observation)), lambda: _measure_of(observation))
+    if base is None or index.key(observation.get("encounter")) != encounter:
+        return base
+    return Measure(base.ref, base.code, base.value, base.when, this_visit=True)
+
+
+def _measure_of(observation: dict) -> Measure | None:
+    """The Observation as a measure, not yet tied to a visit (``this_visit`` False)."""
     if text(observation.get("status")) not in ("final", "amended", "corrected"):
         return None
     value = number(obj(observation.get("valueQuantity")).get("value"))
@@ -151,11 +160,16 @@ def _measure(index: Index, observation: dict, encounter: str) -> Measure | None:
         code=concept_key(observation.get("code")),
         value=value,
         when=when,
-        this_visit=index.key(observation.get("encounter")) == encounter,
+        this_visit=False,
     )
 
 
 def _document_text(index: Index, document: dict, key: str) -> str:
+    """The document's embedded text (decoded once per index, however many visits read it)."""
+    return index.cached(("text", id(document)), lambda: _decode_document(index, document, key))
+
+
+def _decode_document(index: Index, document: dict, key: str) -> str:
     parts = []
     for content in seq(document.get("content")):
         attachment = obj(obj(content).get("attachment"))
@@ -177,12 +191,28 @@ def _document_text(index: Index, document: dict, key: str) -> str:
 
 
 def _documents_of(index: Index, encounter: str) -> list[dict]:
-    return [
-        d
-        for d in index.by_type.get("DocumentReference", ())
-        if text(d.get("status")) != "entered-in-error"
-        and encounter in (index.key(e) for e in seq(obj(d.get("context")).get("encounter")))
-    ]
+    return index.cached("documents", lambda: _documents_by_encounter(index)).get(encounter, [])
+
+
+def _documents_by_encounter(index: Index) -> dict[str | None, list[dict]]:
+    found: dict[str | None, list[dict]] = defaultdict(list)
+    for d in index.by_type.get("DocumentReference", ()):
+        if text(d.get("status")) == "entered-in-error":
+            continue
+        for key in dict.fromkeys(index.key(e) for e in seq(obj(d.get("context")).get("encounter"))):
+            found[key].append(d)
+    return found
+
+
+def _procedures_of(index: Index, encounter: str) -> list[dict]:
+    return index.cached("procedures", lambda: _procedures_by_encounter(index)).get(encounter, [])
+
+
+def _procedures_by_encounter(index: Index) -> dict[str | None, list[dict]]:
+    found: dict[str | None, list[dict]] = defaultdict(list)
+    for procedure in index.by_type.get("Procedure", ()):
+        found[index.key(procedure.get("encounter"))].append(procedure)
+    return found
 
 
 def _payer(index: Index, claims: list[dict], patient: str | None, policy: Policy):
@@ -219,15 +249,18 @@ def _payer(index: Index, claims: list[dict], patient: str | None, policy: Policy
 
 
 def _visit_claims(index: Index, encounter: str) -> list[dict]:
-    return [
-        claim
-        for claim in index.by_type.get("Claim", ())
-        if any(
-            index.key(e) == encounter
-            for item in seq(claim.get("item"))
-            for e in seq(obj(item).get("encounter"))
+    return index.cached("claims", lambda: _claims_by_encounter(index)).get(encounter, [])
+
+
+def _claims_by_encounter(index: Index) -> dict[str | None, list[dict]]:
+    found: dict[str | None, list[dict]] = defaultdict(list)
+    for claim in index.by_type.get("Claim", ()):
+        keys = (
+            index.key(e) for item in seq(claim.get("item")) for e in seq(obj(item).get("encounter"))
         )
-    ]
+        for key in dict.fromkeys(keys):
+            found[key].append(claim)
+    return found
 
 
 def _earlier_visits(
@@ -246,9 +279,8 @@ def _earlier_visits(
         days[key] = other_day
     if not earlier:
         return []
-    for procedure in index.by_type.get("Procedure", ()):
-        key = index.key(procedure.get("encounter"))
-        if key in earlier:
+    for key in earlier:
+        for procedure in _procedures_of(index, key):
             note = _notes(procedure)
             if note and billing_code(procedure.get("code")) in policy.documented:
                 earlier[key].append(note)
@@ -273,9 +305,7 @@ def build_visit(
         index.note(f"{encounter} has no period.start; the date of service is unknown")
 
     services = []
-    for procedure in index.by_type.get("Procedure", ()):
-        if index.key(procedure.get("encounter")) != encounter:
-            continue
+    for procedure in _procedures_of(index, encounter):
         if text(procedure.get("status")) != "completed":
             continue
         service = _service(index, procedure, f"Procedure/{text(procedure.get('id'))}")
@@ -291,7 +321,7 @@ def build_visit(
             measures.append(measure)
 
     goals = [
-        _goal(g)
+        index.cached(("goal", id(g)), lambda g=g: _goal(g))
         for g in index.by_type.get("Goal", ())
         if not patient or index.key(g.get("subject")) in (patient, None)
     ]

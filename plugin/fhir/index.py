@@ -7,9 +7,13 @@ and a wrong shape reads as "absent", never as a crash.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 from plugin.errors import InputError
+
+T = TypeVar("T")
 
 CPT_SYSTEMS = frozenset(
     {
@@ -130,6 +134,9 @@ class Index:
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
         self.aliases: dict[str, str] = dict(base.aliases) if base else {}
         self.notes: list[str] = notes if notes is not None else []
+        # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
+        # index: a patient with a year of visits would otherwise re-derive them for every visit.
+        self.memo: dict = {}
         for resource, full_url in resources:
             rtype = text(resource.get("resourceType"))
             rid = text(resource.get("id"))
@@ -140,6 +147,14 @@ class Index:
             self.by_key[key] = resource
             if full_url:
                 self.aliases[full_url] = key
+
+    def cached(self, key: object, make: Callable[[], T]) -> T:
+        """``make()`` once per index and key (the index is not changed after it is built)."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            found = self.memo[key] = make()
+            return found
 
     def key(self, reference: object) -> str | None:
         """Normalise a Reference (object or string) to ``Type/id``; None when it is empty."""
