@@ -73,6 +73,37 @@ def precision_recall(data: Path, out: Path) -> None:
         )
 
 
+def long_histories(folder: Path, patients: int, visits_each: int) -> None:
+    """Patients with a plan of care each (every third day), to price a visit's history."""
+    from datetime import date, timedelta
+
+    from plugin.synthetic import clean_visit, unique_ids
+
+    folder.mkdir(parents=True)
+    files: dict[str, object] = {}
+    try:
+        for p in range(patients):
+            for v in range(visits_each):
+                day = (date(2026, 1, 5) + timedelta(days=3 * v)).isoformat()
+                prefix = f"h{p}v{v}"
+                text = orjson.dumps(unique_ids(clean_visit(day=day).bundle(), prefix))
+                text = text.replace(f"{prefix}-pat-1".encode(), f"h{p}-pat".encode())
+                for entry in orjson.loads(text)["entry"]:
+                    r = entry["resource"]
+                    if r["resourceType"] == "Patient" and v:
+                        continue
+                    if r["resourceType"] == "Practitioner" and (p or v):
+                        continue
+                    if r["resourceType"] not in files:
+                        files[r["resourceType"]] = (folder / f"{r['resourceType']}.ndjson").open(
+                            "wb"
+                        )
+                    files[r["resourceType"]].write(orjson.dumps(r) + b"\n")
+    finally:
+        for fh in files.values():
+            fh.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visits", type=int, default=100_000)
@@ -97,6 +128,10 @@ def main() -> None:
         two = memory[big]
         print(f"precision and recall per injected rule ({big:,} visits):")
         precision_recall(data, out)
+        history = root / "history"
+        long_histories(history, patients=max(big // 50, 10), visits_each=20)
+        histories = audit_once(history, root / "out-history", 2)
+        history_parse = parse_all(history)
     for n in (small, big):
         m = memory[n]
         print(
@@ -112,6 +147,11 @@ def main() -> None:
         f"{one['seconds']:.1f} s ({big / one['seconds']:,.0f} visits/s); 2 workers "
         f"{two['seconds']:.1f} s ({big / two['seconds']:,.0f} visits/s); "
         f"speed-up {one['seconds'] / two['seconds']:.2f}x"
+    )
+    print(
+        f"{histories['visits']:,} visits of patients with 20 visits each: 2 workers "
+        f"{histories['seconds']:.1f} s ({histories['visits'] / histories['seconds']:,.0f} "
+        f"visits/s); audit/parse {histories['seconds'] / history_parse:.2f}"
     )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(this benchmark process itself peaked at {own:.0f} MiB generating the data)")

@@ -120,8 +120,10 @@ class PhraseMatcher:
         return plist.label if plist and plist.label else name
 
 
+@lru_cache(maxsize=1024)
 def shingles(text: str, size: int = 3) -> frozenset[tuple[str, ...]]:
-    """Word n-grams of a text, for near-duplicate detection."""
+    """Word n-grams of a text, for near-duplicate detection (memoised: each visit of a patient
+    compares its notes with the same earlier notes)."""
     words = _NON_WORD.sub(" ", normalise(text)).split()
     return frozenset(tuple(words[i : i + size]) for i in range(max(0, len(words) - size + 1)))
 
