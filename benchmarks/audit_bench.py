@@ -77,6 +77,7 @@ def long_histories(folder: Path, patients: int, visits_each: int) -> None:
     """Patients with a plan of care each (every third day), to price a visit's history."""
     from datetime import date, timedelta
 
+    from plugin.batch.synth import SLOTS_PER_DAY, assign_team, shift_times
     from plugin.synthetic import clean_visit, unique_ids
 
     folder.mkdir(parents=True)
@@ -88,17 +89,21 @@ def long_histories(folder: Path, patients: int, visits_each: int) -> None:
                 prefix = f"h{p}v{v}"
                 text = orjson.dumps(unique_ids(clean_visit(day=day).bundle(), prefix))
                 text = text.replace(f"{prefix}-pat-1".encode(), f"h{p}-pat".encode())
+                team, hour = divmod(p, SLOTS_PER_DAY)  # one patient per team and hour
                 for entry in orjson.loads(text)["entry"]:
                     r = entry["resource"]
                     if r["resourceType"] == "Patient" and v:
                         continue
-                    if r["resourceType"] == "Practitioner" and (p or v):
-                        continue
+                    if r["resourceType"] == "Practitioner":
+                        if hour or v:
+                            continue
+                        r = {**r, "id": f"{r['id']}-t{team}"}
+                    line = assign_team(orjson.dumps(shift_times(r, hour - 2)), team)
                     if r["resourceType"] not in files:
                         files[r["resourceType"]] = (folder / f"{r['resourceType']}.ndjson").open(
                             "wb"
                         )
-                    files[r["resourceType"]].write(orjson.dumps(r) + b"\n")
+                    files[r["resourceType"]].write(line + b"\n")
     finally:
         for fh in files.values():
             fh.close()

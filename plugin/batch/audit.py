@@ -458,6 +458,8 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
         "dollars_by_rule": Counter(),
         "by_therapist": Counter(),
         "by_month": Counter(),
+        "dollars_by_month": Counter(),
+        "dollars_by_therapist": Counter(),
         "top": [],
     }
     schema = pa.schema(
@@ -485,6 +487,12 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
                 counts["dollars_by_rule"][f["rule"]] += float(f["dollars_at_risk"] or 0)
                 counts["by_therapist"][f["therapist"] or "unknown"] += 1
                 counts["by_month"][(f["date"] or "unknown")[:7]] += 1
+                counts["dollars_by_month"][(f["date"] or "unknown")[:7]] += float(
+                    f["dollars_at_risk"] or 0
+                )
+                counts["dollars_by_therapist"][f["therapist"] or "unknown"] += float(
+                    f["dollars_at_risk"] or 0
+                )
             pending.extend(
                 tuple(
                     float(r[f] or 0) if f == "dollars_at_risk" else (r.get(f) or None)

@@ -27,6 +27,26 @@ def _bars(title: str, counts: list[tuple[str, float]], money: bool = False) -> s
     return f"<h2>{html.escape(title)}</h2>{svg}"
 
 
+def _rule_table(summary: dict) -> str:
+    from plugin.rules import RULES_BY_ID
+
+    rows = []
+    for rule_id, count in summary["by_rule"].most_common():
+        found = RULES_BY_ID.get(rule_id)
+        rows.append(
+            f"<tr><td><code>{html.escape(rule_id)}</code></td>"
+            f"<td>{html.escape(found.severity.value if found else '')}</td>"
+            f"<td>{html.escape(found.title if found else '')}</td><td>{count:,}</td>"
+            f"<td>${summary['dollars_by_rule'][rule_id]:,.2f}</td></tr>"
+        )
+    if not rows:
+        return "<h2>Rules</h2><p>No findings.</p>"
+    return (
+        "<h2>Rules</h2><table><tr><th>Rule</th><th>Severity</th><th>What it means</th>"
+        f"<th>Findings</th><th>At risk</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def write_report(path: Path, summary: dict, unreadable: int) -> None:
     """Write the report from the audit's counters (see ``plugin.batch.audit._merge``)."""
     rows = "".join(
@@ -35,24 +55,34 @@ def write_report(path: Path, summary: dict, unreadable: int) -> None:
         f"<td>{v['findings']}</td><td>${v['dollars_at_risk']:,.2f}</td></tr>"
         for v in summary["top"]
     )
-    by_rule, dollars_by_rule = summary["by_rule"], summary["dollars_by_rule"]
-    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>unitguard audit</title><style>body{{font:14px system-ui;margin:1.2rem;max-width:960px}}
-td,th{{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #ddd}}</style></head><body>
-<h1>unitguard audit</h1>
-<p>{summary["visits"]} visits reviewed; {summary["unsupported"]} with an unsupported line;
-{summary["findings"]} findings; <strong>${summary["at_risk"]:,.2f} at risk</strong>;
-{unreadable} input lines or visits could not be read (see errors.csv).</p>
-{_bars("Findings by rule", by_rule.most_common())}
-{
-        _bars(
-            "Dollars at risk by rule",
-            sorted(dollars_by_rule.items(), key=lambda kv: -kv[1]),
-            money=True,
+    visits = summary["visits"]
+    share = f"{summary['unsupported'] / visits:.1%}" if visits else "0%"
+    tiles = "".join(
+        f'<div class="tile"><b>{value}</b><span>{label}</span></div>'
+        for value, label in (
+            (f"{visits:,}", "visits reviewed"),
+            (f"{summary['unsupported']:,} ({share})", "with an unsupported line"),
+            (f"{summary['findings']:,}", "findings"),
+            (f"${summary['at_risk']:,.2f}", "at risk"),
+            (f"{unreadable:,}", "lines or visits unreadable (errors.csv)"),
         )
-    }
-{_bars("Findings by therapist", summary["by_therapist"].most_common(15))}
+    )
+    therapists = sorted(summary["dollars_by_therapist"].items(), key=lambda kv: -kv[1])[:15]
+    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>unitguard audit</title><style>body{{font:14px system-ui;margin:1.2rem;max-width:980px}}
+td,th{{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}}
+.tiles{{display:flex;gap:.8rem;flex-wrap:wrap}}.tile{{border:1px solid #ccc;border-radius:6px;
+padding:.5rem .8rem;min-width:140px}}.tile b{{display:block;font-size:1.3rem}}
+.tile span{{color:#555}}</style></head><body>
+<h1>unitguard audit</h1>
+<div class="tiles">{tiles}</div>
+{_rule_table(summary)}
+{_bars("Dollars at risk by month", sorted(summary["dollars_by_month"].items()), money=True)}
 {_bars("Findings by month", sorted(summary["by_month"].items()))}
+{_bars("Dollars at risk by therapist (top 15)", therapists, money=True)}
+{_bars("Findings by therapist (top 15)", summary["by_therapist"].most_common(15))}
 <h2>Visits to fix first</h2><table><tr><th>Visit</th><th>Date</th><th>Payer</th>
-<th>Verdict</th><th>Findings</th><th>At risk</th></tr>{rows}</table></body></html>"""
+<th>Verdict</th><th>Findings</th><th>At risk</th></tr>{rows}</table>
+<p>Per-visit results: visits.csv; one row per finding: findings.csv and findings.parquet.</p>
+</body></html>"""
     path.write_text(body, encoding="utf-8")

@@ -99,18 +99,28 @@ TYPES = (
 )
 
 
-def _shift(value, hours: int):
+def _measured_before(b: VisitBuilder, day: str) -> None:
+    """The earlier Berg score two weeks before this visit (the builder's fixed date would be
+    after January's visits and make their progress unmeasurable)."""
+    earlier = (datetime.fromisoformat(day) - timedelta(days=14)).date().isoformat()
+    for e in b.entries:
+        resource = e["resource"]
+        if resource["resourceType"] == "Observation" and "encounter" not in resource:
+            resource["effectiveDateTime"] = f"{earlier}T09:05:00-05:00"
+
+
+def shift_times(value, hours: int):
     """Move every date-time in a resource by whole hours (the visit's schedule slot)."""
     if isinstance(value, dict):
-        return {k: _shift(v, hours) for k, v in value.items()}
+        return {k: shift_times(v, hours) for k, v in value.items()}
     if isinstance(value, list):
-        return [_shift(v, hours) for v in value]
+        return [shift_times(v, hours) for v in value]
     if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T" and value[:4].isdigit():
         return (datetime.fromisoformat(value) + timedelta(hours=hours)).isoformat()
     return value
 
 
-def _team(line: bytes, team: int) -> bytes:
+def assign_team(line: bytes, team: int) -> bytes:
     for role in ROLE_IDS:
         line = line.replace(
             b'"Practitioner/%s"' % role.encode(),
@@ -161,6 +171,7 @@ def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str,
                     if len(recent) > 500:
                         recent.pop(rng.randrange(len(recent)))
                 builder = clean_visit(day=day)
+                _measured_before(builder, day)
                 if rule:
                     DEFECTS[rule](builder)
                     injected[rule] += 1
@@ -171,8 +182,8 @@ def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str,
                         if team in teams_written:
                             continue
                         resource = {**resource, "id": f"{resource['id']}-t{team}"}
-                    line = orjson.dumps(_shift(resource, slot - 2))  # slot 0 starts at 07:00
-                    files[resource["resourceType"]].write(_team(line, team) + b"\n")
+                    line = orjson.dumps(shift_times(resource, slot - 2))  # slot 0 starts at 07:00
+                    files[resource["resourceType"]].write(assign_team(line, team) + b"\n")
                 teams_written.add(team)
                 if rule:
                     truth.writerow([f"Encounter/v{n}-enc-1", rule])

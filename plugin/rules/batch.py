@@ -7,6 +7,7 @@ therapist. Like every rule, they are pure functions over plain data, standard li
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,9 @@ from plugin.rules.base import Issue, Rule, hhmm, money, rule
 
 # At most this many other-patient overlaps are listed in one finding's evidence.
 MAX_LISTED = 5
+# Per slot, at most this many partners are recorded and this many running slots examined.
+MAX_PARTNERS = 20
+SCAN_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +81,12 @@ def _shared_minutes(a: TreatmentSlot, b: TreatmentSlot) -> int:
 def concurrent_therapy_overlap(
     slots: Sequence[TreatmentSlot], policy: Policy
 ) -> Iterator[tuple[str, Issue]]:
-    """One therapist's one-on-one minutes with a patient overlap the same therapist's
-    treatment of another patient: concurrent therapy billed as one-on-one.
+    """One-on-one minutes overlap the same therapist's treatment of another patient.
 
-    A timed code (97112 and the other 15-minute codes) means direct one-on-one contact; a
-    therapist treating two or more patients in the same time period is furnishing group
-    therapy, and under Part B "only 97150 is reported for each patient". Visits of different
+    That is concurrent therapy billed as one-on-one. A timed code (97112 and the other
+    15-minute codes) means direct one-on-one contact; a therapist treating two or more
+    patients in the same time period is furnishing group therapy, and under Part B "only
+    97150 is reported for each patient". Visits of different
     patients are compared by therapist across the whole audit, so a single visit's review
     cannot see this. Source: CMS Pub. 100-04 ch.5 and Pub. 100-02 ch.15 §230.1 (group
     therapy, quoted in billing-rules.md §7). The smallest shared time that counts is policy
@@ -93,11 +97,15 @@ def concurrent_therapy_overlap(
         by_therapist.setdefault(slot.therapist, []).append(slot)
     for therapist_slots in by_therapist.values():
         therapist_slots.sort(key=lambda s: s.start)
-        overlaps: dict[TreatmentSlot, list[tuple[TreatmentSlot, int]]] = {}
-        active: list[TreatmentSlot] = []
-        for slot in therapist_slots:
-            active = [a for a in active if a.end > slot.start]
-            for other in active:
+        found: dict[TreatmentSlot, _Overlaps] = {}
+        running: list[tuple[datetime, int, TreatmentSlot]] = []  # a heap by end time
+        for n, slot in enumerate(therapist_slots):
+            while running and running[0][0] <= slot.start:
+                heapq.heappop(running)
+            partners = 0
+            # Bounded work per slot: a feed that puts every visit at 00:00 must not make
+            # this quadratic; a slot with MAX_PARTNERS partners is flagged "at least".
+            for _, _, other in running[:SCAN_LIMIT]:
                 if other.patient == slot.patient:
                     continue
                 shared = _shared_minutes(other, slot)
@@ -105,23 +113,46 @@ def concurrent_therapy_overlap(
                     continue
                 for mine, theirs in ((slot, other), (other, slot)):
                     if not mine.group:
-                        overlaps.setdefault(mine, []).append((theirs, shared))
-            active.append(slot)
-        for slot, others in overlaps.items():
-            yield slot.encounter, _issue(slot, others)
+                        found.setdefault(mine, _Overlaps()).add(theirs, shared)
+                partners += 1
+                if partners >= MAX_PARTNERS:
+                    break
+            heapq.heappush(running, (slot.end, n, slot))
+        for slot, overlaps in found.items():
+            yield slot.encounter, _issue(slot, overlaps)
 
 
-def _issue(slot: TreatmentSlot, others: list[tuple[TreatmentSlot, int]]) -> Issue:
-    most = max(shared for _, shared in others)
-    listed = sorted(others, key=lambda item: -item[1])[:MAX_LISTED]
+class _Overlaps:
+    """What one slot overlaps, in bounded memory: a count of other patients, the most shared
+    minutes, and a few examples."""
+
+    __slots__ = ("patients", "most", "examples")
+
+    def __init__(self) -> None:
+        self.patients: set[str] = set()
+        self.most = 0
+        self.examples: list[tuple[TreatmentSlot, int]] = []
+
+    def add(self, other: TreatmentSlot, shared: int) -> None:
+        if len(self.patients) <= MAX_PARTNERS:
+            self.patients.add(other.patient)
+        self.most = max(self.most, shared)
+        if len(self.examples) < MAX_LISTED:
+            self.examples.append((other, shared))
+
+
+def _issue(slot: TreatmentSlot, overlaps: _Overlaps) -> Issue:
+    count = len(overlaps.patients)
+    many = f"at least {MAX_PARTNERS}" if count > MAX_PARTNERS else str(count)
+    listed = sorted(overlaps.examples, key=lambda item: -item[1])
     at_risk = (slot.unit_price or 0.0) * slot.billed_units
     money_text = f"; {money(at_risk)} billed as one-on-one is at risk" if at_risk else ""
     return Issue(
         code=slot.code,
         message=(
-            f"{slot.code} {hhmm(slot.start)}-{hhmm(slot.end)} shares up to {most} minutes with "
-            f"the same therapist's treatment of {len(others)} other patient"
-            f"{'s' if len(others) > 1 else ''}{money_text}"
+            f"{slot.code} {hhmm(slot.start)}-{hhmm(slot.end)} shares up to {overlaps.most} "
+            f"minutes with the same therapist's treatment of {many} other patient"
+            f"{'s' if count > 1 else ''}{money_text}"
         ),
         fix=(
             "If the patients were treated at the same time, bill 97150 (group) for each instead "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -90,7 +91,13 @@ def test_outputs_exist_and_report_reads_offline(audited):
 
     assert pq.read_table(out / "findings.parquet").num_rows == result.findings
     report = (out / "report.html").read_text()
-    assert "<svg" in report and "Findings by rule" in report
+    assert "<svg" in report and "Dollars at risk by month" in report
+    from collections import Counter
+
+    per_rule = Counter(r["rule"] for r in rows(out / "findings.csv"))
+    for rule_id, count in per_rule.items():  # the rule table agrees with findings.csv
+        assert f"<code>{rule_id}</code>" in report
+        assert re.search(rf"<code>{rule_id}</code>.*?<td>{count:,}</td>", report)
     assert 'src="http' not in report and 'href="http' not in report  # nothing fetched
 
 
