@@ -20,6 +20,7 @@ import gc
 import hashlib
 import heapq
 import os
+import sys
 import tempfile
 from collections import Counter, defaultdict
 from concurrent.futures.process import BrokenProcessPool
@@ -385,15 +386,21 @@ def run_audit(
 
     pool = None
 
-    def compute(bag):
+    def compute(bag, label: str):
         nonlocal pool
+        if progress:
+            print(label, file=sys.stderr, flush=True)  # noqa: T201 - the progress display
         if scheduler in ("sync", "synchronous"):
             return bag.compute(scheduler="sync")
         if scheduler:
             from distributed import Client
+            from distributed import progress as cluster_progress
 
             with Client(scheduler) as client:
-                return client.compute(bag).result()
+                future = client.compute(bag)
+                if progress:
+                    cluster_progress(future)
+                return future.result()
         if pool is None:  # one pool of worker processes for all three passes
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -415,15 +422,17 @@ def run_audit(
             routed = db.from_sequence(list(enumerate(jobs)), npartitions=len(jobs)).map(
                 lambda item: route_slice(item[1], item[0], scratch, buckets)
             )
-            bad_offsets = [b for part in compute(routed) for b in part]
+            bad_offsets = [
+                b for part in compute(routed, "1/3 reading and routing by patient") for b in part
+            ]
             reviewed = db.from_sequence(range(buckets), npartitions=buckets).map(
                 audit_bucket, scratch=scratch, method=method, therapist_buckets=therapist_buckets
             )
-            problems = [p for part in compute(reviewed) for p in part]
+            problems = [p for part in compute(reviewed, "2/3 reviewing visits") for p in part]
             batch = db.from_sequence(range(therapist_buckets), npartitions=therapist_buckets).map(
                 audit_therapists, scratch=scratch
             )
-            batch_findings = sum(compute(batch))
+            batch_findings = sum(compute(batch, "3/3 comparing therapists across patients"))
         except BrokenProcessPool as exc:
             raise AuditFailed(
                 "an audit worker process died (out of memory?); nothing was written to "
