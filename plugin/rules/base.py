@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from plugin.domain import Severity
+from plugin.domain import Finding, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,20 @@ class Rule:
     @property
     def title(self) -> str:
         return self.doc.splitlines()[0] if self.doc else ""
+
+
+def finding(found_by: Rule, issue: Issue) -> Finding:
+    """The Finding a rule's Issue becomes: the issue plus the rule's id, severity, citation."""
+    return Finding(
+        rule=found_by.id,
+        severity=found_by.severity,
+        code=issue.code,
+        message=issue.message,
+        fix=issue.fix,
+        citation=found_by.citation,
+        evidence=issue.evidence,
+        dollars_at_risk=issue.dollars_at_risk,
+    )
 
 
 def rule(

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from plugin.domain import Finding, Severity, Visit
 from plugin.policy.model import Policy
-from plugin.rules.base import Issue, Rule, hhmm, money, rule
+from plugin.rules.base import Issue, Rule, finding, hhmm, money, rule
 
 # At most this many other-patient overlaps are listed in one finding's evidence.
 MAX_LISTED = 5
@@ -178,16 +178,6 @@ def review_slots(
     found = []
     for order, batch_rule in enumerate(rules):
         for encounter, issue in batch_rule.check(slots, policy):
-            finding = Finding(
-                rule=batch_rule.id,
-                severity=batch_rule.severity,
-                code=issue.code,
-                message=issue.message,
-                fix=issue.fix,
-                citation=batch_rule.citation,
-                evidence=issue.evidence,
-                dollars_at_risk=issue.dollars_at_risk,
-            )
-            found.append((encounter, order, finding))
+            found.append((encounter, order, finding(batch_rule, issue)))
     found.sort(key=lambda item: (item[0], item[1], item[2].code or "", item[2].message))
     return [(encounter, finding) for encounter, _, finding in found]

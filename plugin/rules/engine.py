@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from plugin.domain import Finding, Severity, Visit
 from plugin.narrative import PhraseMatcher
 from plugin.policy.model import Policy
-from plugin.rules.base import Rule
+from plugin.rules.base import Rule, finding
 from plugin.rules.context import Context
 
 
@@ -88,22 +88,7 @@ def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) ->
         if rule.billing and not ctx.has_billing:
             continue
         for issue in rule.check(ctx):
-            findings.append(
-                (
-                    rule.severity.rank,
-                    order,
-                    Finding(
-                        rule=rule.id,
-                        severity=rule.severity,
-                        code=issue.code,
-                        message=issue.message,
-                        fix=issue.fix,
-                        citation=rule.citation,
-                        evidence=issue.evidence,
-                        dollars_at_risk=issue.dollars_at_risk,
-                    ),
-                )
-            )
+            findings.append((rule.severity.rank, order, finding(rule, issue)))
     findings.sort(key=lambda item: (item[0], item[1]))
     return Report(
         visit=visit,

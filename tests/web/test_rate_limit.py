@@ -11,7 +11,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from plugin.synthetic import VisitBuilder
 from plugin.web import create_app
 from plugin.web.rate_limit import TokenBuckets
 from plugin.web.sessions import LaunchSession
@@ -19,6 +18,7 @@ from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
 from smart_launch import Registry
 from smart_launch.registry import RegisteredEhr
+from tests.web.conftest import defective
 
 ISS = "https://ehr.test/fhir"
 APP = "http://app.test"
@@ -26,26 +26,6 @@ CDS_ISS = "https://ehr.test/cds-client"
 SERVICE = "unitguard-encounter-discharge"
 API_TOKEN = "test-api-token-0123456789"
 KEY = RSAKey.generate_key(2048, parameters={"kid": "ehr-1"})
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def visit():
-    b = VisitBuilder(signed=False)
-    b.proc("97112", "09:00", "09:24")
-    b.line("97112", 3)
-    return b.bundle()
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
 
 
 @pytest.fixture
@@ -76,7 +56,7 @@ def make_app(tmp_path, clock):
         ).validated()
         return create_app(
             config,
-            visits=StaticVisitSource({"enc-1": visit()}),
+            visits=StaticVisitSource({"enc-1": defective()}),
             registry=registry,
             clock=clock,
         )
@@ -115,7 +95,7 @@ def cds_call(client, **claims):
         "hook": "encounter-discharge",
         "hookInstance": str(uuid.uuid4()),
         "context": {"encounterId": "enc-1"},
-        "prefetch": {"all": visit()},
+        "prefetch": {"all": defective()},
     }
     return client.post(
         f"/cds-services/{SERVICE}", json=body, headers={"Authorization": f"Bearer {token}"}

@@ -6,21 +6,15 @@ import re
 
 import pytest
 
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic import clean_visit
 from plugin.web import create_app
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
+from tests.web.conftest import defective
 
 ISS = "http://ehr.test/fhir"
 API_TOKEN = "test-api-token-0123456789"
-
-
-def defective():
-    b = VisitBuilder(signed=False)
-    b.proc("97112", "09:00", "09:24")
-    b.line("97112", 3)
-    return b.bundle()
 
 
 @pytest.fixture

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic import clean_visit
 from plugin.web import create_app
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visit_cache import VisitCache
 from plugin.web.visits import StaticVisitSource
+from tests.web.conftest import defective
 
 ISS = "http://ehr.test/fhir"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingSource(StaticVisitSource):
@@ -33,18 +26,6 @@ class CountingSource(StaticVisitSource):
     def fetch(self, session, encounter_id):
         self.fetches += 1
         return super().fetch(session, encounter_id)
-
-
-def defective():
-    b = VisitBuilder(signed=False)
-    b.proc("97112", "09:00", "09:24")
-    b.line("97112", 3)
-    return b.bundle()
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
 
 
 @pytest.fixture
