@@ -148,7 +148,7 @@ def show_policy() -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Folder for findings.csv/.parquet, visits.csv, errors.csv, report.html.",
+    help="Folder for findings and visits (.csv, .parquet), errors.csv, report.html.",
 )
 @click.option("--method", type=click.Choice(METHODS), help="Unit method; default: each payer's.")
 @click.option(

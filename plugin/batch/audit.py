@@ -7,7 +7,7 @@ Pass 2, one task per bucket: group its lines by patient, build one index per pat
 history lives with its patient), review each encounter, write the bucket's rows to part files,
 and spill every treatment slot (who treated whom, when) by a hash of the therapist.
 Pass 3, one task per therapist bucket: the batch rules (concurrent therapy across patients).
-The parent then streams the part files into findings.csv/.parquet and visits.csv, folding the
+The parent then streams the part files into findings and visits (CSV and Parquet), folding the
 batch findings into their visits, and keeps only counters for report.html.
 
 The number of buckets grows with the input's size, so each task holds a bounded share.
@@ -370,7 +370,7 @@ def run_audit(
     buckets: int | None = None,
     progress: bool = True,
 ) -> AuditResult:
-    """Audit a folder of NDJSON into ``out`` (findings.csv/.parquet, visits.csv, errors.csv,
+    """Audit a folder of NDJSON into ``out`` (findings and visits as CSV and Parquet, errors.csv,
     report.html). ``buckets`` is the least number of patient buckets; large inputs get more."""
     import dask
     import dask.bag as db
@@ -455,8 +455,6 @@ def run_audit(
 def _merge(scratch: Path, out: Path, buckets: int) -> dict:
     """Stream the part files into the outputs, fold batch findings into their visits, and
     count what the report needs (memory: counters and the top visits only)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     counts = {
         "visits": 0,
@@ -471,20 +469,16 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
         "dollars_by_therapist": Counter(),
         "top": [],
     }
-    schema = pa.schema(
-        [(f, pa.float64() if f == "dollars_at_risk" else pa.string()) for f in FINDING_FIELDS]
-    )
     with (
         (out / "findings.csv").open("w", newline="", encoding="utf-8") as ffh,
         (out / "visits.csv").open("w", newline="", encoding="utf-8") as vfh,
-        pq.ParquetWriter(out / "findings.parquet", schema) as parquet,
+        ParquetRows(out / "findings.parquet", FINDING_FIELDS) as findings_parquet,
+        ParquetRows(out / "visits.parquet", VISIT_FIELDS) as visits_parquet,
     ):
         findings_out = csv.DictWriter(ffh, FINDING_FIELDS, extrasaction="ignore")
         visits_out = csv.DictWriter(vfh, VISIT_FIELDS, extrasaction="ignore")
         findings_out.writeheader()
         visits_out.writeheader()
-
-        pending: list[tuple] = []
 
         def emit_findings(rows: list[dict]) -> None:
             if not rows:
@@ -502,25 +496,8 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
                 counts["dollars_by_therapist"][f["therapist"] or "unknown"] += float(
                     f["dollars_at_risk"] or 0
                 )
-            pending.extend(
-                tuple(
-                    float(r[f] or 0) if f == "dollars_at_risk" else (r.get(f) or None)
-                    for f in FINDING_FIELDS
-                )
-                for r in rows
-            )
-            if len(pending) >= ROW_GROUP:
-                flush()
-
-        def flush() -> None:
-            # Row groups of a bounded size: one per call would pile up footer metadata
-            # (thousands of tiny groups) in memory until the file is closed.
-            if pending:
-                columns = dict(
-                    zip(FINDING_FIELDS, map(list, zip(*pending, strict=True)), strict=True)
-                )
-                parquet.write_table(pa.table(columns, schema=schema))
-                pending.clear()
+            for r in rows:
+                findings_parquet.add(r)
 
         for bucket in range(buckets):
             extra: dict[str, list[dict]] = defaultdict(list)  # this bucket's batch findings
@@ -547,6 +524,7 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
                         elif visit["verdict"] == "supported":
                             visit["verdict"] = "needs-review"
                     visits_out.writerow(visit)
+                    visits_parquet.add(visit)
                     counts["visits"] += 1
                     dollars = float(visit["dollars_at_risk"] or 0)
                     counts["at_risk"] += dollars
@@ -557,12 +535,61 @@ def _merge(scratch: Path, out: Path, buckets: int) -> dict:
                         heapq.heappush(counts["top"], entry)
                     else:
                         heapq.heappushpop(counts["top"], entry)
-        flush()
     counts["top"] = [
         {**visit, "dollars_at_risk": key[0], "findings": key[1]}
         for key, visit in sorted(counts["top"], key=lambda e: (-e[0][0], -e[0][1], e[0][2]))
     ]
     return counts
+
+
+NUMBER_FIELDS = {
+    "dollars_at_risk": float,
+    "findings": int,
+    "timed_minutes": int,
+    "timed_units": int,
+}
+
+
+class ParquetRows:
+    """Rows appended to a Parquet file in row groups of at most ROW_GROUP rows, held as tuples
+    until written (one group per call would pile up footer metadata until the file closes)."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        kinds = {float: pa.float64(), int: pa.int64()}
+        self.fields, self.pa = fields, pa
+        self.casts = [NUMBER_FIELDS.get(f) for f in fields]
+        self.schema = pa.schema([(f, kinds.get(NUMBER_FIELDS.get(f), pa.string())) for f in fields])
+        self.writer = pq.ParquetWriter(path, self.schema)
+        self.pending: list[tuple] = []
+
+    def add(self, row: dict) -> None:
+        self.pending.append(
+            tuple(
+                (cast(row[f]) if row.get(f) not in (None, "") else None)
+                if cast
+                else (row.get(f) or None)
+                for f, cast in zip(self.fields, self.casts, strict=True)
+            )
+        )
+        if len(self.pending) >= ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            columns = zip(*self.pending, strict=True)
+            table = {f: list(values) for f, values in zip(self.fields, columns, strict=True)}
+            self.writer.write_table(self.pa.table(table, schema=self.schema))
+            self.pending.clear()
+
+    def __enter__(self) -> ParquetRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.flush()
+        self.writer.close()
 
 
 def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:

@@ -90,6 +90,9 @@ def test_outputs_exist_and_report_reads_offline(audited):
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "findings.parquet").num_rows == result.findings
+    visits = pq.read_table(out / "visits.parquet").to_pylist()
+    assert len(visits) == result.visits == len(rows(out / "visits.csv"))
+    assert all(isinstance(v["findings"], int) and v["encounter"] for v in visits)
     report = (out / "report.html").read_text()
     assert "<svg" in report and "Dollars at risk by month" in report
     from collections import Counter
