@@ -218,6 +218,12 @@ def audit(
                 from plugin.batch.export import ExportRequest, bulk_export
 
                 folder = Path(keep_export or scratch)
+                if keep_export and folder.is_dir() and any(folder.glob("*.ndjson")):
+                    raise UserError(
+                        f"{keep_export}: already holds NDJSON; give an empty or new folder so "
+                        "one export is not mixed with another",
+                        2,
+                    )
                 request = ExportRequest(
                     source,
                     client_id,

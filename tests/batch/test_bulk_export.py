@@ -212,3 +212,14 @@ def test_the_cli_says_what_failed_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert "Bulk export from http://127.0.0.1" in result.output and "Traceback" not in result.output
     assert "401" in result.output or "404" in result.output
+
+
+def test_keep_export_refuses_a_folder_that_already_holds_ndjson(tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "Patient.001.ndjson").write_text("{}\n")
+    result = CliRunner().invoke(
+        main,
+        ["audit", "http://127.0.0.1:9/fhir", "--keep-export", str(kept), "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 2 and "already holds NDJSON" in result.output
