@@ -33,6 +33,12 @@ class Performer:
     ref: str
     discipline: str | None  # "PT", "OT", "SLP", "MD", ... or None when unknown
     assistant: bool = False  # PTA or OTA
+    person: str = ""  # the Practitioner behind a PractitionerRole actor ("" = ref itself)
+
+    @property
+    def who(self) -> str:
+        """The person, however the EHR referred to them (role or practitioner)."""
+        return self.person or self.ref
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,9 +81,12 @@ def performer(index: Index, reference: object, where: str) -> Performer | None:
     if key is None:
         return None
     role = _role_of(index, resource) if resource else None
+    person = ""
+    if key.startswith("PractitionerRole/") and resource:
+        person = index.key(resource.get("practitioner")) or ""
     if role in ASSISTANT_OF:
-        return Performer(key, ASSISTANT_OF[role], assistant=True)
-    return Performer(key, role, assistant=False)
+        return Performer(key, ASSISTANT_OF[role], assistant=True, person=person)
+    return Performer(key, role, assistant=False, person=person)
 
 
 def is_signed_by(index: Index, document: dict) -> bool:

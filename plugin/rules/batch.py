@@ -54,7 +54,7 @@ def slots_of(visit: Visit, policy: Policy) -> list[TreatmentSlot]:
         for performer in service.performers:
             slots.append(
                 TreatmentSlot(
-                    therapist=performer.ref,
+                    therapist=performer.who,
                     patient=visit.patient or visit.encounter,
                     encounter=visit.encounter,
                     code=service.code,

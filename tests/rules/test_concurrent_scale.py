@@ -45,3 +45,27 @@ def test_two_therapists_at_the_same_time_are_not_concurrent():
     nine = datetime(2026, 3, 4, 9)
     slots = [slot(0, nine), slot(1, nine, therapist="Practitioner/ot")]
     assert review_slots(slots, load_policy()) == []
+
+
+def test_one_person_through_a_role_and_directly_is_one_therapist():
+    from plugin.review import review_bundle
+    from plugin.rules.batch import slots_of
+    from plugin.synthetic import VisitBuilder, unique_ids
+
+    role = {
+        "resourceType": "PractitionerRole",
+        "id": "pt-role",
+        "practitioner": {"reference": "Practitioner/pt"},
+    }
+    slots = []
+    for n, actor in enumerate(("Practitioner/pt", "PractitionerRole/pt-role")):
+        b = VisitBuilder()
+        b.add(role)
+        proc = b.proc("97112", "09:00", "09:30")
+        proc["performer"] = [{"actor": {"reference": actor}}]
+        b.line("97112", 2)
+        bundle = unique_ids(b.bundle(), f"r{n}")
+        visit = review_bundle(bundle, encounter_id=f"r{n}-enc-1").visit
+        slots += slots_of(visit, load_policy())
+    assert {s.therapist for s in slots} == {"Practitioner/pt"}
+    assert len(review_slots(slots, load_policy())) == 2
