@@ -39,7 +39,8 @@ def _overlap(b: VisitBuilder) -> None:
         if e["resource"]["resourceType"] == "Procedure"
         and e["resource"]["code"]["coding"][0]["code"] == "97110"
     )
-    proc["performedPeriod"]["start"] = b.at("09:14")
+    # 97110 moved into 97112's minutes, same length: a minute counted twice, nothing else.
+    proc["performedPeriod"] = {"start": b.at("09:14"), "end": b.at("09:37")}
 
 
 def _unsigned(b: VisitBuilder) -> None:
@@ -69,6 +70,42 @@ def _kx(b: VisitBuilder) -> None:
     b.line("97112", 40, amount=2600.0, encounter="enc-0", day=earlier)
 
 
+def _no_total_time(b: VisitBuilder) -> None:
+    b.encounter.pop("length", None)
+
+
+def _unmeasurable_goals(b: VisitBuilder) -> None:
+    for e in b.entries:
+        if e["resource"]["resourceType"] == "Goal":
+            e["resource"].pop("target", None)
+
+
+def _no_measure_today(b: VisitBuilder) -> None:
+    b.entries = [
+        e
+        for e in b.entries
+        if not (e["resource"]["resourceType"] == "Observation" and "encounter" in e["resource"])
+    ]
+
+
+def _wrong_discipline(b: VisitBuilder) -> None:
+    """The PT's 97112 billed with GO (occupational therapy)."""
+    b.claim_items[0]["modifier"] = [{"coding": [{"code": "GO"}]}]
+
+
+def _under_billed(b: VisitBuilder) -> None:
+    b.claim_items[0]["quantity"]["value"] = 1
+
+
+def _review_threshold(b: VisitBuilder) -> None:
+    """Earlier claims ($2,950, KX) plus this visit pass $3,000; every line carries KX."""
+    for item in b.claim_items:
+        item["modifier"].append({"coding": [{"code": "KX"}]})
+    b.line(
+        "97112", 40, mods=("GP", "KX"), amount=2950.0, encounter="enc-0", day=f"{b.day[:4]}-01-02"
+    )
+
+
 def _concurrent(b: VisitBuilder) -> None:
     """Scheduled into another patient's slot of the same therapist (see ``generate``)."""
 
@@ -82,6 +119,12 @@ DEFECTS: dict[str, Callable[[VisitBuilder], None]] = {
     "missing-assistant-modifier": _assistant,
     "missing-kx": _kx,
     "concurrent-therapy-overlap": _concurrent,
+    "doc-no-total-time": _no_total_time,
+    "doc-no-functional-goal": _unmeasurable_goals,
+    "doc-no-objective-measure": _no_measure_today,
+    "discipline-modifier-mismatch": _wrong_discipline,
+    "units-under-billed": _under_billed,
+    "targeted-review-threshold": _review_threshold,
 }
 VISITS_PER_TEAM = 1500
 SLOTS_PER_DAY = 10
@@ -162,7 +205,9 @@ def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str,
                         team = rng.randrange(teams)
                         day = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
                         slot = booked.get((team, day), 0)
-                        if rule == "missing-kx" and day <= "2026-01-02":
+                        if rule in ("missing-kx", "targeted-review-threshold") and day <= (
+                            "2026-01-02"
+                        ):
                             continue  # its earlier claims need a day before this one
                         if slot < SLOTS_PER_DAY:
                             booked[(team, day)] = slot + 1
