@@ -48,7 +48,7 @@ def _rule_table(summary: dict) -> str:
 
 
 def write_report(path: Path, summary: dict, unreadable: int) -> None:
-    """Write the report from the audit's counters (see ``plugin.batch.audit._merge``)."""
+    """Write the report from the audit's counters (see ``plugin.batch.outputs.merge_outputs``)."""
     rows = "".join(
         f"<tr><td>{html.escape(v['encounter'])}</td><td>{html.escape(v['date'] or '')}</td>"
         f"<td>{html.escape(v['payer'] or '')}</td><td>{html.escape(v['verdict'])}</td>"
