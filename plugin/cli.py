@@ -340,7 +340,7 @@ def serve(host: str, port: int, ehrs_file: str | None) -> None:
     type=click.Path(file_okay=False, exists=True),
     default="fixtures",
     show_default=True,
-    help="Load every *.json Bundle here.",
+    help="Load every *.json Bundle and *.ndjson file here (adds Group all-patients).",
 )
 @click.option("--open", "open_access", is_flag=True, help="Serve FHIR without a token.")
 @click.option(
