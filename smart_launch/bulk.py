@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin
 
+import orjson
 import requests
 
 from smart_launch.client import FHIR_JSON, outcome_text, why_no_answer
 from smart_launch.errors import FhirError
-from smart_launch.http import make_session
+from smart_launch.http import make_session, origin
 
 log = logging.getLogger(__name__)
 NDJSON = "application/fhir+ndjson"
@@ -67,24 +68,31 @@ class BulkExport:
 
     def _url(self, target: str, step: str) -> str:
         url = urljoin(self.base_url, target)
-        base, there = urlsplit(self.base_url), urlsplit(url)
-        if (there.scheme, there.netloc) != (base.scheme, base.netloc):
+        if origin(url) != origin(self.base_url):
             raise BulkExportFailed(f"{step}: the server pointed outside its own origin; refused")
         return url
 
     def _request(
-        self, method: str, url: str, step: str, stream: bool = False, **headers: str
+        self,
+        method: str,
+        url: str,
+        step: str,
+        stream: bool = False,
+        authorised: bool = True,
+        **headers: str,
     ) -> requests.Response:
+        """One request with the bearer token (unless ``authorised`` is False), refreshed once
+        after a 401."""
         for attempt in (1, 2):
             sent = dict(headers)
-            token = self.token() if self.token else None
+            token = self.token() if self.token and authorised else None
             if token:
                 sent["Authorization"] = f"Bearer {token}"
             try:
                 response = self.session.request(method, url, headers=sent, stream=stream)
             except requests.RequestException as exc:
                 raise BulkExportFailed(f"{step}: no answer, {why_no_answer(exc)}") from exc
-            if response.status_code == 401 and attempt == 1 and self.refresh:
+            if response.status_code == 401 and attempt == 1 and self.refresh and authorised:
                 response.close()
                 self.refresh()
                 continue
@@ -183,13 +191,9 @@ class BulkExport:
 
     def _fetch_file(self, target: str, path: Path, needs_token: bool, step: str) -> int:
         url = self._url(target, step)
-        saved = self.token
-        if not needs_token:
-            self.token = None
-        try:
-            response = self._request("GET", url, step, stream=True, Accept=NDJSON)
-        finally:
-            self.token = saved
+        response = self._request(
+            "GET", url, step, stream=True, authorised=needs_token, Accept=NDJSON
+        )
         with response:
             if response.status_code != 200:
                 raise self._failure(step, response)
@@ -242,8 +246,6 @@ def _retry_after(value: str | None, default: float) -> float:
 
 
 def _outcome_lines(path: Path) -> list[str]:
-    import orjson
-
     texts = []
     with path.open("rb") as fh:
         for line in fh:

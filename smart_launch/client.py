@@ -7,12 +7,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
 from smart_launch.errors import FhirConflict, FhirRequestError
-from smart_launch.http import make_session
+from smart_launch.http import make_session, origin
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -71,8 +71,7 @@ class FhirClient:
 
     def _url(self, path: str) -> str:
         url = urljoin(self.base_url, path)
-        base, target = urlsplit(self.base_url), urlsplit(url)
-        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+        if origin(url) != origin(self.base_url):
             # A next link or Location that leaves the server would leak our token.
             raise FhirRequestError(None, path, "a link points outside the FHIR server; refused")
         return url

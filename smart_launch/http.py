@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: where a bearer token may be sent, and nothing else."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class TimeoutSession(requests.Session):

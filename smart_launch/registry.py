@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smart_launch.errors import IssuerNotAllowed
+from smart_launch.http import origin as origin_of
 
 PROFILES = ("epic", "oracle", "full")
 
@@ -32,8 +33,7 @@ class RegisteredEhr:
 
     @property
     def origin(self) -> str:
-        scheme, _, rest = self.issuer.partition("://")
-        return f"{scheme}://{rest.split('/', 1)[0]}"
+        return origin_of(self.issuer)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def bulk_export(
     from smart_launch.bulk import BulkExport
     from smart_launch.discovery import Discovery
     from smart_launch.errors import FhirError, SmartLaunchError
-    from smart_launch.http import make_session
+    from smart_launch.http import make_session, origin
 
     if not request.base_url.startswith(("https://", "http://")):
         raise InputError(f"{request.base_url}: not a FHIR base URL")
@@ -72,9 +72,4 @@ def bulk_export(
     except OSError as exc:
         raise InputError(f"{request.private_key}: cannot read the key ({exc.strerror})") from exc
     except (FhirError, SmartLaunchError, ValueError) as exc:
-        raise InputError(f"Bulk export from {_origin(request.base_url)} failed: {exc}") from exc
-
-
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
+        raise InputError(f"Bulk export from {origin(request.base_url)} failed: {exc}") from exc
