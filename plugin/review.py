@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from plugin.errors import InputError
 from plugin.fhir.extract import build_visit, index_bundle
+from plugin.fhir.validation import first_problem
 from plugin.policy import Policy, load_policy
 from plugin.rules.engine import Report, review
 
@@ -31,11 +32,9 @@ def validate_resources(bundle: dict, source: str = "input") -> None:
         try:
             model.model_validate(resource)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
             raise InputError(
                 f"{source}: Bundle.entry[{position}] ({rtype}/{resource.get('id')}) is not valid "
-                f"FHIR R4 at {where}: {first.get('msg')}"
+                f"FHIR R4 at {first_problem(exc)}"
             ) from exc
 
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from plugin.domain import Severity
 from plugin.errors import PluginError
+from plugin.fhir.validation import first_problem
 from plugin.rules.engine import Report
 
 SYSTEM = "https://unitguard.example.org/fhir"
@@ -162,9 +163,5 @@ def review_task(
     try:
         Task.model_validate(task)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise TaskBuildError(
-            f"review Task is not valid FHIR R4 at {where}: {first['msg']}"
-        ) from exc
+        raise TaskBuildError(f"review Task is not valid FHIR R4 at {first_problem(exc)}") from exc
     return task
