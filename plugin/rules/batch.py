@@ -15,6 +15,7 @@ from datetime import datetime
 from plugin.domain import Finding, Severity, Visit
 from plugin.policy.model import Policy
 from plugin.rules.base import Issue, Rule, finding, hhmm, money, rule
+from plugin.rules.overlap import overlap_minutes
 
 # At most this many other-patient overlaps are listed in one finding's evidence.
 MAX_LISTED = 5
@@ -68,11 +69,6 @@ def slots_of(visit: Visit, policy: Policy) -> list[TreatmentSlot]:
     return slots
 
 
-def _shared_minutes(a: TreatmentSlot, b: TreatmentSlot) -> int:
-    seconds = (min(a.end, b.end) - max(a.start, b.start)).total_seconds()
-    return int(seconds // 60) if seconds > 0 else 0
-
-
 @rule(
     "concurrent-therapy-overlap",
     Severity.ERROR,
@@ -108,7 +104,7 @@ def concurrent_therapy_overlap(
             for _, _, other in running[:SCAN_LIMIT]:
                 if other.patient == slot.patient:
                     continue
-                shared = _shared_minutes(other, slot)
+                shared = overlap_minutes(other, slot)
                 if shared < policy.concurrent_min_overlap:
                     continue
                 for mine, theirs in ((slot, other), (other, slot)):

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Protocol
 
 from plugin.domain import Service, Severity
 from plugin.rules.base import Issue, hhmm, rule
 from plugin.rules.context import Context
 
 
-def overlap_minutes(a: Service, b: Service) -> int:
+class Timed(Protocol):
+    """Anything with a period: a Service, or the audit's treatment slot."""
+
+    @property
+    def start(self) -> datetime | None: ...
+
+    @property
+    def end(self) -> datetime | None: ...
+
+
+def overlap_minutes(a: Timed, b: Timed) -> int:
     """Whole minutes two half-open periods [start, end) share (0 when either is unknown)."""
     if not (a.start and a.end and b.start and b.end):
         return 0
