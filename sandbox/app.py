@@ -46,11 +46,15 @@ class Sandbox:
     faults: Faults = field(default_factory=Faults)
 
 
-def outcome(status: int, code: str, text: str, severity: str = "error") -> Response:
-    body = {
+def outcome_resource(code: str, text: str, severity: str = "error") -> dict:
+    return {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": text}],
     }
+
+
+def outcome(status: int, code: str, text: str, severity: str = "error") -> Response:
+    body = outcome_resource(code, text, severity)
     return Response(orjson.dumps(body), status=status, mimetype=FHIR_JSON)
 
 
@@ -310,16 +314,11 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             entries.append(
                 {
                     "search": {"mode": "outcome"},
-                    "resource": {
-                        "resourceType": "OperationOutcome",
-                        "issue": [
-                            {
-                                "severity": "information",
-                                "code": "informational",
-                                "diagnostics": "Some results may not be returned (epic profile)",
-                            }
-                        ],
-                    },
+                    "resource": outcome_resource(
+                        "informational",
+                        "Some results may not be returned (epic profile)",
+                        "information",
+                    ),
                 }
             )
         bundle = {

@@ -19,10 +19,12 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 from flask import Flask, Response, request
 
+from sandbox.auth import allows
 from sandbox.store import references
 
 NDJSON = "application/fhir+ndjson"
@@ -53,8 +55,6 @@ def install_bulk(app: Flask, sandbox, fhir: str, outcome: Callable, grant_of: Ca
     def authorised(types: list[str]) -> Response | None:
         if sandbox.open_access:
             return None
-        from sandbox.auth import allows
-
         grant = grant_of()
         if grant is None:
             response = outcome(401, "login", "a valid bearer token is required")
@@ -81,8 +81,6 @@ def install_bulk(app: Flask, sandbox, fhir: str, outcome: Callable, grant_of: Ca
         if refused:
             return refused
         since = request.args.get("_since")
-        from datetime import UTC, datetime
-
         job = ExportJob(
             request=request.url,
             transaction_time=datetime.now(UTC).isoformat(timespec="milliseconds"),

@@ -48,17 +48,15 @@ def merge_outputs(scratch: Path, out: Path, buckets: int) -> dict:
                 return
             findings_out.writerows(rows)
             for f in rows:
+                dollars = float(f["dollars_at_risk"] or 0)
+                therapist, month = f["therapist"] or "unknown", (f["date"] or "unknown")[:7]
                 counts["findings"] += 1
                 counts["by_rule"][f["rule"]] += 1
-                counts["dollars_by_rule"][f["rule"]] += float(f["dollars_at_risk"] or 0)
-                counts["by_therapist"][f["therapist"] or "unknown"] += 1
-                counts["by_month"][(f["date"] or "unknown")[:7]] += 1
-                counts["dollars_by_month"][(f["date"] or "unknown")[:7]] += float(
-                    f["dollars_at_risk"] or 0
-                )
-                counts["dollars_by_therapist"][f["therapist"] or "unknown"] += float(
-                    f["dollars_at_risk"] or 0
-                )
+                counts["dollars_by_rule"][f["rule"]] += dollars
+                counts["by_therapist"][therapist] += 1
+                counts["by_month"][month] += 1
+                counts["dollars_by_month"][month] += dollars
+                counts["dollars_by_therapist"][therapist] += dollars
             for r in rows:
                 findings_parquet.add(r)
 
