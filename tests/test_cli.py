@@ -64,7 +64,7 @@ def test_error_finding_exits_1_with_the_contract_fields(runner, tmp_path):
 
 
 def test_warning_only_is_needs_review_and_exit_0(runner, tmp_path):
-    b = clean_visit(length=None)
+    b = clean_visit(measure=False)  # no objective measure today: a warning (BPM §220.3 D)
     result = runner.invoke(main, ["review", write(tmp_path, b.bundle()), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["verdict"] == "needs-review"

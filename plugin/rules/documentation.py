@@ -171,7 +171,7 @@ def doc_unsigned(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-no-total-time", Severity.WARNING, "CMS Benefit Policy Manual ch.15 §220.3 E")
+@rule("doc-no-total-time", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E")
 def doc_no_total_time(ctx: Context) -> Iterator[Issue]:
     """Total treatment time is not documented.
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from plugin.rules import ALL_RULES, EVERY_RULE
+from plugin.rules import EVERY_RULE
+from plugin.rules.planned import PLANNED_BY_ID
 from tests.rules.cases import CASES
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "spec" / "contract.md"
@@ -33,10 +34,18 @@ CONTRACT_RULES = {
     "doc-no-objective-measure": "warning",
     "doc-no-progress": "warning",
     "doc-unsigned": "error",
-    "doc-no-total-time": "warning",
+    "doc-no-total-time": "error",
     "supervision-only": "error",
     "code-selection": "warning",
     "cloned-note": "warning",
+    "untimed-units-exceed": "error",
+    "code-not-covered": "error",
+    "unqualified-performer": "error",
+    "poc-not-certified": "error",
+    "progress-report-overdue": "error",
+    "poc-certified-late": "warning",
+    "episode-unknown": "warning",
+    "kx-threshold-unknown": "warning",
 }
 
 
@@ -52,9 +61,21 @@ def test_contract_table_matches_our_copy():
 
 
 def test_every_contract_rule_is_registered_with_its_severity():
-    registered = {r.id: r.severity.value for r in ALL_RULES}
+    """Built rules match the contract; the rest are listed in plugin/rules/planned.py."""
+    registered = {r.id: r.severity.value for r in EVERY_RULE}
     for rule_id, severity in contract_rules().items():
-        assert registered.get(rule_id) == severity, rule_id
+        if rule_id in PLANNED_BY_ID:
+            continue
+        assert registered.get(rule_id) == severity, f"{rule_id}: build it or list it as planned"
+
+
+def test_planned_rules_are_in_the_contract_and_not_built():
+    contract = contract_rules()
+    registered = {r.id for r in EVERY_RULE}
+    for planned in PLANNED_BY_ID.values():
+        assert contract.get(planned.id) == planned.severity, planned.id
+        assert planned.id not in registered, f"{planned.id} is built: remove it from planned.py"
+        assert planned.issue > 0 and planned.what, planned.id
 
 
 def test_rule_ids_unique_and_kebab_case():

@@ -76,7 +76,7 @@ def test_defective_visit_gives_cards_with_smart_links(client):
     cards = resp.get_json()["cards"]
     indicators = {c["summary"].split(":")[0]: c["indicator"] for c in cards}
     assert indicators["doc-unsigned"] == "critical"
-    assert indicators["doc-no-total-time"] == "warning"
+    assert indicators["doc-no-total-time"] == "critical"  # an error since BPM §220.3 E
     for card in cards:
         assert len(card["summary"]) < 140
         link = card["links"][0]
