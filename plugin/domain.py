@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+UNQUALIFIED_ROLES = frozenset({"AIDE", "TECH", "STUDENT"})
+
 
 class Severity(StrEnum):
     """How bad a finding is; the order is worst first."""
@@ -34,6 +36,12 @@ class Performer:
     discipline: str | None  # "PT", "OT", "SLP", "MD", ... or None when unknown
     assistant: bool = False  # PTA or OTA
     person: str = ""  # the Practitioner behind a PractitionerRole actor ("" = ref itself)
+    furnished: bool = True  # False for a supervising or co-signing performer (function)
+
+    @property
+    def unqualified(self) -> bool:
+        """An aide, technician or student: not a therapist, assistant, physician or NPP."""
+        return self.discipline in UNQUALIFIED_ROLES
 
     @property
     def who(self) -> str:
@@ -47,18 +55,34 @@ class Service:
 
     ref: str  # "Procedure/abc"
     code: str  # CPT or HCPCS code
-    minutes: int | None  # whole minutes of performedPeriod; None when not documented
+    minutes: int | None  # whole minutes documented for it; None when not documented
     start: datetime | None = None
     end: datetime | None = None
     performers: tuple[Performer, ...] = ()
     note: str = ""  # Procedure.note texts joined
     reasons: tuple[str, ...] = ()  # texts of the Conditions in reasonReference
     goal_refs: tuple[str, ...] = ()  # "Goal/x" from the pertainsToGoal extension
+    # Seconds that count toward units: the documented time less any minute already counted for
+    # an earlier timed service, group therapy or a supervised modality (None: not documented).
+    seconds: float | None = None
+    minutes_from: str = "period"  # period | duration | procedure note | visit note
+
+    @property
+    def furnishing(self) -> tuple[Performer, ...]:
+        """Who furnished the minutes (a supervising or co-signing performer did not)."""
+        return tuple(p for p in self.performers if p.furnished)
 
     @property
     def assistant_only(self) -> bool:
-        """True when every known performer is an assistant (independent assistant minutes)."""
-        return bool(self.performers) and all(p.assistant for p in self.performers)
+        """True when every performer who furnished it is an assistant (independent minutes)."""
+        people = self.furnishing
+        return bool(people) and all(p.assistant for p in people)
+
+    @property
+    def unqualified_only(self) -> bool:
+        """True when everyone who furnished it is an aide, technician or student."""
+        people = self.furnishing
+        return bool(people) and all(p.unqualified for p in people)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +115,7 @@ class BilledLine:
     amount: float | None = None  # money of the whole line
     day: date | None = None
     encounter: str | None = None  # "Encounter/x"
+    by_date: bool = False  # its Claim names no encounter: it belongs to its date of service
 
     @property
     def unit_price(self) -> float | None:
@@ -109,6 +134,15 @@ class EarlierVisit:
 
 
 @dataclass(frozen=True, slots=True)
+class DayVisit:
+    """Another encounter of the patient on the same date of service and discipline (§2b)."""
+
+    encounter: str
+    services: tuple[Service, ...]
+    billed: tuple[BilledLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Visit:
     """One therapy visit with everything the rules may read about it.
 
@@ -119,7 +153,7 @@ class Visit:
     encounter: str  # "Encounter/x"
     patient: str | None
     day: date | None
-    total_minutes: int | None  # Encounter.length; None = not documented
+    total_minutes: int | None  # total treatment time; None = not documented
     services: tuple[Service, ...] = ()
     billed: tuple[BilledLine, ...] | None = None
     goals: tuple[Goal, ...] = ()
@@ -133,6 +167,9 @@ class Visit:
     other_lines: tuple[BilledLine, ...] = ()  # the patient's lines of other encounters
     earlier_visits: tuple[EarlierVisit, ...] = ()
     notes: tuple[str, ...] = field(default=())  # reading problems: dangling references, ...
+    stated_timed_minutes: int | None = None  # "total timed code minutes" stated in the note
+    same_day: tuple[DayVisit, ...] = ()  # other encounters of the date and discipline (§2b)
+    unreadable: tuple[str, ...] = ()  # billed lines that could not be read (needs review)
 
     @property
     def year(self) -> int | None:
@@ -149,6 +186,9 @@ class Finding:
     citation: str
     evidence: tuple[str, ...] = ()
     dollars_at_risk: float = 0.0
+    # What the finding makes unpayable, per billed line: (line ref, dollars). The visit's
+    # dollars at risk take the largest amount per line, so no line is counted twice.
+    at_risk: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -39,8 +39,9 @@ def _overlap(b: VisitBuilder) -> None:
         if e["resource"]["resourceType"] == "Procedure"
         and e["resource"]["code"]["coding"][0]["code"] == "97110"
     )
-    # 97110 moved into 97112's minutes, same length: a minute counted twice, nothing else.
-    proc["performedPeriod"] = {"start": b.at("09:14"), "end": b.at("09:37")}
+    # 97110 starts inside 97112's minutes and runs on: 10 minutes charted twice, while the
+    # minutes counted once (24 + 23) and so the units stay as billed: only its rule fires.
+    proc["performedPeriod"] = {"start": b.at("09:14"), "end": b.at("09:47")}
 
 
 def _unsigned(b: VisitBuilder) -> None:

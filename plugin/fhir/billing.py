@@ -1,7 +1,14 @@
-"""Billed lines from Claim (use = claim) and from ChargeItem as Oracle Health serves it."""
+"""Billed lines from Claim (use = claim) and from ChargeItem as Oracle Health serves it.
+
+Contract section 2, "what was billed": cancelled and replaced Claims are left out; a Claim whose
+items name no encounter belongs to its date of service; a quantity given as a numeric string is
+read with a note and anything else makes the line unreadable (never read as 1); a negative
+ChargeItem quantity is a credit that nets against the same code and modifiers.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
 
 from plugin.domain import BilledLine
@@ -9,6 +16,7 @@ from plugin.fhir.index import (
     Index,
     billing_code,
     extension_values,
+    is_billing_code_system,
     number,
     obj,
     parse_day,
@@ -18,13 +26,34 @@ from plugin.fhir.index import (
 
 CLAIM_SKIP_STATUS = frozenset({"cancelled", "entered-in-error"})
 CHARGE_STATUS = frozenset({"billable", "billed"})
+# Claim.related.relationship codes that say the related Claim was superseded by this one.
+REPLACES = frozenset({"prior", "replaced", "replaces"})
 
 
-def _units(quantity: object) -> int:
-    value = number(obj(quantity).get("value"))
-    if value is None:
+class Unreadable(Exception):
+    """A billed line whose units cannot be read; the caller records it for review."""
+
+
+def _units(quantity: object, where: str, index: Index, credits: bool = False) -> int:
+    """Units of a line: ``quantity.value`` (1 when absent); a numeric string is read with a note.
+
+    Raises Unreadable for anything else (a fraction, a word, a negative count on a Claim).
+    """
+    quantity = obj(quantity)
+    if "value" not in quantity:
         return 1
-    return max(0, int(round(value)))
+    raw = quantity.get("value")
+    value = number(raw)
+    if value is None and isinstance(raw, str):
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = None
+        if value is not None:
+            index.note(f"{where} gives its quantity as the text {raw!r}; read as {value:g}")
+    if value is None or value != int(value) or (value < 0 and not credits):
+        raise Unreadable(f"{where} has a quantity that is not a whole number of units ({raw!r})")
+    return int(value)
 
 
 def _modifier_codes(concepts: object) -> frozenset[str]:
@@ -49,59 +78,102 @@ def claim_day(claim: dict) -> date | None:
     return parse_day(claim.get("created"))
 
 
-def claim_lines(index: Index, claim: dict) -> list[BilledLine]:
+def claim_counts(index: Index, claim: dict) -> bool:
+    """Whether a Claim's lines count: use claim, not cancelled, not replaced by another Claim."""
+    if text(claim.get("use")) not in ("claim", ""):
+        return False
+    if text(claim.get("status")) in CLAIM_SKIP_STATUS:
+        return False
+    return f"Claim/{text(claim.get('id'))}" not in replaced_claims(index)
+
+
+def replaced_claims(index: Index) -> frozenset[str]:
+    """Claims that another Claim's ``related`` marks as prior or replaced."""
+    return index.cached("replaced-claims", lambda: _replaced(index))
+
+
+def _replaced(index: Index) -> frozenset[str]:
+    found = set()
+    for claim in index.by_type.get("Claim", ()):
+        if text(claim.get("status")) in CLAIM_SKIP_STATUS:
+            continue
+        for related in seq(claim.get("related")):
+            related = obj(related)
+            codes = {
+                text(obj(c).get("code")).lower()
+                for c in seq(obj(related.get("relationship")).get("coding"))
+            }
+            key = index.key(related.get("claim"))
+            if key and codes & REPLACES:
+                found.add(key)
+    return frozenset(found)
+
+
+# An unreadable line: (ref, the encounter it names or None, its date of service).
+UnreadableLine = tuple[str, str | None, date | None]
+
+
+def claim_lines(
+    index: Index, claim: dict, unreadable: list[UnreadableLine] | None = None
+) -> list[BilledLine]:
     """The CPT/HCPCS lines of one Claim, each with the encounter its item names."""
-    if (
-        text(claim.get("use")) not in ("claim", "")
-        or text(claim.get("status")) in CLAIM_SKIP_STATUS
-    ):
+    if not claim_counts(index, claim):
         return []
     key = f"Claim/{text(claim.get('id'))}"
     fallback_day = claim_day(claim)
+    items = [obj(item) for item in seq(claim.get("item"))]
+    by_date = not any(index.key(e) for item in items for e in seq(item.get("encounter")))
     lines = []
-    for position, item in enumerate(seq(claim.get("item"))):
-        item = obj(item)
+    for position, item in enumerate(items):
         code = billing_code(item.get("productOrService"))
         if code is None:
             continue
-        units = _units(item.get("quantity"))
-        amount = number(obj(item.get("net")).get("value"))
-        if amount is None:
-            unit_price = number(obj(item.get("unitPrice")).get("value"))
-            amount = unit_price * units if unit_price is not None else None
+        sequence = item.get("sequence", position + 1)
+        ref = f"{key}#item{sequence}"
         day = (
             parse_day(item.get("servicedDate"))
             or parse_day(obj(item.get("servicedPeriod")).get("start"))
             or fallback_day
         )
         encounters = [index.key(e) for e in seq(item.get("encounter"))]
-        encounter = next((e for e in encounters if e), None)
-        sequence = item.get("sequence", position + 1)
+        try:
+            units = _units(item.get("quantity"), ref, index)
+        except Unreadable as exc:
+            index.note(f"{exc}; the line is not counted and the visit needs review")
+            if unreadable is not None:
+                unreadable.append((ref, next((e for e in encounters if e), None), day))
+            continue
+        amount = number(obj(item.get("net")).get("value"))
+        if amount is None:
+            unit_price = number(obj(item.get("unitPrice")).get("value"))
+            amount = unit_price * units if unit_price is not None else None
         lines.append(
             BilledLine(
-                ref=f"{key}#item{sequence}",
+                ref=ref,
                 code=code,
                 units=units,
                 modifiers=_modifier_codes(item.get("modifier")),
                 amount=amount,
                 day=day,
-                encounter=encounter,
+                encounter=next((e for e in encounters if e), None),
+                by_date=by_date,
             )
         )
     return lines
 
 
-def _extension_code(resource: dict, suffix: str) -> list[str]:
-    """Codes held by Oracle extensions, either directly or in a nested ``code`` extension."""
+def _extension_codings(resource: dict, suffix: str) -> list[tuple[str, str]]:
+    """(system, code) held by Oracle extensions, directly or in a nested ``code`` extension."""
     found = []
     for ext in extension_values(resource, suffix):
         concepts = [ext.get("valueCodeableConcept")]
         concepts += [obj(n).get("valueCodeableConcept") for n in seq(ext.get("extension"))]
         for concept in concepts:
             for coding in seq(obj(concept).get("coding")):
-                code = text(obj(coding).get("code")).strip().upper()
+                coding = obj(coding)
+                code = text(coding.get("code")).strip().upper()
                 if code:
-                    found.append(code)
+                    found.append((text(coding.get("system")), code))
     return found
 
 
@@ -113,52 +185,108 @@ def _extension_money(resource: dict, suffix: str) -> float | None:
     return None
 
 
-def charge_item_line(index: Index, item: dict) -> BilledLine | None:
-    """One billed line from a ChargeItem with status billable/billed, or None."""
+def charge_item_line(
+    index: Index, item: dict, unreadable: list[UnreadableLine] | None = None
+) -> BilledLine | None:
+    """One billed line from a ChargeItem with status billable/billed, or None.
+
+    Oracle may list a non-CPT bill code first in its procedure-code extensions: the CPT/HCPCS
+    one is picked by its code system. A negative quantity is a credit (netted by the caller).
+    """
     if text(item.get("status")) not in CHARGE_STATUS:
         return None
+    ref = f"ChargeItem/{text(item.get('id'))}"
     code = billing_code(item.get("code"))
     if code is None:
-        codes = _extension_code(item, "procedure-code")
-        code = codes[0] if codes else None
+        codings = _extension_codings(item, "procedure-code")
+        code = next((c for system, c in codings if is_billing_code_system(system)), None)
+        if code is None and codings:
+            index.note(f"{ref} names no CPT/HCPCS code ({codings[0][0]}|{codings[0][1]})")
     if code is None:
         return None
-    units = _units(item.get("quantity"))
+    day = (
+        parse_day(item.get("occurrenceDateTime"))
+        or parse_day(obj(item.get("occurrencePeriod")).get("start"))
+        or parse_day(item.get("enteredDate"))
+    )
+    try:
+        units = _units(item.get("quantity"), ref, index, credits=True)
+    except Unreadable as exc:
+        index.note(f"{exc}; the line is not counted and the visit needs review")
+        if unreadable is not None:
+            unreadable.append((ref, index.key(item.get("context")), day))
+        return None
     amount = _extension_money(item, "net-price")
     if amount is None:
         unit_price = _extension_money(item, "unit-price")
         amount = unit_price * units if unit_price is not None else None
     if amount is None:
         amount = number(obj(item.get("priceOverride")).get("value"))
-    day = (
-        parse_day(item.get("occurrenceDateTime"))
-        or parse_day(obj(item.get("occurrencePeriod")).get("start"))
-        or parse_day(item.get("enteredDate"))
-    )
     return BilledLine(
-        ref=f"ChargeItem/{text(item.get('id'))}",
+        ref=ref,
         code=code,
         units=units,
-        modifiers=frozenset(_extension_code(item, "modifier-code")),
+        modifiers=frozenset(c for _, c in _extension_codings(item, "modifier-code")),
         amount=amount,
         day=day,
         encounter=index.key(item.get("context")),
     )
 
 
-def patient_lines(index: Index, patient: str | None) -> list[BilledLine]:
-    """Every billed line of the patient in the index (any encounter); read once per index."""
+def _net_credits(index: Index, lines: list[BilledLine]) -> list[BilledLine]:
+    """Charges and credits of one encounter, code and modifiers netted into one line."""
+    groups: dict[tuple, list[BilledLine]] = defaultdict(list)
+    for line in lines:
+        groups[(line.encounter, line.day, line.code, line.modifiers)].append(line)
+    netted = []
+    for group in groups.values():
+        if len(group) == 1 and group[0].units >= 0:
+            netted.append(group[0])
+            continue
+        units = sum(line.units for line in group)
+        amounts = [line.amount for line in group if line.amount is not None]
+        credits = [line.ref for line in group if line.units < 0]
+        first = next((line for line in group if line.units > 0), group[0])
+        if credits:
+            index.note(
+                f"{', '.join(credits)} credit {group[0].code}: netted to {max(units, 0)} unit(s)"
+            )
+        if units <= 0:
+            continue
+        netted.append(
+            BilledLine(
+                ref=first.ref,
+                code=first.code,
+                units=units,
+                modifiers=first.modifiers,
+                amount=sum(amounts) if amounts else None,
+                day=first.day,
+                encounter=first.encounter,
+            )
+        )
+    return netted
+
+
+def patient_lines(
+    index: Index, patient: str | None
+) -> tuple[list[BilledLine], list[UnreadableLine]]:
+    """Every billed line of the patient in the index (any encounter), and the refs of lines
+    that could not be read; read once per index."""
     return index.cached(("patient-lines", patient), lambda: _patient_lines(index, patient))
 
 
-def _patient_lines(index: Index, patient: str | None) -> list[BilledLine]:
+def _patient_lines(
+    index: Index, patient: str | None
+) -> tuple[list[BilledLine], list[UnreadableLine]]:
     lines: list[BilledLine] = []
+    unreadable: list[UnreadableLine] = []
     for claim in index.by_type.get("Claim", ()):
         if patient is None or index.key(claim.get("patient")) == patient:
-            lines += claim_lines(index, claim)
+            lines += claim_lines(index, claim, unreadable)
+    charges = []
     for item in index.by_type.get("ChargeItem", ()):
         if patient is None or index.key(item.get("subject")) == patient:
-            line = charge_item_line(index, item)
+            line = charge_item_line(index, item, unreadable)
             if line:
-                lines.append(line)
-    return lines
+                charges.append(line)
+    return lines + _net_credits(index, charges), unreadable

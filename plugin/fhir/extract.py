@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import html
 import re
 from collections import defaultdict
-from datetime import date
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
-from plugin.domain import BilledLine, EarlierVisit, Goal, Measure, Performer, Service, Visit
+from plugin.domain import (
+    BilledLine,
+    DayVisit,
+    EarlierVisit,
+    Goal,
+    Measure,
+    Performer,
+    Service,
+    Visit,
+)
 from plugin.errors import InputError
-from plugin.fhir.billing import patient_lines
+from plugin.fhir.billing import claim_counts, patient_lines
 from plugin.fhir.index import (
     Index,
     billing_code,
@@ -31,13 +43,54 @@ from plugin.fhir.index import (
     seq,
     text,
 )
-from plugin.fhir.practitioners import is_signed_by, performer
+from plugin.fhir.practitioners import DISCIPLINE_OF, is_signed_by, performer
 from plugin.policy.model import Policy
+
+# An EHR's own procedure codes mapped to CPT/HCPCS: (system, code) -> CPT (--code-map).
+CodeMap = Mapping[tuple[str, str], str]
 
 PERTAINS_TO_GOAL = "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
 SOPT = "https://nahdo.org/sopt"
 _TAGS = re.compile(r"<[^>]+>")
-LENGTH_FACTORS = {"min": 1.0, "h": 60.0, "hr": 60.0, "s": 1 / 60, "sec": 1 / 60}
+# Encounter.length: UCUM codes first, then the unit texts people write.
+LENGTH_CODES = {"min": 1.0, "h": 60.0, "s": 1 / 60}
+LENGTH_UNITS = {
+    "min": 1.0,
+    "mins": 1.0,
+    "minute": 1.0,
+    "minutes": 1.0,
+    "h": 60.0,
+    "hr": 60.0,
+    "hrs": 60.0,
+    "hour": 60.0,
+    "hours": 60.0,
+    "s": 1 / 60,
+    "sec": 1 / 60,
+    "secs": 1 / 60,
+    "second": 1 / 60,
+    "seconds": 1 / 60,
+}
+# Durations in a Procedure extension: UCUM time units to seconds.
+DURATION_SECONDS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+# Minutes stated in text: "23 min", "23 minutes", "23-min".
+_MINUTES = re.compile(r"\b(\d{1,3})\s*-?\s*(?:min|mins|minutes)\b", re.IGNORECASE)
+_TOTAL_TIMED = re.compile(
+    r"total\s+timed(?:[\s-]+code)?(?:\s+treatment)?(?:\s+(?:minutes|mins|min|time))?"
+    r"\s*(?:\(\s*min(?:utes)?\s*\))?\s*(?:[:=]|was|of|is)?\s*(\d{1,3})\b",
+    re.IGNORECASE,
+)
+_TOTAL_TREATMENT = re.compile(
+    r"total\s+treatment\s+(?:time|minutes|mins)\s*(?:\(\s*min(?:utes)?\s*\))?"
+    r"\s*(?:[:=]|was|of|is)?\s*(\d{1,3})\b",
+    re.IGNORECASE,
+)
+# Vital signs are not functional measures (FHIR R4 vital signs profile: category and LOINC).
+VITAL_SIGNS_LOINC = frozenset(
+    {
+        "85353-1", "9279-1", "8867-4", "2708-6", "59408-5", "8310-5", "8302-2", "9843-4",
+        "29463-7", "39156-5", "85354-9", "8480-6", "8462-4", "8478-0", "3150-0", "3151-8",
+    }
+)  # fmt: skip
 
 __all__ = ["build_visit", "encounter_ids", "index_bundle"]
 
@@ -55,40 +108,146 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
             if text(encounter.get("id")) == encounter_id:
                 return encounter
         raise InputError(f"no Encounter with id {encounter_id!r} in the Bundle")
-    # The latest by period.start; an Encounter without a start sorts first.
-    return max(encounters, key=lambda e: text(obj(e.get("period")).get("start")))
+    # The latest by the instant of period.start (not by string: offsets differ); an Encounter
+    # without a start sorts first.
+    return max(encounters, key=lambda e: _start_key(index, e))
 
 
-def _length_minutes(encounter: dict) -> int | None:
+def _start_key(index: Index, encounter: dict) -> float:
+    raw = obj(encounter.get("period")).get("start")
+    moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
+    if moment is None:
+        day = parse_day(raw)
+        if day is None:
+            return float("-inf")
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _length_minutes(index: Index, encounter: dict, key: str) -> int | None:
+    """Encounter.length in minutes, by its UCUM code, else its unit text; unknown -> note."""
     length = obj(encounter.get("length"))
     value = number(length.get("value"))
     if value is None or value < 0:
         return None
-    unit = text(length.get("code")) or text(length.get("unit")) or "min"
-    return int(round(value * LENGTH_FACTORS.get(unit.lower(), 1.0)))
+    code, unit = text(length.get("code")).strip(), text(length.get("unit")).strip().lower()
+    factor = LENGTH_CODES.get(code) or LENGTH_UNITS.get(unit)
+    if factor is None and not code and not unit:
+        factor = 1.0
+        index.note(f"{key}.length has no unit; read as minutes")
+    if factor is None:
+        index.note(
+            f"{key}.length is in an unknown unit ({code or unit!r}); "
+            "total treatment time counts as not documented"
+        )
+        return None
+    return int(value * factor + 1e-9)
+
+
+def _stated(pattern: re.Pattern, note: str) -> int | None:
+    found = pattern.search(note)
+    return int(found.group(1)) if found else None
+
+
+def _duration_seconds(procedure: dict) -> float | None:
+    """A Duration (or Quantity in a UCUM time unit) held by any extension of the Procedure."""
+    for ext in seq(procedure.get("extension")):
+        ext = obj(ext)
+        quantity = obj(ext.get("valueDuration") or ext.get("valueQuantity"))
+        value = number(quantity.get("value"))
+        unit = text(quantity.get("code")) or text(quantity.get("unit")).strip().lower()
+        factor = DURATION_SECONDS.get(unit) or (
+            60.0 * LENGTH_UNITS[unit] if unit in LENGTH_UNITS else None
+        )
+        if value is not None and value >= 0 and factor:
+            return value * factor
+    return None
+
+
+def _note_minutes(note: str, code: str | None = None) -> int | None:
+    """Minutes stated in a text; with ``code``, only on a line or clause that names the code."""
+    if code is None:
+        found = _MINUTES.search(note)
+        return int(found.group(1)) if found else None
+    for line in re.split(r"[\n;]", note):
+        at = line.find(code)
+        if at >= 0:
+            found = _MINUTES.search(line, at + len(code))
+            if found:
+                return int(found.group(1))
+    return None
 
 
 def _notes(resource: dict) -> str:
     return " ".join(text(obj(n).get("text")) for n in seq(resource.get("note")) if n)
 
 
-def _service(index: Index, procedure: dict, key: str) -> Service | None:
-    code = billing_code(procedure.get("code"))
+def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) -> str | None:
+    """The CPT/HCPCS code of a Procedure, mapping an EHR's own code where a map is given."""
+    concept = procedure.get("code")
+    code = billing_code(concept)
+    if code is not None:
+        return code
+    codings = [obj(c) for c in seq(obj(concept).get("coding"))]
+    for coding in codings:
+        mapped = code_map.get((text(coding.get("system")), text(coding.get("code")).strip()))
+        if mapped:
+            index.note(
+                f"{key}: {text(coding.get('system'))}|{text(coding.get('code'))} read as "
+                f"{mapped} through the code map"
+            )
+            return mapped.upper()
+    named = next(
+        (f"{text(c.get('system'))}|{text(c.get('code'))}" for c in codings if c.get("code")),
+        concept_text(concept) or "no code",
+    )
+    index.note(
+        f"{key} has no CPT/HCPCS code ({named}); not reviewed (map it with --code-map "
+        "or [ehr.codes] map)"
+    )
+    return None
+
+
+def _service(
+    index: Index, procedure: dict, key: str, visit_note: str, code_map: CodeMap
+) -> Service | None:
+    code = _procedure_code(index, procedure, key, code_map)
     if code is None:
         return None
     period = obj(procedure.get("performedPeriod"))
-    start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
-    minutes = None
+    start = index.instant(period.get("start"), f"{key}.performedPeriod.start")
+    end = index.instant(period.get("end"), f"{key}.performedPeriod.end")
+    if start is None:
+        start = index.instant(procedure.get("performedDateTime"), f"{key}.performedDateTime")
+    seconds, source = None, "period"
     if start and end:
         seconds = (end - start).total_seconds()
         if seconds < 0:
             index.note(f"{key} ends before it starts; its minutes are not counted")
             start = end = None
+            seconds = None
+    note = _notes(procedure)
+    if seconds is None:
+        duration = _duration_seconds(procedure)
+        if duration is not None:
+            seconds, source = duration, "duration"
+            if start is not None:
+                end = start + (end - start if end else timedelta(seconds=duration))
+    if seconds is None:
+        stated = _note_minutes(note)
+        if stated is not None:
+            seconds, source = stated * 60.0, "procedure note"
         else:
-            minutes = int(seconds // 60)
+            stated = _note_minutes(visit_note, code)
+            if stated is not None:
+                seconds, source = stated * 60.0, "visit note"
+        if seconds is not None and start is not None and end is None:
+            end = start + timedelta(seconds=seconds)
+    if seconds is not None and source != "period":
+        index.note(f"{key} ({code}): {int(seconds // 60)} minutes read from its {source}")
     performers: list[Performer] = []
     for position, item in enumerate(seq(procedure.get("performer"))):
-        found = performer(index, obj(item).get("actor"), f"{key}.performer[{position}]")
+        found = performer(index, obj(item), f"{key}.performer[{position}]")
         if found:
             performers.append(found)
     reasons = []
@@ -105,14 +264,55 @@ def _service(index: Index, procedure: dict, key: str) -> Service | None:
     return Service(
         ref=key,
         code=code,
-        minutes=minutes,
-        start=start,
+        minutes=int(seconds // 60) if seconds is not None else None,
+        start=start if end else None,
         end=end,
         performers=tuple(performers),
-        note=_notes(procedure),
+        note=note,
         reasons=tuple(r for r in reasons if r),
         goal_refs=tuple(goals),
+        seconds=seconds,
+        minutes_from=source,
     )
+
+
+def count_once(services: list[Service], policy: Policy) -> list[Service]:
+    """Each minute counted for one timed code only (contract §2, rules minutes-overlap,
+    group-overlap, untimed-overlap): a timed service's counted seconds leave out what an
+    earlier-starting timed service, group therapy or a supervised modality already covers."""
+    exclusive = sorted(
+        (s.start, s.end)
+        for s in services
+        if s.start and s.end and (s.code in policy.group or s.code in policy.untimed_exclusive)
+    )
+    merged: list[list] = []
+    for start, end in exclusive:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    starts = [m[0] for m in merged]
+    timed = sorted(
+        (i for i, s in enumerate(services) if s.code in policy.timed and s.start and s.end),
+        key=lambda i: services[i].start,
+    )
+    result = list(services)
+    reach = None  # the latest end of the timed services seen so far
+    for i in timed:
+        service = services[i]
+        start, end = service.start, service.end
+        free_from = max(start, reach) if reach else start
+        counted = max(0.0, (end - free_from).total_seconds())
+        if counted and merged:
+            at = max(0, bisect.bisect_right(starts, free_from) - 1)
+            while at < len(merged) and merged[at][0] < end:
+                shared = (min(end, merged[at][1]) - max(free_from, merged[at][0])).total_seconds()
+                counted -= max(0.0, shared)
+                at += 1
+        reach = max(reach, end) if reach else end
+        if service.seconds is not None and counted < service.seconds:
+            result[i] = replace(service, seconds=max(0.0, counted))
+    return result
 
 
 def _goal(goal: dict) -> Goal:
@@ -144,6 +344,8 @@ def _measure_of(observation: dict) -> Measure | None:
     """The Observation as a measure, not yet tied to a visit (``this_visit`` False)."""
     if text(observation.get("status")) not in ("final", "amended", "corrected"):
         return None
+    if _is_vital_sign(observation):
+        return None
     value = number(obj(observation.get("valueQuantity")).get("value"))
     if value is None:
         value = number(observation.get("valueInteger"))
@@ -161,6 +363,18 @@ def _measure_of(observation: dict) -> Measure | None:
         value=value,
         when=when,
         this_visit=False,
+    )
+
+
+def _is_vital_sign(observation: dict) -> bool:
+    """A vital sign (temperature, pulse, blood pressure, ...) is not a functional measure."""
+    for category in seq(observation.get("category")):
+        for coding in seq(obj(category).get("coding")):
+            if text(obj(coding).get("code")) == "vital-signs":
+                return True
+    return any(
+        text(obj(c).get("code")) in VITAL_SIGNS_LOINC
+        for c in seq(obj(observation.get("code")).get("coding"))
     )
 
 
@@ -255,6 +469,8 @@ def _visit_claims(index: Index, encounter: str) -> list[dict]:
 def _claims_by_encounter(index: Index) -> dict[str | None, list[dict]]:
     found: dict[str | None, list[dict]] = defaultdict(list)
     for claim in index.by_type.get("Claim", ()):
+        if not claim_counts(index, claim):
+            continue
         keys = (
             index.key(e) for item in seq(claim.get("item")) for e in seq(obj(item).get("encounter"))
         )
@@ -263,16 +479,32 @@ def _claims_by_encounter(index: Index) -> dict[str | None, list[dict]]:
     return found
 
 
+def _patient_encounters(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
+    """(start instant, Encounter key, date of service) of each of the patient's encounters,
+    earliest first; read once per index and patient."""
+    return index.cached(("encounters", patient), lambda: _encounters_of(index, patient))
+
+
+def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
+    found = []
+    for other in index.by_type.get("Encounter", ()):
+        if index.key(other.get("subject")) != patient:
+            continue
+        key = f"Encounter/{text(other.get('id'))}"
+        day = index.local_day(obj(other.get("period")).get("start"))
+        found.append((_start_key(index, other), key, day))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return found
+
+
 def _earlier_visits(
     index: Index, patient: str | None, encounter: str, day: date | None, policy: Policy
 ) -> list[EarlierVisit]:
     earlier: dict[str, list[str]] = {}
     days: dict[str, date | None] = {}
-    for other in index.by_type.get("Encounter", ()):
-        key = f"Encounter/{text(other.get('id'))}"
-        if key == encounter or index.key(other.get("subject")) != patient:
+    for _, key, other_day in _patient_encounters(index, patient):
+        if key == encounter:
             continue
-        other_day = parse_day(obj(other.get("period")).get("start"))
         if day and other_day and other_day > day:
             continue
         earlier[key] = []
@@ -292,25 +524,97 @@ def _earlier_visits(
     return [EarlierVisit(k, days[k], tuple(t for t in v if t)) for k, v in earlier.items()]
 
 
+def _visit_note(index: Index, encounter: str) -> tuple[list[dict], str]:
+    documents = _documents_of(index, encounter)
+    note_text = "\n".join(
+        _document_text(index, d, f"DocumentReference/{text(d.get('id'))}") for d in documents
+    )
+    return documents, note_text
+
+
+def _services_of(
+    index: Index, policy: Policy, encounter: str, note_text: str, code_map: CodeMap
+) -> list[Service]:
+    """The encounter's completed (or stopped) services, each minute counted once."""
+
+    def make() -> list[Service]:
+        services = []
+        for procedure in _procedures_of(index, encounter):
+            if text(procedure.get("status")) not in ("completed", "stopped"):
+                continue
+            key = f"Procedure/{text(procedure.get('id'))}"
+            service = _service(index, procedure, key, note_text, code_map)
+            if service:
+                services.append(service)
+        return count_once(services, policy)
+
+    return index.cached(("services", encounter, id(code_map)), make)
+
+
+def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) -> list[BilledLine]:
+    """Lines of Claims that name no encounter, given to the patient's first encounter on their
+    date of service (the day is pooled anyway, §2b); a line with no such encounter stays out."""
+
+    def make() -> list[BilledLine]:
+        first_of_day: dict[date, str] = {}
+        for _, key, day in _patient_encounters(index, patient):
+            if day is not None and day not in first_of_day and _procedures_of(index, key):
+                first_of_day[day] = key
+        for _, key, day in _patient_encounters(index, patient):
+            if day is not None:
+                first_of_day.setdefault(day, key)
+        result = []
+        for line in lines:
+            if line.encounter is None and line.by_date:
+                target = first_of_day.get(line.day) if line.day else None
+                claim = line.ref.split("#")[0]
+                if target is None:
+                    index.note(f"{claim} names no encounter and no visit matches its date")
+                    result.append(line)
+                    continue
+                index.note(f"{claim} names no encounter; matched by date of service {line.day}")
+                line = replace(line, encounter=target)
+            result.append(line)
+        return result
+
+    return index.cached(("assigned-lines", patient), make)
+
+
+def _disciplines(policy: Policy, services: list[Service], lines: list[BilledLine]) -> set[str]:
+    found = {
+        policy.discipline_modifiers[m]
+        for line in lines
+        for m in line.modifiers
+        if m in policy.discipline_modifiers
+    }
+    found |= {
+        p.discipline
+        for s in services
+        for p in s.furnishing
+        if p.discipline in DISCIPLINE_OF.values()
+    }
+    return found
+
+
 def build_visit(
-    index: Index, policy: Policy, encounter_id: str | None = None, method: str | None = None
+    index: Index,
+    policy: Policy,
+    encounter_id: str | None = None,
+    method: str | None = None,
+    code_map: CodeMap | None = None,
 ) -> Visit:
     """The Visit for one Encounter of the index (the latest one when no id is given)."""
+    code_map = code_map or {}
     enc = _pick_encounter(index, encounter_id)
     encounter = f"Encounter/{text(enc.get('id'))}"
     patient = index.key(enc.get("subject"))
     period = obj(enc.get("period"))
-    day = parse_day(period.get("start"))
+    day = index.local_day(period.get("start"))
     if day is None:
         index.note(f"{encounter} has no period.start; the date of service is unknown")
 
-    services = []
-    for procedure in _procedures_of(index, encounter):
-        if text(procedure.get("status")) != "completed":
-            continue
-        service = _service(index, procedure, f"Procedure/{text(procedure.get('id'))}")
-        if service:
-            services.append(service)
+    documents, note_text = _visit_note(index, encounter)
+    services = _services_of(index, policy, encounter, note_text, code_map)
 
     measures = []
     for observation in index.by_type.get("Observation", ()):
@@ -326,26 +630,50 @@ def build_visit(
         if not patient or index.key(g.get("subject")) in (patient, None)
     ]
 
-    documents = _documents_of(index, encounter)
-    note_text = "\n".join(
-        _document_text(index, d, f"DocumentReference/{text(d.get('id'))}") for d in documents
-    )
+    total_minutes = _length_minutes(index, enc, encounter)
+    if total_minutes is None:
+        total_minutes = _stated(_TOTAL_TREATMENT, note_text)
+        if total_minutes is not None:
+            index.note(f"total treatment time {total_minutes} minutes read from the visit note")
+    stated_timed = _stated(_TOTAL_TIMED, note_text)
 
-    lines = patient_lines(index, patient)
+    raw_lines, unreadable = patient_lines(index, patient)
+    lines = _assigned_lines(index, patient, raw_lines)
     visit_lines = [ln for ln in lines if ln.encounter == encounter]
     other_lines = [ln for ln in lines if ln.encounter != encounter]
     claims = _visit_claims(index, encounter)
     has_billing = bool(visit_lines) or bool(claims)
     payer, medicare = _payer(index, claims, patient, policy)
     chosen = method or policy.method_for_payer(payer)
+    unread = tuple(
+        ref
+        for ref, where, when in unreadable
+        if where == encounter or (where is None and day is not None and when == day)
+    )
+
+    same_day = []
+    if day is not None:
+        mine = _disciplines(policy, services, visit_lines)
+        for _, key, other_day in _patient_encounters(index, patient):
+            if key == encounter or other_day != day:
+                continue
+            _, other_note = _visit_note(index, key)
+            other_services = _services_of(index, policy, key, other_note, code_map)
+            other_billed = [ln for ln in lines if ln.encounter == key]
+            if not other_services and not other_billed:
+                continue
+            theirs = _disciplines(policy, other_services, other_billed)
+            if mine and theirs and not mine & theirs:
+                continue
+            same_day.append(DayVisit(key, tuple(other_services), tuple(other_billed)))
 
     return Visit(
         encounter=encounter,
         patient=patient,
         day=day,
-        total_minutes=_length_minutes(enc),
+        total_minutes=total_minutes,
         services=tuple(services),
-        billed=tuple(visit_lines) if has_billing else None,
+        billed=tuple(visit_lines) if has_billing or unread else None,
         goals=tuple(goals),
         measures=tuple(measures),
         note_text=note_text,
@@ -357,6 +685,9 @@ def build_visit(
         other_lines=tuple(other_lines),
         earlier_visits=tuple(_earlier_visits(index, patient, encounter, day, policy)),
         notes=tuple(index.notes),
+        stated_timed_minutes=stated_timed,
+        same_day=tuple(same_day),
+        unreadable=unread,
     )
 
 

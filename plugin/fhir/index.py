@@ -6,10 +6,13 @@ and a wrong shape reads as "absent", never as a crash.
 
 from __future__ import annotations
 
+import os
+import re
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugin.errors import InputError
 
@@ -52,8 +55,9 @@ def number(value: object) -> float | None:
     return float(value)
 
 
-def parse_instant(value: object) -> datetime | None:
-    """A FHIR dateTime with a time part as an aware datetime (naive times read as UTC)."""
+def parse_instant(value: object, zone: tzinfo = UTC) -> datetime | None:
+    """A FHIR dateTime with a time part as an aware datetime; a time without an offset is read
+    in ``zone`` (callers with an Index use ``Index.instant``, which picks the zone and notes it)."""
     raw = text(value)
     if "T" not in raw:
         return None
@@ -61,7 +65,26 @@ def parse_instant(value: object) -> datetime | None:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def has_offset(raw: str) -> bool:
+    """Whether a FHIR dateTime string with a time part names its offset (Z or +hh:mm)."""
+    return "T" in raw and bool(_OFFSET.search(raw))
+
+
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
+
+
+def configured_timezone() -> tuple[tzinfo | None, str]:
+    """The organisation's time zone from ``UNITGUARD_TIMEZONE`` (an IANA name), if set."""
+    name = os.environ.get("UNITGUARD_TIMEZONE", "").strip()
+    if not name:
+        return None, ""
+    try:
+        return ZoneInfo(name), name
+    except (ZoneInfoNotFoundError, ValueError):
+        return None, f"UNITGUARD_TIMEZONE={name!r} is not a known time zone; ignored"
 
 
 def parse_day(value: object) -> date | None:
@@ -137,6 +160,9 @@ class Index:
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
         # index: a patient with a year of visits would otherwise re-derive them for every visit.
         self.memo: dict = {}
+        # The zone a time without an offset is read in: UNITGUARD_TIMEZONE, else the offset
+        # the same Bundle uses elsewhere, else UTC (decided on first use, with a note).
+        self._zone: tuple[tzinfo, str] | None = None
         for resource, full_url in resources:
             rtype = text(resource.get("resourceType"))
             rid = text(resource.get("id"))
@@ -147,6 +173,53 @@ class Index:
             self.by_key[key] = resource
             if full_url:
                 self.aliases[full_url] = key
+
+    def zone(self) -> tuple[tzinfo, str]:
+        """The zone for times without an offset, and how it was chosen (for the note)."""
+        if self._zone is None:
+            zone, label = configured_timezone()
+            if zone is None:
+                if label:
+                    self.note(label)
+                zone, label = self._bundle_offset()
+            self._zone = (zone, label)
+        return self._zone
+
+    def _bundle_offset(self) -> tuple[tzinfo, str]:
+        for rtype in ("Encounter", "Procedure", "Observation"):
+            for resource in self.by_type.get(rtype, ()):
+                for raw in (
+                    text(obj(resource.get("period")).get("start")),
+                    text(obj(resource.get("performedPeriod")).get("start")),
+                    text(resource.get("performedDateTime")),
+                    text(resource.get("effectiveDateTime")),
+                ):
+                    if has_offset(raw) and not raw.endswith("Z"):
+                        moment = datetime.fromisoformat(raw)
+                        if moment.tzinfo is not None:
+                            return moment.tzinfo, f"the offset {raw[-6:]} used elsewhere in it"
+        return UTC, "UTC (no UNITGUARD_TIMEZONE and no offset elsewhere in the Bundle)"
+
+    def instant(self, value: object, where: str) -> datetime | None:
+        """``parse_instant`` in the organisation's zone; a time without offset is noted."""
+        raw = text(value)
+        if "T" in raw and not has_offset(raw):
+            zone, label = self.zone()
+            self.note(f"{where} has a time without an offset; read in {label}")
+            return parse_instant(raw, zone)
+        return parse_instant(raw)
+
+    def local_day(self, value: object) -> date | None:
+        """The date of service of a FHIR date or dateTime: the local date in the instant's own
+        offset (an evening visit at -05:00 stays on its day); a UTC instant is moved into the
+        organisation's zone when one is configured."""
+        raw = text(value)
+        if raw.endswith("Z") or raw.endswith("+00:00"):
+            zone, _ = configured_timezone()
+            moment = parse_instant(raw)
+            if zone is not None and moment is not None:
+                return moment.astimezone(zone).date()
+        return parse_day(raw)
 
     def cached(self, key: object, make: Callable[[], T]) -> T:
         """``make()`` once per index and key (the index is not changed after it is built)."""

@@ -15,8 +15,13 @@ NUCC_EXACT = {
     "235Z00000X": "SLP",
 }
 NUCC_PREFIX = (("2251", "PT"), ("2252", "PTA"), ("225X", "OT"), ("224Z", "OTA"), ("235Z", "SLP"))
-ROLE_TOKENS = frozenset({"PT", "PTA", "OT", "OTA", "SLP", "MD", "DO", "NP", "PA"})
+ROLE_TOKENS = frozenset({"PT", "PTA", "OT", "OTA", "SLP", "MD", "DO", "NP", "PA", "CNS"})
+# People who may not furnish therapy minutes (BPM ch.15 §230.1: aide services are not therapy).
+UNQUALIFIED_TOKENS = {"AIDE": "AIDE", "TECH": "TECH", "STUDENT": "STUDENT", "SPT": "STUDENT"}
 ROLE_NAMES = (
+    ("student", "STUDENT"),
+    ("aide", "AIDE"),
+    ("technician", "TECH"),
     ("physical therapist assistant", "PTA"),
     ("physical therapy assistant", "PTA"),
     ("occupational therapist assistant", "OTA"),
@@ -27,6 +32,12 @@ ROLE_NAMES = (
     ("speech-language pathologist", "SLP"),
 )
 ASSISTANT_OF = {"PTA": "PT", "OTA": "OT"}
+# The therapy discipline a role works in (assistants under their therapist's discipline).
+DISCIPLINE_OF = {"PT": "PT", "PTA": "PT", "OT": "OT", "OTA": "OT", "SLP": "SLP"}
+# Procedure.performer.function codes and words for someone who did not furnish the minutes
+# (HL7 v3 ParticipationType: SPRF secondary performer is not among them; these are oversight).
+NOT_FURNISHING_CODES = frozenset({"VRF", "AUTHEN", "LA", "SUPERVISOR", "COSIGNER", "ATTEST"})
+NOT_FURNISHING_WORDS = ("supervis", "co-sign", "cosign", "countersign", "attest", "oversight")
 
 
 def role_from_concept(concept: object) -> str | None:
@@ -41,14 +52,23 @@ def role_from_concept(concept: object) -> str | None:
             for prefix, role in NUCC_PREFIX:
                 if code.startswith(prefix):
                     return role
-        if code.upper() in ROLE_TOKENS:
-            return code.upper()
-        display = text(coding.get("display")).strip()
-        if display.upper() in ROLE_TOKENS:
-            return display.upper()
+        for token in (code.upper(), text(coding.get("display")).strip().upper()):
+            if token in ROLE_TOKENS:
+                return token
+            if token in UNQUALIFIED_TOKENS:
+                return UNQUALIFIED_TOKENS[token]
+        named = _role_named(text(coding.get("display")))
+        if named:
+            return named
     label = text(concept.get("text")).strip()
     if label.upper() in ROLE_TOKENS:
         return label.upper()
+    if label.upper() in UNQUALIFIED_TOKENS:
+        return UNQUALIFIED_TOKENS[label.upper()]
+    return _role_named(label)
+
+
+def _role_named(label: str) -> str | None:
     lowered = label.lower()
     for name, role in ROLE_NAMES:
         if name in lowered:
@@ -75,22 +95,41 @@ def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
     return None
 
 
-def performer(index: Index, reference: object, where: str) -> Performer | None:
-    """The Performer a Procedure.performer.actor points at (None for an empty reference)."""
-    key, resource = index.resolve(reference, where)
+def furnishes(function: object) -> bool:
+    """False when Procedure.performer.function says supervising or co-signing."""
+    concept = obj(function)
+    for coding in seq(concept.get("coding")):
+        coding = obj(coding)
+        if text(coding.get("code")).strip().upper() in NOT_FURNISHING_CODES:
+            return False
+        if any(w in text(coding.get("display")).lower() for w in NOT_FURNISHING_WORDS):
+            return False
+    return not any(w in text(concept.get("text")).lower() for w in NOT_FURNISHING_WORDS)
+
+
+def performer(index: Index, item: dict, where: str) -> Performer | None:
+    """The Performer of one Procedure.performer (None for an empty actor reference)."""
+    key, resource = index.resolve(item.get("actor"), f"{where}.actor")
     if key is None:
         return None
     role = _role_of(index, resource) if resource else None
     person = ""
     if key.startswith("PractitionerRole/") and resource:
         person = index.key(resource.get("practitioner")) or ""
+    furnished = furnishes(item.get("function"))
     if role in ASSISTANT_OF:
-        return Performer(key, ASSISTANT_OF[role], assistant=True, person=person)
-    return Performer(key, role, assistant=False, person=person)
+        return Performer(key, ASSISTANT_OF[role], True, person, furnished)
+    return Performer(key, role, False, person, furnished)
 
 
 def is_signed_by(index: Index, document: dict) -> bool:
-    """A visit note counts as signed when final and it names an authenticator."""
-    return text(document.get("docStatus")) == "final" and bool(
-        index.key(document.get("authenticator"))
+    """A visit note counts as signed when final (or amended) and it names an authenticator:
+    by reference, or only by ``display`` or ``identifier`` as Epic sends it."""
+    if text(document.get("docStatus")) not in ("final", "amended"):
+        return False
+    authenticator = obj(document.get("authenticator"))
+    return bool(
+        index.key(authenticator)
+        or text(authenticator.get("display")).strip()
+        or obj(authenticator.get("identifier")).get("value")
     )

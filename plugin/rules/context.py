@@ -9,7 +9,7 @@ from functools import cached_property
 from plugin.domain import BilledLine, Service, Visit
 from plugin.narrative import PhraseMatcher
 from plugin.policy.model import Policy
-from plugin.units import Allocation, allocate
+from plugin.units import Allocation, allocate, ladder_units
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +50,41 @@ class Context:
             grouped[service.code].append(service)
         return dict(grouped)
 
+    def _minutes(self, services) -> dict[str, int]:
+        """Whole minutes per timed code: each code's counted seconds summed, then floored
+        (3 x 7 min 50 s is 23 minutes); an aide's or student's minutes count for nothing."""
+        seconds: dict[str, float] = {}
+        for service in services:
+            if (
+                service.code in self.policy.timed
+                and service.seconds is not None
+                and not service.unqualified_only
+            ):
+                seconds[service.code] = seconds.get(service.code, 0.0) + service.seconds
+        return {code: int(total // 60 + 1e-9) for code, total in seconds.items()}
+
     @cached_property
     def timed_minutes(self) -> dict[str, int]:
-        """Documented minutes of each timed code (codes with no documented minutes left out)."""
-        minutes: dict[str, int] = {}
-        for service in self.visit.services:
-            if service.code in self.policy.timed and service.minutes is not None:
-                minutes[service.code] = minutes.get(service.code, 0) + service.minutes
-        return minutes
+        """This visit's documented minutes of each timed code (codes without minutes left out)."""
+        return self._minutes(self.visit.services)
+
+    @cached_property
+    def day_minutes(self) -> dict[str, int]:
+        """The day's minutes of each timed code: this visit's plus the same-day visits' (§2b)."""
+        if not self.visit.same_day:
+            return self.timed_minutes
+        return self._minutes(
+            [*self.visit.services, *(s for v in self.visit.same_day for s in v.services)]
+        )
+
+    @cached_property
+    def other_billed(self) -> dict[str, int]:
+        """Units the day's other visits already billed, per code."""
+        units: dict[str, int] = {}
+        for other in self.visit.same_day:
+            for line in other.billed:
+                units[line.code] = units.get(line.code, 0) + line.units
+        return units
 
     @cached_property
     def billed_units(self) -> dict[str, int]:
@@ -67,19 +94,55 @@ class Context:
         return units
 
     @cached_property
+    def total_only(self) -> bool:
+        """Only a total timed minutes is documented for a billed timed code (no per-code
+        minutes): the units are checked against the total, the per-code split is unverifiable."""
+        if self.visit.stated_timed_minutes is None:
+            return False
+        billed = [c for c, n in self.billed_units.items() if n > 0 and c in self.policy.timed]
+        performed = [s.code for s in self.visit.services if s.code in self.policy.timed]
+        return any(c not in self.day_minutes for c in billed + performed)
+
+    @cached_property
     def allocation(self) -> Allocation:
+        if self.total_only:
+            return self._total_allocation()
+        billed = dict(self.billed_units)
+        for code, units in self.other_billed.items():
+            billed[code] = billed.get(code, 0) + units
         return allocate(
             self.method,
-            self.timed_minutes,
-            self.billed_units,
+            self.day_minutes,
+            billed,
             self.policy.first_unit_minutes,
             self.policy.unit_minutes,
         )
 
+    def _total_allocation(self) -> Allocation:
+        """Units from the stated total timed minutes, given to the billed codes in turn."""
+        others = sum(m for c, m in self.day_minutes.items() if c not in self.services_by_code)
+        total = (self.visit.stated_timed_minutes or 0) + others
+        total_units = ladder_units(total, self.policy.first_unit_minutes, self.policy.unit_minutes)
+        left = total_units - sum(n for c, n in self.other_billed.items() if c in self.policy.timed)
+        units = {}
+        timed_billed = sorted(
+            ((c, n) for c, n in self.billed_units.items() if c in self.policy.timed),
+            key=lambda item: (-item[1], item[0]),
+        )
+        for code, billed in timed_billed:
+            give = max(0, min(billed, left))
+            left -= give
+            units[code] = give + self.other_billed.get(code, 0)
+        return Allocation("cms", total, total_units, units, dict(units))
+
     def supported(self, code: str) -> int:
+        """Units of the code this visit may bill: what the day supports less what the day's
+        other visits already billed (never below 0)."""
         if code in self.policy.timed:
-            return self.allocation.units.get(code, 0)
-        return 1 if code in self.services_by_code else 0
+            day = self.allocation.units.get(code, 0)
+            return max(0, day - self.other_billed.get(code, 0))
+        counted = [s for s in self.services_by_code.get(code, []) if not s.unqualified_only]
+        return 1 if counted and not self.other_billed.get(code) else 0
 
     def lines_of(self, code: str) -> list[BilledLine]:
         return [line for line in self.lines if line.code == code]
