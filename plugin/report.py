@@ -9,7 +9,7 @@ from plugin.rules.engine import Report
 def to_dict(report: Report) -> dict[str, object]:
     """The JSON object of contract.md section 1 (plus notes and dollars at risk)."""
     visit = report.visit
-    return {
+    out: dict[str, object] = {
         "encounter": visit.encounter,
         "patient": visit.patient,
         "date": visit.day.isoformat() if visit.day else None,
@@ -27,14 +27,26 @@ def to_dict(report: Report) -> dict[str, object]:
                 "supported_units": s.supported_units,
                 "modifiers": list(s.modifiers),
                 "timed": s.timed,
+                "suggested_units": s.suggested_units,
             }
             for s in report.services
         ],
         "findings": [f.to_dict() for f in report.findings],
         "dollars_at_risk": round(report.dollars_at_risk, 2),
+        "billed_total": round(report.billed_total, 2),
         "notes": list(visit.notes),
         "verdict": report.verdict,
     }
+    if report.day is not None:
+        out["day"] = {
+            "encounters": list(report.day.encounters),
+            "total_timed_minutes": report.day.total_timed_minutes,
+            "total_timed_units": report.day.total_timed_units,
+            "billed_units": report.day.billed_units,
+        }
+    if visit.unreadable:
+        out["unreadable_lines"] = list(visit.unreadable)
+    return out
 
 
 _COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}

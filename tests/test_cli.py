@@ -46,7 +46,10 @@ def test_clean_visit_json(runner, tmp_path):
         "supported_units": 2,
         "modifiers": ["GP"],
         "timed": True,
+        "suggested_units": 2,
     }
+    assert out["billed_total"] > 0 and out["dollars_at_risk"] == 0
+    assert "day" not in out  # no other visit on the date
 
 
 def test_error_finding_exits_1_with_the_contract_fields(runner, tmp_path):

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from plugin.errors import PolicyError
-from plugin.policy.model import KxYear, PhraseList, Policy, Provenance, PtpEdit
+from plugin.policy.model import KxYear, NotCovered, PhraseList, Policy, Provenance, PtpEdit
 
 DATA_DIR = Path(__file__).parent / "data"
 IMPORTED_PTP = "ptp_ncci.csv"
@@ -108,6 +108,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
     assistant = _read_toml("assistant.toml")
     payers = _read_toml("payers.toml")
     narrative = _read_toml("narrative.toml")
+    coverage = _read_toml("coverage.toml")
 
     ptp = read_ptp_csv(DATA_DIR / "ptp_starter.csv")
     imported = Path(policy_dir) if policy_dir else user_policy_dir()
@@ -136,6 +137,16 @@ def load_policy(policy_dir: str | None = None) -> Policy:
         distinct_modifiers=frozenset(codes["distinct_modifiers"]["codes"]),
         session_modifiers=frozenset(codes["distinct_modifiers"]["session_codes"]),
         per_day_units={k: int(v) for k, v in limits["per_day_units"].items()},
+        untimed_units_per_day=int(codes["untimed_units"]["per_day"]),
+        untimed_unit_exceptions={
+            k: int(v) for k, v in codes["untimed_units"].get("exceptions", {}).items()
+        },
+        not_covered=tuple(
+            NotCovered(
+                str(n["payer"]).lower(), str(n["code"]), str(n["instead"]), n["why"], n["source"]
+            )
+            for n in coverage.get("not_covered", ())
+        ),
         kx_modifier=str(kx["kx_modifier"]),
         kx_years=kx_years,
         review_threshold=float(kx["review_threshold"]),
@@ -163,6 +174,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
                 ("assistant", assistant),
                 ("payers", payers),
                 ("narrative", narrative),
+                ("coverage", coverage),
             )
         ),
     )

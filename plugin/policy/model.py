@@ -37,6 +37,17 @@ class PtpEdit:
 
 
 @dataclass(frozen=True, slots=True)
+class NotCovered:
+    """A code a payer does not pay as billed (e.g. Medicare and 97014), and what it pays."""
+
+    payer: str  # "medicare", or a lower-case substring of the payor name
+    code: str
+    instead: str
+    why: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class KxYear:
     year: int
     pt_slp: float
@@ -71,6 +82,9 @@ class Policy:
     distinct_modifiers: frozenset[str]
     session_modifiers: frozenset[str]
     per_day_units: dict[str, int]
+    untimed_units_per_day: int  # untimed codes: units on one date (1)
+    untimed_unit_exceptions: dict[str, int]
+    not_covered: tuple[NotCovered, ...]  # codes a payer does not pay, with what it pays
     kx_modifier: str
     kx_years: dict[int, KxYear]
     review_threshold: float

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from plugin.domain import Finding, Severity
+from plugin.domain import BilledLine, Finding, Severity
+
+# What a finding makes unpayable, per billed line: ((line ref, dollars), ...).
+AtRisk = tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +19,31 @@ class Issue:
     message: str
     fix: str
     evidence: tuple[str, ...] = ()
-    dollars_at_risk: float = 0.0
+    dollars_at_risk: float = 0.0  # when no per-line amounts are given (batch rules)
+    at_risk: AtRisk = ()
+
+
+def whole_lines(lines: Iterable[BilledLine]) -> AtRisk:
+    """A finding that denies these lines puts each whole line at risk."""
+    return tuple((line.ref, line.amount or 0.0) for line in lines)
+
+
+def excess_units(lines: Iterable[BilledLine], units: int) -> AtRisk:
+    """``units`` too many across the lines of one code: the last lines' units go first, each
+    at its own unit price."""
+    found = []
+    for line in reversed(list(lines)):
+        if units <= 0:
+            break
+        taken = min(units, line.units)
+        units -= taken
+        found.append((line.ref, taken * (line.unit_price or 0.0)))
+    return tuple(reversed(found))
+
+
+def share_of_lines(lines: Iterable[BilledLine], share: float) -> AtRisk:
+    """A finding that cuts the payment of these lines by ``share`` (e.g. CQ/CO: 15%)."""
+    return tuple((line.ref, (line.amount or 0.0) * share) for line in lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +75,8 @@ def finding(found_by: Rule, issue: Issue) -> Finding:
         fix=issue.fix,
         citation=found_by.citation,
         evidence=issue.evidence,
-        dollars_at_risk=issue.dollars_at_risk,
+        dollars_at_risk=issue.dollars_at_risk or sum(amount for _, amount in issue.at_risk),
+        at_risk=issue.at_risk,
     )
 
 

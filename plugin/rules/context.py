@@ -144,6 +144,18 @@ class Context:
         counted = [s for s in self.services_by_code.get(code, []) if not s.unqualified_only]
         return 1 if counted and not self.other_billed.get(code) else 0
 
+    def suggested(self, code: str) -> int:
+        """Units of the code to bill under the method (before charges: what the minutes allow)."""
+        return self.supported(code)
+
+    @cached_property
+    def own_units(self) -> int:
+        """The timed units this visit may bill (the day's less the other visits' billed)."""
+        if not self.visit.same_day:
+            return self.allocation.total_units
+        codes = set(self.allocation.units) | set(self.billed_units)
+        return sum(self.supported(c) for c in codes if c in self.policy.timed)
+
     def lines_of(self, code: str) -> list[BilledLine]:
         return [line for line in self.lines if line.code == code]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 from plugin.domain import Severity
-from plugin.rules.base import Issue, rule
+from plugin.rules.base import Issue, rule, whole_lines
 from plugin.rules.context import Context, DocumentedItem
 
 BPM = "CMS Benefit Policy Manual ch.15 §220.3"
@@ -38,6 +38,7 @@ def doc_no_deficit(ctx: Context) -> Iterator[Issue]:
             fix="Name the deficit treated, e.g. 'impaired single-leg balance' or 'decreased "
             "proprioception R ankle'",
             evidence=(item.ref,),
+            at_risk=whole_lines(ctx.lines_of(item.code)),
         )
 
 
@@ -56,6 +57,7 @@ def doc_no_skilled_intervention(ctx: Context) -> Iterator[Issue]:
             fix="Describe the skilled intervention: the cues (verbal/tactile), facilitation, "
             "perturbation or PNF, and how it was progressed",
             evidence=(item.ref,),
+            at_risk=whole_lines(ctx.lines_of(item.code)),
         )
 
 
@@ -102,6 +104,7 @@ def doc_no_functional_goal(ctx: Context) -> Iterator[Issue]:
             fix="Link the service to an active goal with a measurable target, e.g. 'Berg "
             ">= 48/56 in 4 weeks'",
             evidence=(item.ref, *item.goal_refs),
+            at_risk=whole_lines(ctx.lines_of(item.code)),
         )
 
 
@@ -168,20 +171,39 @@ def doc_unsigned(ctx: Context) -> Iterator[Issue]:
             message=state,
             fix="Sign the visit note (final, with the therapist as authenticator)",
             evidence=(ctx.visit.encounter,),
+            at_risk=whole_lines(ctx.lines),  # an unsigned note denies the whole visit
         )
 
 
 @rule("doc-no-total-time", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E")
 def doc_no_total_time(ctx: Context) -> Iterator[Issue]:
-    """Total treatment time is not documented.
+    """Total treatment time or total timed code minutes is not documented.
 
-    Each note needs total timed-code minutes and total treatment time (timed plus untimed).
+    Both are required elements of every treatment note: 'Total timed code treatment minutes
+    and total treatment time in minutes. Total treatment time includes the minutes for timed
+    code treatment and untimed code treatment.' Total timed minutes are documented by a stated
+    total in the note, or by each timed intervention's own minutes.
     Source: CMS Benefit Policy Manual ch.15 §220.3 E.
     """
+    timed = [s for s in ctx.visit.services if s.code in ctx.policy.timed]
+    timed_lines = [ln for ln in ctx.lines if ln.code in ctx.policy.timed]
+    missing = []
     if ctx.visit.total_minutes is None:
+        missing.append("total treatment time (no Encounter.length, none stated in the note)")
+    timed_documented = ctx.visit.stated_timed_minutes is not None or (
+        timed and all(s.seconds is not None for s in timed)
+    )
+    if (timed or timed_lines) and not timed_documented:
+        missing.append(
+            "total timed code minutes (no stated total, not every timed "
+            "intervention has its minutes)"
+        )
+    if missing:
         yield Issue(
             code=None,
-            message="total treatment time is not documented (Encounter.length is empty)",
-            fix="Record the total treatment time in minutes",
+            message=f"not documented: {'; '.join(missing)}",
+            fix="Record the total timed code minutes and the total treatment time in minutes "
+            "in the note",
             evidence=(ctx.visit.encounter,),
+            at_risk=whole_lines(timed_lines),
         )

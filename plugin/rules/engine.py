@@ -15,11 +15,22 @@ from plugin.rules.context import Context
 @dataclass(frozen=True, slots=True)
 class ServiceSummary:
     code: str
-    minutes: int | None
+    minutes: int | None  # None where only a total timed minutes is documented
     billed_units: int
     supported_units: int
     modifiers: tuple[str, ...]
     timed: bool
+    suggested_units: int = 0  # what to bill under the method (useful before charges)
+
+
+@dataclass(frozen=True, slots=True)
+class DaySummary:
+    """The day's pooled figures when other visits share the date of service (§2b)."""
+
+    encounters: tuple[str, ...]
+    total_timed_minutes: int
+    total_timed_units: int
+    billed_units: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,19 +41,33 @@ class Report:
     total_timed_units: int
     services: tuple[ServiceSummary, ...]
     findings: tuple[Finding, ...]
+    day: DaySummary | None = None
 
     @property
     def verdict(self) -> str:
         severities = {f.severity for f in self.findings}
         if Severity.ERROR in severities:
             return "unsupported"
-        if Severity.WARNING in severities:
-            return "needs-review"
+        if Severity.WARNING in severities or self.visit.unreadable:
+            return "needs-review"  # a billed line that could not be read is never "supported"
         return "supported"
 
     @property
+    def billed_total(self) -> float:
+        return sum(line.amount or 0.0 for line in self.visit.billed or ())
+
+    @property
     def dollars_at_risk(self) -> float:
-        return sum(f.dollars_at_risk for f in self.findings)
+        """Per billed line the largest amount any finding puts at risk, added up: a line is
+        never counted twice and the visit never risks more than was billed (contract §2b)."""
+        per_line: dict[str, float] = {}
+        loose = 0.0
+        for f in self.findings:
+            if not f.at_risk:
+                loose += f.dollars_at_risk
+            for ref, amount in f.at_risk:
+                per_line[ref] = max(per_line.get(ref, 0.0), amount)
+        return min(sum(per_line.values()) + loose, self.billed_total)
 
 
 _MATCHERS: dict[int, PhraseMatcher] = {}
@@ -63,17 +88,34 @@ def _services(ctx: Context) -> tuple[ServiceSummary, ...]:
         services = ctx.services_by_code.get(code, [])
         known = [s.minutes for s in services if s.minutes is not None]
         modifiers = sorted({m for line in ctx.lines_of(code) for m in line.modifiers})
+        timed = code in ctx.policy.timed
+        minutes = ctx.timed_minutes.get(code) if timed else (sum(known) if known else None)
         rows.append(
             ServiceSummary(
                 code=code,
-                minutes=sum(known) if known else None,
+                minutes=None if timed and ctx.total_only else minutes,
                 billed_units=ctx.billed_units.get(code, 0),
                 supported_units=ctx.supported(code),
                 modifiers=tuple(modifiers),
-                timed=code in ctx.policy.timed,
+                timed=timed,
+                suggested_units=ctx.suggested(code),
             )
         )
     return tuple(rows)
+
+
+def _day(ctx: Context) -> DaySummary | None:
+    if not ctx.visit.same_day:
+        return None
+    billed = dict(ctx.billed_units)
+    for code, units in ctx.other_billed.items():
+        billed[code] = billed.get(code, 0) + units
+    return DaySummary(
+        encounters=(ctx.visit.encounter, *(v.encounter for v in ctx.visit.same_day)),
+        total_timed_minutes=ctx.allocation.total_minutes,
+        total_timed_units=ctx.allocation.total_units,
+        billed_units=dict(sorted(billed.items())),
+    )
 
 
 def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) -> Report:
@@ -90,11 +132,15 @@ def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) ->
         for issue in rule.check(ctx):
             findings.append((rule.severity.rank, order, finding(rule, issue)))
     findings.sort(key=lambda item: (item[0], item[1]))
+    own_minutes = (
+        visit.stated_timed_minutes if ctx.total_only else sum(ctx.timed_minutes.values())
+    ) or 0
     return Report(
         visit=visit,
         method=visit.method,
-        total_timed_minutes=ctx.allocation.total_minutes,
-        total_timed_units=ctx.allocation.total_units,
+        total_timed_minutes=own_minutes,
+        total_timed_units=ctx.own_units,
         services=_services(ctx),
         findings=tuple(f for _, _, f in findings),
+        day=_day(ctx),
     )

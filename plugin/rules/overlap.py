@@ -152,18 +152,29 @@ def untimed_overlap(ctx: Context) -> Iterator[Issue]:
 
 @rule("total-time-mismatch", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E")
 def total_time_mismatch(ctx: Context) -> Iterator[Issue]:
-    """Timed minutes add up to more than the visit's documented total treatment time.
+    """Timed plus untimed minutes add up to more than the visit's total treatment time.
 
-    Total treatment time includes timed and untimed minutes, so the timed minutes alone can
-    never exceed it. Source: CMS Benefit Policy Manual ch.15 §220.3 E (total timed code
-    minutes and total treatment time must both be documented and consistent).
+    'Total treatment time includes the minutes for timed code treatment and untimed code
+    treatment', so the two together can never exceed it. Source: CMS Benefit Policy Manual
+    ch.15 §220.3 E (total timed code minutes and total treatment time must both be documented
+    and consistent).
     """
     total = ctx.visit.total_minutes
-    timed = sum(ctx.timed_minutes.values())
-    if total is not None and timed > total:
+    if total is None:
+        return
+    stated = ctx.visit.stated_timed_minutes
+    timed = stated if stated is not None else sum(ctx.timed_minutes.values())
+    untimed_seconds = sum(
+        s.seconds or 0.0
+        for s in ctx.visit.services
+        if s.code not in ctx.policy.timed and not s.unqualified_only
+    )
+    untimed = int(untimed_seconds // 60)
+    if timed + untimed > total:
+        parts = f"{timed} timed" + (f" + {untimed} untimed" if untimed else "")
         yield Issue(
             code=None,
-            message=f"{timed} timed minutes documented but total treatment time is {total} minutes",
-            fix="Correct the total treatment time or the minutes of the timed interventions",
+            message=f"{parts} minutes documented but total treatment time is {total} minutes",
+            fix="Correct the total treatment time or the minutes of the interventions",
             evidence=(ctx.visit.encounter,),
         )

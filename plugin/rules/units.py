@@ -6,20 +6,32 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from plugin.domain import Severity
-from plugin.rules.base import Issue, rule
+from plugin.rules.base import Issue, excess_units, rule, whole_lines
 from plugin.rules.context import Context
 
 CH5 = "CMS Claims Processing Manual ch.5 §20.2"
 
 
+def _plural(n: int, word: str = "unit") -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _pool_note(ctx: Context) -> str:
-    if ctx.method != "cms":
-        return f" (per code, {ctx.method} method)"
     alloc = ctx.allocation
-    if len(ctx.timed_minutes) < 2:
+    day = ""
+    if ctx.visit.same_day:
+        already = sum(ctx.other_billed.values())
+        day = (
+            f"; the day's {len(ctx.visit.same_day) + 1} visits are pooled"
+            f", {_plural(already)} already billed at the others"
+        )
+    if ctx.method != "cms":
+        return f" (per code, {ctx.method} method{day})"
+    if len(ctx.day_minutes) < 2 and not day:
         return ""
-    units = "unit" if alloc.total_units == 1 else "units"
-    return f" ({alloc.total_minutes} timed minutes in all support {alloc.total_units} {units})"
+    return (
+        f" ({alloc.total_minutes} timed minutes in all support {_plural(alloc.total_units)}{day})"
+    )
 
 
 @rule("units-exceed-time", Severity.ERROR, CH5, billing=True)
@@ -38,16 +50,26 @@ def units_exceed_time(ctx: Context) -> Iterator[Issue]:
         supported = ctx.supported(code)
         if billed <= supported:
             continue
-        minutes = ctx.timed_minutes.get(code, 0)
-        price = ctx.unit_price(code) or 0.0
+        if ctx.total_only:
+            what = (
+                f"the documented total of {ctx.allocation.total_minutes} timed minutes "
+                f"supports {_plural(ctx.allocation.total_units)} in all, so {code} keeps "
+                f"{supported} (the per-code split is not documented)"
+            )
+        else:
+            minutes = ctx.day_minutes.get(code, 0)
+            what = f"{minutes} documented minutes support {supported}{_pool_note(ctx)}"
+        fix = (
+            f"Bill {_plural(supported)} of {code} or document the missing minutes"
+            if supported
+            else f"Remove the {code} line, or document the minutes that support it"
+        )
         yield Issue(
             code=code,
-            message=f"{billed} units of {code} billed; {minutes} documented minutes support "
-            f"{supported}{_pool_note(ctx)}",
-            fix=f"Bill {supported} unit{'s' if supported != 1 else ''} of {code} "
-            "or document the missing minutes",
+            message=f"{_plural(billed)} of {code} billed; {what}",
+            fix=fix,
             evidence=tuple(line.ref for line in ctx.lines_of(code)),
-            dollars_at_risk=(billed - supported) * price,
+            at_risk=excess_units(ctx.lines_of(code), billed - supported),
         )
 
 
@@ -58,14 +80,16 @@ def units_under_billed(ctx: Context) -> Iterator[Issue]:
     Nothing is wrong with the claim; the clinic may be leaving money on the table.
     Source: CMS Claims Processing Manual ch.5 §20.2 C (units follow the documented minutes).
     """
+    if ctx.total_only:
+        return
     for code in sorted(ctx.allocation.units):
         supported, billed = ctx.supported(code), ctx.billed_units.get(code, 0)
         if supported > billed:
             yield Issue(
                 code=code,
-                message=f"{ctx.timed_minutes.get(code, 0)} documented minutes of {code} support "
-                f"{supported} units; {billed} billed",
-                fix=f"Consider billing {supported} units of {code} if the minutes are right",
+                message=f"{ctx.day_minutes.get(code, 0)} documented minutes of {code} support "
+                f"{_plural(supported)}; {billed} billed",
+                fix=f"Consider billing {_plural(supported)} of {code} if the minutes are right",
                 evidence=tuple(s.ref for s in ctx.services_by_code.get(code, [])),
             )
 
@@ -81,13 +105,14 @@ def under_8_minutes(ctx: Context) -> Iterator[Issue]:
     """
     first = ctx.policy.first_unit_minutes
     for code, billed in sorted(ctx.billed_units.items()):
-        minutes = ctx.timed_minutes.get(code)
+        minutes = ctx.day_minutes.get(code)
         if code not in ctx.policy.timed or billed == 0 or minutes is None or minutes == 0:
             continue
         if minutes < first and ctx.allocation.most.get(code, 0) == 0:
             yield Issue(
                 code=code,
-                message=f"{code} billed with {minutes} documented minutes; under {first} minutes "
+                message=f"{code} billed with {minutes} documented minutes"
+                f"{' that day' if ctx.visit.same_day else ''}; under {first} minutes "
                 f"it earns no unit under the {ctx.method} method",
                 fix=f"Remove the {code} line, or document at least {first} minutes",
                 evidence=tuple(s.ref for s in ctx.services_by_code.get(code, [])),
@@ -96,21 +121,26 @@ def under_8_minutes(ctx: Context) -> Iterator[Issue]:
 
 @rule("missing-minutes", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E", billing=True)
 def missing_minutes(ctx: Context) -> Iterator[Issue]:
-    """A timed code is billed but no minutes are documented for it.
+    """A timed code is billed with neither its own minutes nor a documented total timed minutes.
 
-    A timed code's units rest on documented minutes: a completed Procedure with that code and a
-    performed period. Source: CMS Benefit Policy Manual ch.15 §220.3 E ('The billing and the
-    total timed code treatment minutes must be consistent').
+    A timed code's units rest on documented time. Minutes per code are voluntary for Medicare
+    ('contractors shall not require it'), so a note's total timed code minutes is enough; only
+    when neither is documented are the units unsupported. Source: CMS Benefit Policy Manual
+    ch.15 §220.3 E ('The billing and the total timed code treatment minutes must be
+    consistent').
     """
+    if ctx.visit.stated_timed_minutes is not None:
+        return
     for code, billed in sorted(ctx.billed_units.items()):
-        if code in ctx.policy.timed and billed > 0 and code not in ctx.timed_minutes:
+        if code in ctx.policy.timed and billed > 0 and code not in ctx.day_minutes:
             yield Issue(
                 code=code,
-                message=f"{billed} units of {code} billed with no documented minutes",
-                fix=f"Document the {code} intervention with its start and end times, "
+                message=f"{_plural(billed)} of {code} billed with no documented minutes and no "
+                "total timed minutes in the note",
+                fix=f"Document the total timed code minutes (or the {code} minutes), "
                 "or remove the line",
                 evidence=tuple(line.ref for line in ctx.lines_of(code)),
-                dollars_at_risk=billed * (ctx.unit_price(code) or 0.0),
+                at_risk=whole_lines(ctx.lines_of(code)),
             )
 
 
