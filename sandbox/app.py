@@ -155,6 +155,14 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             return True
         if resource.get("resourceType") == "Patient":
             return resource.get("id") == patient
+        if resource.get("resourceType") == "Binary":
+            # A Binary belongs where its securityContext (the note's DocumentReference) does.
+            ref = (resource.get("securityContext") or {}).get("reference")
+            parts = ref.split("/") if isinstance(ref, str) else []
+            if len(parts) < 2:
+                return True
+            owner = sandbox.store.get(parts[-2], parts[-1])
+            return owner is not None and in_compartment(owner[0], patient)
         refs = references(resource, "patient")
         return not refs or any(r.split("/")[-1] == patient for r in refs)
 
@@ -241,6 +249,9 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
                 "searchParam": [{"name": p} for p in sorted(params)],
             }
             for t, params in sorted(sandbox.profile.search.items())
+        ] + [
+            {"type": t, "interaction": [{"code": "read"}]}
+            for t in sorted(sandbox.profile.read_only)
         ]
         return Response(
             orjson.dumps(
@@ -411,7 +422,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
 
     @app.get("/fhir/<rtype>/<rid>")
     def read(rtype: str, rid: str):
-        if rtype not in sandbox.profile.search:
+        if rtype not in sandbox.profile.search and rtype not in sandbox.profile.read_only:
             return outcome(404, "not-supported", f"{rtype} is not served here")
         refused, patient = guard(rtype, "r")
         if refused:

@@ -22,6 +22,8 @@ class Profile:
     search: dict[str, frozenset[str]]  # type -> search params allowed
     create: frozenset[str]  # types that may be created
     update: frozenset[str]
+    # read but not searched: note text, as Epic and Oracle Health serve it (GET Binary/ID)
+    read_only: frozenset[str] = frozenset({"Binary"})
     page_cap: int = 1000
     conditional_create: bool = False
     outcome_entries: bool = False

@@ -16,6 +16,7 @@ DEFAULT_SCOPES = (
     "patient/Goal.rs",
     "patient/Condition.rs",
     "patient/DocumentReference.rs",
+    "patient/Binary.r",  # the note text a DocumentReference points at (Epic, Oracle Health)
     "patient/Coverage.rs",
     "patient/Claim.rs",
     "patient/ChargeItem.rs",

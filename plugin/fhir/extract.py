@@ -7,10 +7,7 @@ visit to review at all (InputError).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
-import html
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -29,6 +26,7 @@ from plugin.domain import (
 )
 from plugin.errors import InputError
 from plugin.fhir.billing import claim_counts, patient_lines
+from plugin.fhir.documents import document_text
 from plugin.fhir.index import (
     Index,
     billing_code,
@@ -51,7 +49,6 @@ CodeMap = Mapping[tuple[str, str], str]
 
 PERTAINS_TO_GOAL = "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
 SOPT = "https://nahdo.org/sopt"
-_TAGS = re.compile(r"<[^>]+>")
 # Encounter.length: UCUM codes first, then the unit texts people write.
 LENGTH_CODES = {"min": 1.0, "h": 60.0, "s": 1 / 60}
 LENGTH_UNITS = {
@@ -379,29 +376,9 @@ def _is_vital_sign(observation: dict) -> bool:
 
 
 def _document_text(index: Index, document: dict, key: str) -> str:
-    """The document's embedded text (decoded once per index, however many visits read it)."""
-    return index.cached(("text", id(document)), lambda: _decode_document(index, document, key))
-
-
-def _decode_document(index: Index, document: dict, key: str) -> str:
-    parts = []
-    for content in seq(document.get("content")):
-        attachment = obj(obj(content).get("attachment"))
-        data = text(attachment.get("data"))
-        if not data:
-            if attachment.get("url"):
-                index.note(f"{key} keeps its text at a URL; only embedded text is read")
-            continue
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            index.note(f"{key} has attachment data that is not valid base64; not read")
-            continue
-        decoded = raw.decode("utf-8", errors="replace")
-        if "html" in text(attachment.get("contentType")):
-            decoded = html.unescape(_TAGS.sub(" ", decoded))
-        parts.append(decoded)
-    return "\n".join(parts)
+    """The document's text, embedded or in a Binary of the index (plugin.fhir.documents),
+    decoded once per index, however many visits read it."""
+    return index.cached(("text", id(document)), lambda: document_text(index, document, key))
 
 
 def _documents_of(index: Index, encounter: str) -> list[dict]:

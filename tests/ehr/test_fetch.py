@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from pathlib import Path
@@ -185,3 +186,115 @@ def test_epic_has_no_charges_so_the_review_runs_before_charges():
 def test_unknown_encounter_is_a_fetch_error():
     with pytest.raises(FetchError, match="Encounter/nope"):
         fetch_visit(FakeEhr(load("units_exceed.json"), "full"), "nope")
+
+
+# --- visit notes kept as Binary (Epic, Oracle Health) ------------------------------------------
+
+EHR_BASE = "https://ehr.example.org/fhir/"
+NOTE_HTML = (
+    "<html><body><style>p{}</style><p>Deficits: impaired single-leg balance and decreased "
+    "proprioception R ankle.</p><p>97112: perturbation training on foam with mod verbal and "
+    "tactile cues; PNF D2 patterns with manual facilitation.</p><p>Patient response: tolerated "
+    "well, decreased sway.</p></body></html>"
+)
+
+
+def binary_visit() -> tuple[dict, list[dict]]:
+    """A visit (Epic-like: no charges) whose note is only in a Binary, and an earlier visit whose
+    note is a relative Binary/ID; plus a note kept on another server. (bundle, Binaries)."""
+    from plugin.synthetic import clean_visit
+
+    b = clean_visit()
+    b.earlier_visit("enc-0", "2026-02-20")
+    for entry in b.entries:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Procedure" and "97112" in str(resource["code"]):
+            resource["note"] = [{"text": "See note."}]
+        if resource["resourceType"] == "DocumentReference":
+            resource["content"] = [
+                {"attachment": {"contentType": "text/rtf", "url": f"{EHR_BASE}Binary/note-1-rtf"}},
+                {"attachment": {"contentType": "text/html", "url": f"{EHR_BASE}Binary/note-1"}},
+            ]
+    earlier = b.document("enc-0", "unused")
+    earlier["content"] = [{"attachment": {"contentType": "text/plain", "url": "Binary/note-0"}}]
+    gone = b.document("enc-0", "unused")
+    gone["content"] = [{"attachment": {"contentType": "text/plain", "url": "Binary/gone"}}]
+    away = b.document("enc-0", "unused")
+    away["content"] = [
+        {"attachment": {"contentType": "text/plain", "url": "https://other.example/Binary/x"}}
+    ]
+    binaries = [
+        {
+            "resourceType": "Binary",
+            "id": rid,
+            "contentType": kind,
+            "data": base64.b64encode(body.encode()).decode(),
+        }
+        for rid, kind, body in (
+            ("note-1", "text/html", NOTE_HTML),
+            ("note-1-rtf", "text/rtf", r"{\rtf1 RTF copy}"),
+            ("note-0", "text/plain", "Earlier visit: tandem stance with cues."),
+        )
+    ]
+    return b.bundle(), binaries
+
+
+def test_epic_note_text_is_read_from_binary_in_the_practitioner_round():
+    bundle, binaries = binary_visit()
+    ehr = FakeEhr(bundle, "epic")
+    ehr.base_url = EHR_BASE
+    ehr.resources += binaries
+    stats = FetchStats()
+    fetched = fetch_visit(ehr, "enc-1", stats=stats)
+
+    # One read per note, its most readable format (HTML, not the RTF copy); none on another
+    # origin; all in round 3 with the practitioners, so the round count does not grow.
+    assert sorted(c for c in ehr.calls if "Binary" in c) == ["read Binary"] * 3
+    assert stats.rounds == 3
+    kept = {e["resource"].get("id") for e in fetched["entry"]}
+    assert {"note-1", "note-0"} <= kept and "note-1-rtf" not in kept
+
+    report = review_bundle(fetched, encounter_id="enc-1")
+    assert "perturbation training on foam" in report.visit.note_text
+    rules = {f.rule for f in report.findings if f.code == "97112"}
+    assert not {"doc-no-deficit", "doc-no-skilled-intervention"} & rules
+    notes = report.visit.notes
+    assert any("on another server" in n for n in notes)  # refused, not read
+    assert any("Binary/gone could not be read" in n for n in notes)  # a note, not a failure
+    earlier = {v.encounter: v.texts for v in report.visit.earlier_visits}
+    assert any("tandem stance" in t for t in earlier["Encounter/enc-0"])
+
+
+def test_without_binary_reads_the_same_visit_fails_its_documentation():
+    # The test above can fail: without the Binary the 97112 documentation rules fire.
+    bundle, _ = binary_visit()
+    ehr = FakeEhr(bundle, "epic")
+    ehr.base_url = EHR_BASE
+    report = review_bundle(fetch_visit(ehr, "enc-1"), encounter_id="enc-1")
+    rules = {f.rule for f in report.findings if f.code == "97112"}
+    assert {"doc-no-deficit", "doc-no-skilled-intervention"} <= rules
+
+
+def test_a_reader_without_a_base_reads_only_relative_binaries():
+    bundle, binaries = binary_visit()
+    ehr = FakeEhr(bundle, "epic")  # no base_url: an absolute url cannot be checked
+    ehr.resources += binaries
+    fetched = fetch_visit(ehr, "enc-1")
+    kept = {e["resource"].get("id") for e in fetched["entry"]}
+    assert "note-0" in kept and "note-1" not in kept
+
+
+def test_binary_reads_are_capped(monkeypatch):
+    import plugin.ehr.fetch as fetch
+
+    monkeypatch.setattr(fetch, "MAX_BINARY_READS", 1)
+    bundle, binaries = binary_visit()
+    ehr = FakeEhr(bundle, "epic")
+    ehr.base_url = EHR_BASE
+    ehr.resources += binaries
+    fetched = fetch_visit(ehr, "enc-1")
+    assert ehr.calls.count("read Binary") == 1
+    kept = {e["resource"].get("id") for e in fetched["entry"]}
+    assert "note-1" in kept  # the reviewed visit's note comes first
+    report = review_bundle(fetched, encounter_id="enc-1")
+    assert any("2 older visit notes kept as Binary were not read" in n for n in report.visit.notes)
