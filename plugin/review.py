@@ -45,6 +45,7 @@ def review_bundle(
     policy: Policy | None = None,
     strict: bool = False,
     source: str = "input",
+    code_map: dict[tuple[str, str], str] | None = None,
 ) -> Report:
     """Review the chosen Encounter of a parsed Bundle; InputError when it cannot be reviewed."""
     policy = policy or load_policy()
@@ -55,7 +56,9 @@ def review_bundle(
     if strict:
         validate_resources(bundle, source)  # type: ignore[arg-type]
     try:
-        visit = build_visit(index, policy, encounter_id=encounter_id, method=method)
+        visit = build_visit(
+            index, policy, encounter_id=encounter_id, method=method, code_map=code_map
+        )
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
     return review(visit, policy)

@@ -27,6 +27,7 @@ class RegisteredEhr:
     profile: str | None = None  # epic | oracle | full; detected when absent
     scope_style: str = "v2"  # v1 for servers that want patient/X.read
     quirks: dict = field(default_factory=dict)
+    codes: dict = field(default_factory=dict)  # [ehr.codes]: map = CSV of the EHR's own codes
 
     def __repr__(self) -> str:
         return f"RegisteredEhr(name={self.name!r}, issuer={self.issuer!r})"
@@ -89,6 +90,7 @@ def load_registry(path: str | Path) -> Registry:
                 profile=profile,
                 scope_style=table.get("scope_style", "v2"),
                 quirks=dict(table.get("quirks", {})),
+                codes=dict(table.get("codes", {})),
             )
         )
     issuers = [e.issuer for e in ehrs]

@@ -3,7 +3,7 @@
 Retired rule ids are never reused; list them here in a comment when one is retired.
 """
 
-from plugin.rules import documentation, kx, modifiers, narrative, overlap, units
+from plugin.rules import coverage, documentation, kx, modifiers, narrative, overlap, units
 from plugin.rules.base import Issue, Rule
 from plugin.rules.engine import Report, review
 
@@ -13,6 +13,9 @@ ALL_RULES: tuple[Rule, ...] = (
     units.under_8_minutes,
     units.missing_minutes,
     units.daily_unit_cap,
+    coverage.untimed_units_exceed,
+    coverage.code_not_covered,
+    coverage.unqualified_performer,
     overlap.minutes_overlap,
     overlap.group_overlap,
     overlap.untimed_overlap,

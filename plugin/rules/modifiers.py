@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from plugin.domain import BilledLine, Severity
-from plugin.rules.base import Issue, rule
+from plugin.rules.base import Issue, rule, whole_lines
 from plugin.rules.context import Context
 from plugin.rules.overlap import overlapping_pairs
 
@@ -31,7 +31,7 @@ def missing_discipline_modifier(ctx: Context) -> Iterator[Issue]:
                 fix="Add GP (physical therapy), GO (occupational therapy) or GN (speech-language "
                 "pathology) to match the plan of care",
                 evidence=(line.ref,),
-                dollars_at_risk=line.amount or 0.0,
+                at_risk=whole_lines([line]),
             )
 
 
@@ -81,22 +81,57 @@ def discipline_modifier_mismatch(ctx: Context) -> Iterator[Issue]:
                 f"furnished by {furnished}",
                 fix=f"Use the modifier of the {furnished} plan of care",
                 evidence=(line.ref, *(s.ref for s in ctx.services_by_code.get(line.code, []))),
-                dollars_at_risk=line.amount or 0.0,
+                at_risk=whole_lines([line]),
             )
+
+
+def assistant_units(
+    assistant: int, therapist: int, units: int, timed: bool, share: float, first: int = 8
+) -> int:
+    """How many of a code's billed units need CQ/CO, judged per unit (CY2022 on).
+
+    ``assistant``: minutes an assistant furnished alone; ``therapist``: minutes the therapist
+    furnished (alone or with the assistant). Untimed codes: one unit, CQ/CO when the
+    assistant's share passes the de minimis. Timed codes: each provider's full 15-minute
+    units first (the assistant's need the modifier); of the remaining units, a unit the
+    therapist's own leftover minutes support (8 or more) is billed without it, and otherwise
+    the assistant's share of the leftover minutes decides; when two units remain and each
+    furnished 9-14 leftover minutes, one unit carries the modifier and one does not.
+    """
+    if units <= 0 or assistant <= 0:
+        return 0
+    if not timed:
+        return min(units, 1) if assistant / (assistant + therapist) > share else 0
+    full_assistant, rest_assistant = divmod(assistant, 15)
+    full_therapist, rest_therapist = divmod(therapist, 15)
+    needed = min(full_assistant, units)
+    remaining = max(0, units - full_assistant - full_therapist)
+    if remaining == 0 or rest_assistant == 0:
+        return needed
+    if remaining >= 2 and 9 <= rest_assistant <= 14 and 9 <= rest_therapist <= 14:
+        return needed + 1
+    if rest_therapist >= first:
+        return needed + max(0, remaining - 1)
+    if rest_assistant / (rest_assistant + rest_therapist) > share:
+        return needed + remaining
+    return needed
 
 
 @rule(
     "missing-assistant-modifier",
     Severity.ERROR,
-    "CMS 'Billing Examples Using CQ/CO Modifiers'; Pub. 100-04 ch.5 §20.1",
+    "CMS 'Billing Examples Using CQ/CO Modifiers'; Pub. 100-04 ch.5 §20.1; CY2022 PFS final rule",
     billing=True,
 )
 def missing_assistant_modifier(ctx: Context) -> Iterator[Issue]:
-    """An assistant (PTA/OTA) furnished more than the de minimis share without CQ/CO.
+    """A billed unit in which an assistant furnished more than the de minimis lacks CQ/CO.
 
-    Minutes an assistant furnished alone (not together with the therapist) above the policy's
-    de minimis share (10%) of a service mean the line needs CQ (PT) or CO (OT).
-    Source: CMS CQ/CO billing examples; Pub. 100-04 ch.5 §20.1; CY2020/CY2022 PFS final rules.
+    Since CY2022 the 10% de minimis is applied to each billed unit of a timed code (and to the
+    whole of an untimed code), not to the code's minutes as a whole: CQ on one of a PTA's two
+    units is not enough. Only minutes the assistant furnished alone count; a performer whose
+    role is supervising or co-signing did not furnish the minutes.
+    Source: CMS 'Billing Examples Using CQ/CO Modifiers for Services Furnished In Whole or In
+    Part by PTAs and OTAs'; Pub. 100-04 ch.5 §20.1; APTA quick guide (per-unit de minimis).
     """
     share = ctx.policy.de_minimis_share
     wanted = {"PT": "CQ", "OT": "CO"}
@@ -104,25 +139,38 @@ def missing_assistant_modifier(ctx: Context) -> Iterator[Issue]:
         lines = ctx.lines_of(code)
         if not lines:
             continue
-        total = sum(s.minutes or 0 for s in services)
-        alone = [s for s in services if s.assistant_only]
-        assistant_minutes = sum(s.minutes or 0 for s in alone)
-        whole_untimed = code not in ctx.policy.timed and alone and len(alone) == len(services)
-        if not (whole_untimed or (total and assistant_minutes / total > share)):
+        counted = [s for s in services if not s.unqualified_only]
+        alone = [s for s in counted if s.assistant_only]
+        if not alone:
             continue
-        disciplines = {p.discipline for s in alone for p in s.performers}
+        assistant = int(sum(s.seconds or 0.0 for s in alone) // 60)
+        therapist = int(sum(s.seconds or 0.0 for s in counted if not s.assistant_only) // 60)
+        timed = code in ctx.policy.timed
+        billed = sum(line.units for line in lines)
+        if not timed and alone and len(alone) == len(counted):
+            assistant, therapist = max(assistant, 1), 0
+        needed = assistant_units(
+            assistant, therapist, billed, timed, share, ctx.policy.first_unit_minutes
+        )
+        disciplines = {p.discipline for s in alone for p in s.furnishing}
         modifier = next((wanted[d] for d in sorted(disciplines) if d in wanted), None)
-        if modifier and not any(modifier in line.modifiers for line in lines):
-            yield Issue(
-                code=code,
-                message=f"an assistant furnished {assistant_minutes} of {total} minutes of {code} "
-                f"alone (over {share:.0%}) but no line carries {modifier}",
-                fix=f"Add {modifier} to the {code} line (paid at "
-                f"{ctx.policy.assistant_payment_share:.0%})",
-                evidence=tuple(s.ref for s in alone) + tuple(line.ref for line in lines),
-                dollars_at_risk=sum(line.amount or 0.0 for line in lines)
-                * (1 - ctx.policy.assistant_payment_share),
-            )
+        if not modifier or needed == 0:
+            continue
+        marked = sum(line.units for line in lines if modifier in line.modifiers)
+        if marked >= needed:
+            continue
+        first = next(line for line in lines if modifier not in line.modifiers)
+        cut = 1 - ctx.policy.assistant_payment_share  # paid at 85%: 15% of each unit at risk
+        yield Issue(
+            code=code,
+            message=f"an assistant furnished {assistant} of {assistant + therapist} minutes of "
+            f"{code} alone: {needed} of {billed} billed unit(s) need {modifier}, "
+            f"{marked} carry it",
+            fix=f"Bill {needed} unit(s) of {code} with {modifier} (paid at "
+            f"{ctx.policy.assistant_payment_share:.0%}) and the rest without",
+            evidence=tuple(s.ref for s in alone) + tuple(line.ref for line in lines),
+            at_risk=((first.ref, (needed - marked) * (first.unit_price or 0.0) * cut),),
+        )
 
 
 def _same_day_lines(ctx: Context) -> list[BilledLine]:
@@ -168,46 +216,60 @@ def missing_distinct_modifier(ctx: Context) -> Iterator[Issue]:
                 fix=f"If {col2} was a separate session from {col1}, add 59 or XS and document it; "
                 f"otherwise remove {col2}",
                 evidence=(line.ref,),
-                dollars_at_risk=line.amount or 0.0,
+                at_risk=whole_lines([line]),
             )
+
+
+def _span(services) -> tuple | None:
+    timed = [s for s in services if s.start and s.end]
+    if not timed:
+        return None
+    return min(s.start for s in timed), max(s.end for s in timed)
 
 
 @rule(
     "unsupported-distinct-modifier",
     Severity.ERROR,
-    "CMS NCCI Policy Manual ch.1 §E (modifier 59 and X{EPSU})",
+    "CMS NCCI Policy Manual ch.11 and ch.1 §E (modifier 59 and X{EPSU})",
     billing=True,
 )
 def unsupported_distinct_modifier(ctx: Context) -> Iterator[Issue]:
-    """59/XS is claimed but the minutes overlap or both services serve the same goal.
+    """59/XS is claimed but the two services were not in separate time blocks.
 
-    A distinct-service modifier says the services were separate; the documentation must show
-    separate times and separate clinical purposes. Source: CMS NCCI Policy Manual ch.1 (modifier
-    59 and X{EPSU}); the seeds' auditors' view ('plainly separate intentions').
+    For therapy pairs a distinct-service modifier means separate and distinct time intervals:
+    the minutes of one code may neither overlap nor interleave with the other's (one block of
+    each). Serving the same goal is not by itself a reason to refuse the modifier, and
+    separate goals alone do not make it right. Source: CMS NCCI Policy Manual ch.11 (therapy
+    services in separate time intervals) and ch.1 §E; CMS 'Proper Use of Modifiers 59 & -XE
+    -XP -XS -XU'.
     """
     for line in ctx.lines:
         claimed = sorted(line.modifiers & ctx.policy.session_modifiers)
         if not claimed:
             continue
         mine = ctx.services_by_code.get(line.code, [])
+        mine_span = _span(mine)
         for other_code, others in sorted(ctx.services_by_code.items()):
             if other_code == line.code or other_code not in ctx.billed_units:
                 continue
             shared = next((m for _, _, m in overlapping_pairs(mine, others)), 0)
-            goals = sorted(
-                {g for a in mine for g in a.goal_refs} & {g for b in others for g in b.goal_refs}
-            )
+            other_span = _span(others)
             if shared:
                 why = f"their minutes overlap by {shared}"
-            elif goals:
-                why = f"both serve {goals[0]}"
+            elif (
+                mine_span
+                and other_span
+                and mine_span[0] < other_span[1]
+                and other_span[0] < mine_span[1]
+            ):
+                why = f"their minutes interleave ({line.code} before and after {other_code})"
             else:
                 continue
             yield Issue(
                 code=line.code,
                 message=f"{line.code} carries {'/'.join(claimed)} beside {other_code} but {why}",
-                fix=f"Document separate times and a separate goal for {line.code}, "
+                fix=f"Document {line.code} and {other_code} in separate time blocks, "
                 f"or remove {'/'.join(claimed)}",
                 evidence=(line.ref, *(s.ref for s in mine + others)),
-                dollars_at_risk=line.amount or 0.0,
+                at_risk=whole_lines([line]),
             )

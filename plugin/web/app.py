@@ -36,6 +36,8 @@ class AppServices:
     task_capable_issuers: set[str] = field(default_factory=set)
     sender: Any = None
     visit_cache: VisitCache = field(default_factory=lambda: VisitCache(0))
+    # Per issuer, the EHR's own procedure codes mapped to CPT ([ehr.codes] map in the EHR list).
+    code_maps: dict[str, dict] = field(default_factory=dict)
 
     def ehr_accepts_tasks(self, issuer: str) -> bool:
         return issuer in self.task_capable_issuers
@@ -111,6 +113,7 @@ def create_app(
         visit_cache=VisitCache(
             settings.visit_cache_seconds, settings.visit_cache_size, clock or time.monotonic
         ),
+        code_maps=_code_maps(registry),
         **extra,
     )
     if registry is not None and any(e.quirks.get("backend_key") for e in registry.ehrs):
@@ -158,3 +161,12 @@ def create_app(
         ), 500
 
     return app
+
+
+def _code_maps(registry: Any) -> dict[str, dict]:
+    """Each registered EHR's code map, read once at start (a bad file stops the start)."""
+    if registry is None:
+        return {}
+    from plugin.fhir.codemap import load_code_map
+
+    return {e.issuer: load_code_map(e.codes["map"]) for e in registry.ehrs if e.codes.get("map")}

@@ -91,6 +91,7 @@ def _review(encounter_id: str, fresh: bool = False):
             encounter_id=encounter_id,
             policy=load_policy(),
             source=f"Encounter/{encounter_id}",
+            code_map=ext.code_maps.get(launch.iss),
         )
     except InputError as exc:
         log.warning("visit could not be reviewed: %s", type(exc).__name__)

@@ -6,7 +6,7 @@ checks every registered rule has at least one 'pass' and one 'fail' case here.
 
 from __future__ import annotations
 
-from plugin.synthetic import CLEAN_NOTE, VisitBuilder, clean_visit
+from plugin.synthetic import CLEAN_NOTE, HCPCS, VisitBuilder, clean_visit
 
 
 def _b(builder: VisitBuilder, **options):
@@ -449,18 +449,235 @@ def one_on_one_during_a_group():
     return _patients(_one_on_one("09:10", "09:35"), _group_session("09:00", "09:45"))
 
 
+# --- the day, claims by date, totals (contract §2, §2b; issue 12) --------------------------
+def _same_day_visit(b: VisitBuilder, enc_id: str = "enc-2", at: str = "14:00") -> None:
+    """A second encounter of the patient on the same date (an afternoon visit)."""
+    b.add(
+        {
+            "resourceType": "Encounter",
+            "id": enc_id,
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/pat-1"},
+            "period": {"start": b.at(at)},
+        }
+    )
+
+
+def two_sevens_one_day():
+    """Ch.5 §20.2 C counts minutes 'in a single day': 7 + 7 minutes of 97112 at two visits earn
+    one unit between them, billed at the morning visit (the one reviewed)."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:07")
+    _same_day_visit(b)
+    b.proc("97112", "14:00", "14:07", encounter="enc-2")
+    b.line("97112", 1)
+    return _b(b, encounter_id="enc-1")
+
+
+def split_over_billing():
+    """10 + 10 minutes of 97112 on one day support 1 unit ('the total number of minutes of
+    service ... in a single day'); 1 unit billed at each visit is one too many."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:10")
+    _same_day_visit(b)
+    b.proc("97112", "14:00", "14:10", encounter="enc-2")
+    b.line("97112", 1)
+    b.line("97112", 1, encounter="enc-2")
+    return _b(b, encounter_id="enc-2")
+
+
+def claim_without_encounter():
+    """Contract §2: a Claim whose items name no encounter is matched by date of service;
+    97112 x4 on 24 minutes is not 'supported'."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:24")
+    b.line("97112", 4)
+    bundle = b.bundle()
+    for entry in bundle["entry"]:
+        for item in entry["resource"].get("item", ()):
+            item.pop("encounter", None)
+    return bundle, {}
+
+
+def seconds_add_up():
+    """3 x 7 min 50 s = 23 min 30 s: whole minutes after adding up, 23 minutes, 2 units."""
+    b = VisitBuilder()
+    for start in ("09:00", "09:10", "09:20"):
+        proc = b.proc("97112", start, start)
+        proc["performedPeriod"]["end"] = proc["performedPeriod"]["start"].replace(
+            f"{start}:00", f"{start[:3]}{int(start[3:]) + 7:02d}:50"
+        )
+    b.line("97112", 2)
+    return _b(b)
+
+
+TOTAL_ONLY_NOTE = (
+    "Treatment note. Deficits: impaired balance. Total timed code minutes: 30. "
+    "Total treatment time: 35 min. Patient tolerated well. Signed, PT."
+)
+
+
+def total_timed_only():
+    """BPM ch.15 §220.3 E: minutes per intervention 'may also be recorded voluntarily, but
+    contractors shall not require it': a stated total of 30 timed minutes supports 2 units."""
+    b = VisitBuilder(length=None, visit_note=TOTAL_ONLY_NOTE)
+    b.proc("97112", None, None)
+    b.line("97112", 2)
+    return _b(b)
+
+
+def total_timed_only_over():
+    """The same note billed 3 units: 'The billing and the total timed code treatment minutes
+    must be consistent' (BPM ch.15 §220.3 E)."""
+    b = VisitBuilder(length=None, visit_note=TOTAL_ONLY_NOTE)
+    b.proc("97112", None, None)
+    b.line("97112", 3)
+    return _b(b)
+
+
+def untimed_in_total_time():
+    """BPM ch.15 §220.3 E: 'Total treatment time includes the minutes for timed code treatment
+    and untimed code treatment': 47 timed + 15 e-stim minutes do not fit in 55."""
+    b = clean_visit(length=55)
+    b.proc("G0283", "09:47", "10:02", system=HCPCS, goals=(), note="Unattended e-stim.")
+    b.line("G0283", 1)
+    return _b(b)
+
+
+def no_timed_minutes_at_all():
+    """Encounter.length is there but neither per-code minutes nor a total timed minutes."""
+    b = VisitBuilder()
+    b.proc("97112", None, None)
+    b.line("97112", 1)
+    return _b(b)
+
+
+# --- untimed units, coverage, performers --------------------------------------------------
+def _estim(units: int, code: str = "G0283", **kwargs):
+    b = clean_visit(length=70, **kwargs)
+    system = HCPCS if code.startswith("G") else "http://www.ama-assn.org/go/cpt"
+    b.proc(code, "09:47", "10:02", system=system, goals=(), note="Unattended e-stim, 15 min.")
+    item = b.line(code, units)
+    item["productOrService"]["coding"][0]["system"] = system
+    return b
+
+
+def g0283_once():
+    return _b(_estim(1))
+
+
+def g0283_three_units():
+    """G0283 is untimed ('unattended'): one unit per date of service, not 3."""
+    return _b(_estim(3))
+
+
+def group_two_units():
+    b = clean_visit()
+    b.proc("97150", "09:47", "10:17", goals=(), note="Group balance class, 3 patients.")
+    b.line("97150", 2)
+    return _b(b)
+
+
+def estim_97014_medicare():
+    """Medicare does not pay 97014 (MPFS status I); unattended e-stim is G0283."""
+    return _b(_estim(1, code="97014"))
+
+
+def estim_97014_commercial():
+    return _b(_estim(1, code="97014", payer="Acme Commercial Health", sopt="5"))
+
+
+def _aide(b: VisitBuilder, role: str = "Rehabilitation aide") -> None:
+    b.add(
+        {
+            "resourceType": "Practitioner",
+            "id": "aide",
+            "qualification": [{"code": {"text": role}}],
+        }
+    )
+
+
+def aide_minutes():
+    """BPM ch.15 §230.1: services of aides 'are not therapy services and are not covered'."""
+    b = clean_visit()
+    _aide(b)
+    b.proc("97110", "09:47", "10:02", performer="AIDE", goals=(), note="Bike 15 min.")
+    b.line("97110", 1, amount=35.0)
+    return _b(b)
+
+
+def student_with_therapist():
+    """A student on a service the PT also furnished: the PT's minutes count."""
+    b = VisitBuilder()
+    _aide(b, role="Student physical therapist")
+    b.proc("97112", "09:00", "09:24", performers=("PT", "AIDE"))
+    b.line("97112", 2)
+    return _b(b)
+
+
+def pta_two_units_one_cq():
+    """CMS CQ/CO billing examples (CY2022 on): the de minimis is judged per billed unit; a PTA
+    who furnished both units needs CQ on both, not on one of two lines."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:30", performer="PTA")
+    b.line("97112", 1, mods=("GP", "CQ"))
+    b.line("97112", 1)
+    return _b(b)
+
+
+def pta_cosigned_by_pt():
+    """A PT who only co-signs did not furnish the minutes: the PTA furnished them alone."""
+    b = VisitBuilder()
+    proc = b.proc("97112", "09:00", "09:30", performers=("PTA", "PT"))
+    proc["performer"][1]["function"] = {"text": "Co-signing supervisor"}
+    b.line("97112", 2)
+    return _b(b)
+
+
+def pta_full_unit_pt_final_unit():
+    """CMS example shape: PTA 15 minutes alone, then PT 10 minutes: one unit with CQ (the
+    PTA's full unit) and one without (the PT alone meets 8 minutes of the final unit)."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:15", performer="PTA")
+    b.proc("97112", "09:15", "09:25")
+    b.line("97112", 1, mods=("GP", "CQ"))
+    b.line("97112", 1)
+    return _b(b)
+
+
+def xs_interleaved():
+    """NCCI: 59/XS on therapy pairs means separate time blocks; 97112 before and after 97110
+    is not one."""
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:10")
+    b.proc("97110", "09:10", "09:25", note="Strength 3x10.")
+    b.proc("97112", "09:25", "09:35")
+    b.line("97112", 1, mods=("GP", "XS"))
+    b.line("97110", 1)
+    return _b(b)
+
+
 CASES: dict[str, dict[str, list]] = {
     "units-exceed-time": {
-        "pass": [clean, back_to_back],
-        "fail": [exceed_single, tie_billed_both_two, no_minutes, six_minutes_alone],
+        "pass": [clean, back_to_back, two_sevens_one_day, seconds_add_up, total_timed_only],
+        "fail": [
+            exceed_single,
+            tie_billed_both_two,
+            no_minutes,
+            six_minutes_alone,
+            split_over_billing,
+            claim_without_encounter,
+            total_timed_only_over,
+        ],
     },
     "units-under-billed": {"pass": [clean], "fail": [under_billed]},
     "under-8-minutes": {
-        "pass": [clean, seven_plus_seven_pooled],
+        "pass": [clean, seven_plus_seven_pooled, two_sevens_one_day],
         "fail": [six_minutes_alone],
     },
     "missing-minutes": {
-        "pass": [clean, not_billed_yet],
+        "pass": [clean, not_billed_yet, total_timed_only],
         "fail": [no_minutes, procedure_without_period],
     },
     "daily-unit-cap": {
@@ -470,20 +687,29 @@ CASES: dict[str, dict[str, list]] = {
     "minutes-overlap": {"pass": [clean, back_to_back], "fail": [overlapping_timed]},
     "group-overlap": {"pass": [clean, group_separate_with_59], "fail": [group_overlapping]},
     "untimed-overlap": {"pass": [clean, estim_before], "fail": [estim_overlapping]},
-    "total-time-mismatch": {"pass": [clean, no_length], "fail": [total_time_short]},
+    "total-time-mismatch": {
+        "pass": [clean, no_length, g0283_once],
+        "fail": [total_time_short, untimed_in_total_time],
+    },
     "missing-discipline-modifier": {"pass": [clean], "fail": [no_gp]},
     "discipline-modifier-mismatch": {"pass": [clean, ot_with_go], "fail": [ot_with_gp, cq_with_go]},
     "missing-assistant-modifier": {
-        "pass": [clean, pta_alone_with_cq, pta_with_pt_together, pta_de_minimis],
-        "fail": [pta_alone_no_cq],
+        "pass": [
+            clean,
+            pta_alone_with_cq,
+            pta_with_pt_together,
+            pta_de_minimis,
+            pta_full_unit_pt_final_unit,
+        ],
+        "fail": [pta_alone_no_cq, pta_two_units_one_cq, pta_cosigned_by_pt],
     },
     "missing-distinct-modifier": {
         "pass": [clean, group_separate_with_59],
         "fail": [group_separate_no_59],
     },
     "unsupported-distinct-modifier": {
-        "pass": [clean, xs_separate_goals, group_separate_with_59],
-        "fail": [xs_same_goal, xs_overlapping],
+        "pass": [clean, xs_separate_goals, group_separate_with_59, xs_same_goal],
+        "fail": [xs_overlapping, xs_interleaved],
     },
     "missing-kx": {
         "pass": [
@@ -508,7 +734,22 @@ CASES: dict[str, dict[str, list]] = {
         "fail": [no_earlier_measure, only_later_measure],
     },
     "doc-unsigned": {"pass": [clean], "fail": [unsigned]},
-    "doc-no-total-time": {"pass": [clean], "fail": [no_length]},
+    "doc-no-total-time": {
+        "pass": [clean, total_timed_only],
+        "fail": [no_length, no_timed_minutes_at_all],
+    },
+    "untimed-units-exceed": {
+        "pass": [clean, g0283_once],
+        "fail": [g0283_three_units, group_two_units],
+    },
+    "code-not-covered": {
+        "pass": [clean, g0283_once, estim_97014_commercial],
+        "fail": [estim_97014_medicare],
+    },
+    "unqualified-performer": {
+        "pass": [clean, student_with_therapist],
+        "fail": [aide_minutes],
+    },
     "supervision-only": {"pass": [clean, no_deficit_but_cues], "fail": [weak_note]},
     "code-selection": {
         "pass": [clean, weak_note],
