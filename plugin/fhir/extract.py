@@ -312,19 +312,33 @@ def count_once(services: list[Service], policy: Policy) -> list[Service]:
     return result
 
 
+# A measurable target stated in a goal's text (as Epic and Oracle send goals): a number to
+# reach and a time frame ("Berg 41/56 to 48/56 within 6 weeks", "... by 04/09/2026").
+_GOAL_NUMBER = re.compile(r"\d")
+_GOAL_TIMEFRAME = re.compile(
+    r"\b(?:within|in|by|over)\s+(?:\d+|one|two|three|four|six|eight|twelve)\s*"
+    r"(?:days?|weeks?|wks?|months?|visits?|sessions?)\b|\bby\s+\d{1,4}[/-]\d{1,2}",
+    re.IGNORECASE,
+)
+
+
 def _goal(goal: dict) -> Goal:
+    targets = [obj(t) for t in seq(goal.get("target"))]
     measurable = any(
-        obj(t).get("measure")
-        and (
-            any(k.startswith("detail") for k in obj(t))
-            or obj(t).get("dueDate")
-            or obj(t).get("dueDuration")
-        )
-        for t in seq(goal.get("target"))
+        t.get("measure")
+        and (any(k.startswith("detail") for k in t) or t.get("dueDate") or t.get("dueDuration"))
+        for t in targets
     )
+    description = concept_text(goal.get("description"))
+    if not measurable:
+        # Vendors state the measure and its target in the text, the due date in the target.
+        dated = any(t.get("dueDate") or t.get("dueDuration") for t in targets)
+        measurable = bool(_GOAL_NUMBER.search(description)) and (
+            dated or bool(_GOAL_TIMEFRAME.search(description))
+        )
     return Goal(
         ref=f"Goal/{text(goal.get('id'))}",
-        text=concept_text(goal.get("description")),
+        text=description,
         active=text(goal.get("lifecycleStatus")) in ("active", "accepted"),
         measurable=bool(measurable),
     )
