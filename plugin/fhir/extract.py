@@ -32,6 +32,7 @@ from plugin.fhir.index import (
     text,
 )
 from plugin.fhir.practitioners import is_signed_by, performer
+from plugin.fhir.spend import visit_spend
 from plugin.policy.model import Policy
 
 PERTAINS_TO_GOAL = "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
@@ -356,6 +357,7 @@ def build_visit(
         method=chosen,
         other_lines=tuple(other_lines),
         earlier_visits=tuple(_earlier_visits(index, patient, encounter, day, policy)),
+        spend=visit_spend(index, policy, patient, claims, medicare, day),
         notes=tuple(index.notes),
     )
 

@@ -23,7 +23,6 @@ PLANNED_RULES: tuple[PlannedRule, ...] = (
     PlannedRule("untimed-units-exceed", "error", 12, "untimed code billed with too many units"),
     PlannedRule("code-not-covered", "error", 12, "payer does not pay the code (97014 at Medicare)"),
     PlannedRule("unqualified-performer", "error", 12, "an aide's or technician's minutes"),
-    PlannedRule("kx-threshold-unknown", "warning", 12, "no KX amount for the year in policy data"),
     PlannedRule("poc-not-certified", "error", 13, "date of service outside a certified plan"),
     PlannedRule("progress-report-overdue", "error", 13, "11th treatment day without a report"),
     PlannedRule("poc-certified-late", "warning", 13, "delayed certification"),
