@@ -21,6 +21,8 @@ the KX threshold is a fee-for-service rule.
 
 from __future__ import annotations
 
+from datetime import date
+
 from plugin.domain import BilledLine, ReportedYtd, Spend, SpendLine
 from plugin.fhir.billing import patient_lines
 from plugin.fhir.index import (
@@ -48,7 +50,7 @@ def visit_spend(
     patient: str | None,
     claims: list[dict],
     medicare: bool,
-    day=None,
+    day: date | None = None,
 ) -> Spend | None:
     """The Spend of a Medicare visit (None for other payers: the KX rules do not read it)."""
     if not medicare:
@@ -69,7 +71,7 @@ def visit_spend(
     return Spend(lines=lines, reported=reported)
 
 
-def _counts_by(line: SpendLine, day) -> bool:
+def _counts_by(line: SpendLine, day: date | None) -> bool:
     """Whether a line falls in the visit's year up to the visit (where a note about it matters)."""
     if day is None or line.day is None:
         return True
@@ -96,7 +98,7 @@ def _coverages(index: Index, patient: str | None, claims: list[dict]) -> list[di
     ]
 
 
-def _advantage(index: Index, policy: Policy, patient: str | None, claims: list[dict]):
+def _advantage(index: Index, policy: Policy, patient: str | None, claims: list[dict]) -> str | None:
     """Why the visit's plan is Medicare Advantage ("SOPT 111", "payer name ..."), else None."""
     coverages = _coverages(index, patient, claims)
     if not coverages:
@@ -162,7 +164,7 @@ def allowed_amount(adjudications: object, policy: Policy) -> float | None:
     return sum(benefit) + sum(totals[c] for c in mpfs.patient_share_categories if c in totals)
 
 
-def _item_day(item: dict, resource: dict):
+def _item_day(item: dict, resource: dict) -> date | None:
     return (
         parse_day(item.get("servicedDate"))
         or parse_day(obj(item.get("servicedPeriod")).get("start"))
