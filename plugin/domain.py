@@ -170,6 +170,7 @@ class Visit:
     stated_timed_minutes: int | None = None  # "total timed code minutes" stated in the note
     same_day: tuple[DayVisit, ...] = ()  # other encounters of the date and discipline (§2b)
     unreadable: tuple[str, ...] = ()  # billed lines that could not be read (needs review)
+    spend: Spend | None = None  # the KX running total's inputs (Medicare visits only)
 
     @property
     def year(self) -> int | None:
@@ -201,3 +202,38 @@ class Finding:
             "evidence": list(self.evidence),
             "dollars_at_risk": round(self.dollars_at_risk, 2),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLine:
+    """What one therapy line adds to the KX running total: its allowed amount, not its charge.
+
+    ``source`` says where the amount comes from: "payer-allowed (ClaimResponse/x)",
+    "MPFS 2026 national", "charge" (no allowed amount and no fee schedule amount) or "none".
+    """
+
+    ref: str  # the billed line ("Claim/x#item1"), or a payer item for a service billed elsewhere
+    code: str
+    day: date | None
+    group_modifiers: frozenset[str]  # GP / GN / GO on the line
+    allowed: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedYtd:
+    """A year-to-date amount the payer reported for one threshold group, as of a date."""
+
+    group: str  # "PT+SLP" or "OT"
+    amount: float
+    as_of: date
+    source: str  # "CoverageEligibilityResponse/x" or "Coverage/y extension"
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """The patient's therapy spend this year as the payer counts it (allowed amounts)."""
+
+    lines: tuple[SpendLine, ...] = ()
+    reported: tuple[ReportedYtd, ...] = ()
+    medicare_advantage: str | None = None  # why the plan is Medicare Advantage, None if not

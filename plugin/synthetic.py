@@ -54,6 +54,7 @@ class VisitBuilder:
         self.day = day
         self.entries: list[dict] = []
         self.claim_items: list[dict] = []
+        self.allowed: dict[int, float] = {}  # id(claim item) -> payer-allowed amount
         self.counter = 0
         self.add({"resourceType": "Patient", "id": "pat-1", "name": [{"family": "Example"}]})
         enc: dict[str, Any] = {
@@ -209,7 +210,10 @@ class VisitBuilder:
         amount: float | None = None,
         encounter: str = "enc-1",
         day: str | None = None,
+        allowed: float | None = None,
     ) -> dict:
+        """A Claim item; ``allowed`` adds the payer's adjudicated allowed amount for it (a
+        ClaimResponse item, category ``eligible``), as a payer's remittance would."""
         item: dict[str, Any] = {
             "sequence": len(self.claim_items) + 1,
             "productOrService": {"coding": [{"system": CPT, "code": code}]},
@@ -220,6 +224,8 @@ class VisitBuilder:
             "net": {"value": amount if amount is not None else 35.0 * units, "currency": "USD"},
         }
         self.claim_items.append(item)
+        if allowed is not None:
+            self.allowed[id(item)] = allowed
         return item
 
     def earlier_visit(self, enc_id: str, day: str, note: str | None = None) -> None:
@@ -262,6 +268,35 @@ class VisitBuilder:
             entries.append(
                 {"fullUrl": f"https://ehr.example.org/fhir/Claim/claim-{n + 1}", "resource": claim}
             )
+            adjudicated = [
+                {
+                    "itemSequence": item["sequence"],
+                    "adjudication": [
+                        {
+                            "category": {"coding": [{"code": "eligible"}]},
+                            "amount": {"value": self.allowed[id(item)], "currency": "USD"},
+                        }
+                    ],
+                }
+                for item in items
+                if id(item) in self.allowed
+            ]
+            if adjudicated:
+                response = {
+                    "resourceType": "ClaimResponse",
+                    "id": f"claimresponse-{n + 1}",
+                    "status": "active",
+                    "use": "claim",
+                    "type": {"coding": [{"code": "professional"}]},
+                    "patient": {"reference": "Patient/pat-1"},
+                    "created": items[0]["servicedDate"],
+                    "insurer": {"display": "Medicare Part B"},
+                    "request": {"reference": f"Claim/claim-{n + 1}"},
+                    "outcome": "complete",
+                    "item": adjudicated,
+                }
+                url = f"https://ehr.example.org/fhir/ClaimResponse/claimresponse-{n + 1}"
+                entries.append({"fullUrl": url, "resource": response})
         return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 

@@ -41,7 +41,17 @@ def _fresh_policy_cache():
 def test_every_policy_table_has_version_source_and_effective_date():
     policy = load_policy()
     names = {p.name for p in policy.provenance}
-    assert names == {"units", "codes", "limits", "kx", "assistant", "payers", "narrative"}
+    assert names == {
+        "units",
+        "codes",
+        "limits",
+        "kx",
+        "assistant",
+        "payers",
+        "narrative",
+        "mpfs",
+        "coverage",
+    }
     for item in policy.provenance:
         assert item.version and item.source and isinstance(item.effective_from, date), item.name
 

@@ -21,6 +21,9 @@ EXPORT_TYPES = (
     "Claim",
     "ChargeItem",
     "Coverage",
+    "ClaimResponse",  # payer-allowed amounts: the KX running total
+    "ExplanationOfBenefit",
+    "CoverageEligibilityResponse",  # a payer-reported year-to-date therapy amount
     "Practitioner",
     "PractitionerRole",
 )

@@ -66,9 +66,11 @@ def _assistant(b: VisitBuilder) -> None:
 
 
 def _kx(b: VisitBuilder) -> None:
-    """Earlier claims this year (their encounters before the export) pass the KX threshold."""
+    """Earlier claims this year (their encounters before the export), which the payer allowed
+    $2,600 for (a ClaimResponse), pass the KX threshold: the running total counts allowed
+    amounts, not charges."""
     earlier = f"{b.day[:4]}-01-02"
-    b.line("97112", 40, amount=2600.0, encounter="enc-0", day=earlier)
+    b.line("97112", 40, amount=4000.0, encounter="enc-0", day=earlier, allowed=2600.0)
 
 
 def _no_total_time(b: VisitBuilder) -> None:
@@ -99,11 +101,17 @@ def _under_billed(b: VisitBuilder) -> None:
 
 
 def _review_threshold(b: VisitBuilder) -> None:
-    """Earlier claims ($2,950, KX) plus this visit pass $3,000; every line carries KX."""
+    """Earlier claims (allowed $2,950, KX) plus this visit pass $3,000; every line carries KX."""
     for item in b.claim_items:
         item["modifier"].append({"coding": [{"code": "KX"}]})
     b.line(
-        "97112", 40, mods=("GP", "KX"), amount=2950.0, encounter="enc-0", day=f"{b.day[:4]}-01-02"
+        "97112",
+        40,
+        mods=("GP", "KX"),
+        amount=4500.0,
+        encounter="enc-0",
+        day=f"{b.day[:4]}-01-02",
+        allowed=2950.0,
     )
 
 
@@ -140,6 +148,7 @@ TYPES = (
     "DocumentReference",
     "Procedure",
     "Claim",
+    "ClaimResponse",
 )
 
 

@@ -42,6 +42,7 @@ from plugin.fhir.index import (
     text,
 )
 from plugin.fhir.practitioners import DISCIPLINE_OF, is_signed_by, performer
+from plugin.fhir.spend import visit_spend
 from plugin.policy.model import Policy
 
 # An EHR's own procedure codes mapped to CPT/HCPCS: (system, code) -> CPT (--code-map).
@@ -675,6 +676,7 @@ def build_visit(
         method=chosen,
         other_lines=tuple(other_lines),
         earlier_visits=tuple(_earlier_visits(index, patient, encounter, day, policy)),
+        spend=visit_spend(index, policy, patient, claims, medicare, day),
         notes=tuple(index.notes),
         stated_timed_minutes=stated_timed,
         same_day=tuple(same_day),

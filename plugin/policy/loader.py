@@ -15,7 +15,17 @@ from functools import lru_cache
 from pathlib import Path
 
 from plugin.errors import PolicyError
-from plugin.policy.model import KxYear, NotCovered, PhraseList, Policy, Provenance, PtpEdit
+from plugin.policy.model import (
+    Gpci,
+    KxYear,
+    Mpfs,
+    MpfsSchedule,
+    NotCovered,
+    PhraseList,
+    Policy,
+    Provenance,
+    PtpEdit,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 IMPORTED_PTP = "ptp_ncci.csv"
@@ -98,6 +108,62 @@ def _phrase_lists(narrative: dict) -> dict[str, PhraseList]:
     return lists
 
 
+def _mpfs(table: dict) -> Mpfs:
+    """The fee schedule (mpfs.toml): per-period amounts and RVUs, GPCIs, where payers report."""
+    schedules = []
+    for position, entry in enumerate(table.get("schedule", ())):
+        where = f"mpfs.toml schedule[{position}]"
+        try:
+            schedules.append(
+                MpfsSchedule(
+                    year=int(entry["year"]),
+                    effective_from=_day(entry["effective_from"], where)
+                    or date(int(entry["year"]), 1, 1),
+                    conversion_factor=float(entry["conversion_factor"]),
+                    amounts={str(k): float(v) for k, v in entry.get("amounts", {}).items()},
+                    rvus={
+                        str(k): (float(v[0]), float(v[1]), float(v[2]))
+                        for k, v in entry.get("rvus", {}).items()
+                    },
+                    source=str(entry.get("source", "")),
+                    confidence=str(entry.get("confidence", "")),
+                )
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise PolicyError(f"{where}: {exc!r}") from exc
+    try:
+        gpcis = tuple(
+            Gpci(
+                str(g["locality"]),
+                str(g.get("name", "")),
+                int(g["year"]),
+                float(g["work"]),
+                float(g["pe"]),
+                float(g["mp"]),
+            )
+            for g in table.get("gpci", ())
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PolicyError(f"mpfs.toml gpci: {exc!r}") from exc
+    locality = str(table.get("locality", ""))
+    if locality and not any(g.locality == locality for g in gpcis):
+        raise PolicyError(f"mpfs.toml: locality {locality!r} has no GPCI entry")
+    ytd = table.get("ytd", {})
+    adjudication = table.get("adjudication", {})
+    return Mpfs(
+        schedules=tuple(schedules),
+        gpcis=gpcis,
+        locality=locality,
+        ytd_category_groups={str(k): str(v) for k, v in ytd.get("category_groups", {}).items()},
+        ytd_coverage_extensions=tuple(
+            (str(e["url"]), str(e["group"])) for e in ytd.get("coverage_extensions", ())
+        ),
+        allowed_categories=frozenset(adjudication.get("allowed", ("eligible",))),
+        benefit_categories=frozenset(adjudication.get("benefit", ("benefit",))),
+        patient_share_categories=frozenset(adjudication.get("patient_share", ())),
+    )
+
+
 @lru_cache(maxsize=8)
 def load_policy(policy_dir: str | None = None) -> Policy:
     """Build the Policy from the shipped data plus an organisation's imported PTP edits."""
@@ -109,6 +175,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
     payers = _read_toml("payers.toml")
     narrative = _read_toml("narrative.toml")
     coverage = _read_toml("coverage.toml")
+    mpfs = _read_toml("mpfs.toml")
 
     ptp = read_ptp_csv(DATA_DIR / "ptp_starter.csv")
     imported = Path(policy_dir) if policy_dir else user_policy_dir()
@@ -175,6 +242,14 @@ def load_policy(policy_dir: str | None = None) -> Policy:
                 ("payers", payers),
                 ("narrative", narrative),
                 ("coverage", coverage),
+                ("mpfs", mpfs),
             )
+        ),
+        mpfs=_mpfs(mpfs),
+        medicare_advantage_sopt_prefixes=tuple(
+            str(p) for p in medicare.get("advantage", {}).get("sopt_prefixes", ())
+        ),
+        medicare_advantage_names=tuple(
+            str(n).lower() for n in medicare.get("advantage", {}).get("name_contains", ())
         ),
     )

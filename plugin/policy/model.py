@@ -65,6 +65,74 @@ class PhraseList:
 
 
 @dataclass(frozen=True, slots=True)
+class MpfsSchedule:
+    """One Medicare Physician Fee Schedule period: per-code RVUs and national amounts."""
+
+    year: int
+    effective_from: date
+    conversion_factor: float
+    amounts: dict[str, float]  # code -> national non-facility $ per unit
+    rvus: dict[str, tuple[float, float, float]]  # code -> (work, non-facility PE, MP)
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gpci:
+    """A Medicare payment locality's geographic practice cost indices for one year."""
+
+    locality: str
+    name: str
+    year: int
+    work: float
+    pe: float
+    mp: float
+
+
+@dataclass(frozen=True, slots=True)
+class Mpfs:
+    """The fee schedule amounts the KX running total falls back on, and where payers report
+    allowed amounts and year-to-date totals (contract.md section 2, year-to-date therapy spend)."""
+
+    schedules: tuple[MpfsSchedule, ...] = ()
+    gpcis: tuple[Gpci, ...] = ()
+    locality: str = ""  # "" = national
+    ytd_category_groups: dict[str, str] = field(default_factory=dict)  # X12 code -> group
+    ytd_coverage_extensions: tuple[tuple[str, str], ...] = ()  # (url, group)
+    allowed_categories: frozenset[str] = frozenset({"eligible"})
+    benefit_categories: frozenset[str] = frozenset({"benefit"})
+    patient_share_categories: frozenset[str] = frozenset({"copay", "deductible"})
+
+    def schedule_for(self, day: date) -> MpfsSchedule | None:
+        """The period in force on a day: the latest one of its year that has started."""
+        found = [s for s in self.schedules if s.year == day.year and s.effective_from <= day]
+        return max(found, key=lambda s: s.effective_from) if found else None
+
+    def gpci_for(self, year: int) -> Gpci | None:
+        found = [g for g in self.gpcis if g.locality == self.locality and g.year <= year]
+        return max(found, key=lambda g: g.year) if found else None
+
+    def unit_amount(self, code: str, day: date) -> tuple[float, str] | None:
+        """($ per unit, where it comes from) for a code on a day, or None when not in the data."""
+        schedule = self.schedule_for(day)
+        if schedule is None:
+            return None
+        label = f"MPFS {schedule.year}"
+        if self.locality:
+            gpci = self.gpci_for(day.year)
+            rvu = schedule.rvus.get(code)
+            if gpci and rvu:
+                work, pe, mp = rvu
+                total = work * gpci.work + pe * gpci.pe + mp * gpci.mp
+                amount = round(total * schedule.conversion_factor, 2)
+                return amount, f"{label} locality {gpci.locality} (GPCI {gpci.year})"
+        amount = schedule.amounts.get(code)
+        if amount is None:
+            return None
+        return amount, f"{label} national"
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """Every threshold, code list, pair and phrase the rules use."""
 
@@ -103,6 +171,10 @@ class Policy:
     cloned_min_words: int
     concurrent_min_overlap: int
     provenance: tuple[Provenance, ...] = field(default=())
+    # KX running total (issue 12): fee schedule fallback and Medicare Advantage recognition.
+    mpfs: Mpfs = field(default_factory=Mpfs)
+    medicare_advantage_sopt_prefixes: tuple[str, ...] = ()
+    medicare_advantage_names: tuple[str, ...] = ()
 
     @property
     def therapy_codes(self) -> frozenset[str]:

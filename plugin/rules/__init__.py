@@ -26,6 +26,7 @@ ALL_RULES: tuple[Rule, ...] = (
     modifiers.missing_distinct_modifier,
     modifiers.unsupported_distinct_modifier,
     kx.missing_kx,
+    kx.kx_threshold_unknown,
     kx.targeted_review_threshold,
     documentation.doc_no_deficit,
     documentation.doc_no_skilled_intervention,

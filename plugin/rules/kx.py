@@ -1,42 +1,129 @@
-"""Rules on the Medicare per-beneficiary therapy thresholds (KX and targeted medical review)."""
+"""Rules on the Medicare per-beneficiary therapy thresholds (KX and targeted medical review).
+
+The running total is the beneficiary's incurred expenses: allowed amounts (the payer's, else the
+fee schedule's), not the clinic's charges (contract.md section 2, "year-to-date therapy spend").
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from plugin.domain import BilledLine, Severity
+from plugin.domain import BilledLine, ReportedYtd, Severity, SpendLine
 from plugin.rules.base import Issue, money, rule
 from plugin.rules.context import Context
 
 GROUPS = (("PT+SLP", ("GP", "GN")), ("OT", ("GO",)))
 
 
-def _group_of(line: BilledLine) -> str | None:
-    for name, modifiers in GROUPS:
-        if any(m in line.modifiers for m in modifiers):
+def _group_of(modifiers: frozenset[str]) -> str | None:
+    for name, group_modifiers in GROUPS:
+        if any(m in modifiers for m in group_modifiers):
             return name
     return None
 
 
-def spend(ctx: Context) -> dict[str, tuple[float, float, list[BilledLine]]]:
-    """Per threshold group: (spend this year before this visit, this visit's spend, its lines)."""
+@dataclass(frozen=True, slots=True)
+class GroupSpend:
+    """One threshold group's allowed amounts: before this visit, this visit's, and from where."""
+
+    before: float
+    mine: float
+    lines: list[BilledLine]  # this visit's billed lines of the group
+    reported: ReportedYtd | None  # the payer's year-to-date the total starts from
+    before_lines: list[SpendLine]
+    mine_lines: list[SpendLine]
+
+    @property
+    def total(self) -> float:
+        return self.before + self.mine
+
+    def explain(self) -> str:
+        """Where the amounts come from, e.g. "payer-reported $2,000.00 to 2026-02-01
+        (CoverageEligibilityResponse/x) + 3 earlier lines (MPFS 2026 national 3)"."""
+        parts = []
+        if self.reported:
+            parts.append(
+                f"payer-reported {money(self.reported.amount)} to "
+                f"{self.reported.as_of.isoformat()} ({self.reported.source})"
+            )
+        if self.before_lines or not parts:
+            count = len(self.before_lines)
+            lines = "earlier line" if count == 1 else "earlier lines"
+            parts.append(f"{count} {lines}{_sources(self.before_lines)}")
+        return (
+            f"before this visit {money(self.before)} = {' + '.join(parts)}; this visit "
+            f"{money(self.mine)}{_sources(self.mine_lines)}"
+        )
+
+
+def _sources(lines: list[SpendLine]) -> str:
+    if not lines:
+        return ""
+    counts = Counter(line.source.split(" (")[0] for line in lines)
+    return " (" + ", ".join(f"{source} {n}" for source, n in sorted(counts.items())) + ")"
+
+
+def _charge_line(line: BilledLine) -> SpendLine:
+    return SpendLine(line.ref, line.code, line.day, line.modifiers, line.amount or 0.0, "charge")
+
+
+def spend(ctx: Context) -> dict[str, GroupSpend]:
+    """Per threshold group with lines in this visit: the allowed amounts before it and in it.
+
+    Before = the payer-reported year-to-date (the latest one dated this year before the visit)
+    plus the allowed amounts of this year's other lines up to the visit's date and after the
+    reported date.
+    """
     day = ctx.visit.day
-    result: dict[str, tuple[float, float, list[BilledLine]]] = {}
+    result: dict[str, GroupSpend] = {}
     if day is None:
         return result
+    visit_spend = ctx.visit.spend
+    mine_refs = {line.ref for line in ctx.lines}
+    if visit_spend is None:  # a Visit not built from FHIR: the charges are all there is
+        by_ref = {line.ref: _charge_line(line) for line in ctx.lines}
+        others = [_charge_line(line) for line in ctx.visit.other_lines]
+        reported: tuple[ReportedYtd, ...] = ()
+    else:
+        by_ref = {line.ref: line for line in visit_spend.lines}
+        others = [line for line in visit_spend.lines if line.ref not in mine_refs]
+        reported = visit_spend.reported
     for name, _ in GROUPS:
-        before = sum(
-            line.amount or 0.0
-            for line in ctx.visit.other_lines
-            if _group_of(line) == name
+        mine = [line for line in ctx.lines if _group_of(line.modifiers) == name]
+        if not mine:
+            continue
+        start = max(
+            (r for r in reported if r.group == name and r.as_of.year == day.year and r.as_of < day),
+            key=lambda r: r.as_of,
+            default=None,
+        )
+        before_lines = [
+            line
+            for line in others
+            if _group_of(line.group_modifiers) == name
             and line.day
             and line.day.year == day.year
             and line.day <= day
+            and (start is None or line.day > start.as_of)
+        ]
+        mine_lines = [by_ref.get(line.ref) or _charge_line(line) for line in mine]
+        result[name] = GroupSpend(
+            before=(start.amount if start else 0.0) + sum(line.allowed for line in before_lines),
+            mine=sum(line.allowed for line in mine_lines),
+            lines=mine,
+            reported=start,
+            before_lines=before_lines,
+            mine_lines=mine_lines,
         )
-        mine = [line for line in ctx.lines if _group_of(line) == name]
-        if mine:
-            result[name] = (before, sum(line.amount or 0.0 for line in mine), mine)
     return result
+
+
+def _fee_for_service(ctx: Context) -> bool:
+    """Medicare fee-for-service: Medicare, and not a Medicare Advantage plan."""
+    spent = ctx.visit.spend
+    return ctx.visit.medicare and not (spent and spent.medicare_advantage)
 
 
 @rule(
@@ -48,30 +135,68 @@ def spend(ctx: Context) -> dict[str, tuple[float, float, list[BilledLine]]]:
 def missing_kx(ctx: Context) -> Iterator[Issue]:
     """A Medicare visit passes the year's KX threshold and a line lacks KX.
 
-    PT and SLP share one running total per beneficiary per calendar year, OT has its own; once
-    the year-to-date spend including this visit passes the threshold (policy data by year),
-    every line needs KX to attest medical necessity, or it is denied.
-    Source: SSA §1833(g)(7); CMS per-beneficiary threshold change requests.
+    PT and SLP share one running total per beneficiary per calendar year, OT has its own. The
+    total is the beneficiary's "incurred expenses" (SSA §1833(g); Noridian's KX modifier page):
+    allowed amounts, the payer's where the Bundle carries them, else units x the fee schedule
+    amount, never the clinic's charges. Once the year-to-date total including this visit passes
+    the threshold (policy data by year), every line needs KX to attest medical necessity, or it
+    is denied. Medicare Advantage plans are not fee-for-service and are not checked.
+    Source: SSA §1833(g)(7); CMS per-beneficiary threshold change requests; contract.md §2.
     """
-    if not ctx.visit.medicare or ctx.visit.year not in ctx.policy.kx_years:
+    if not _fee_for_service(ctx) or ctx.visit.year not in ctx.policy.kx_years:
         return
     year = ctx.policy.kx_years[ctx.visit.year]
-    for name, (before, mine, lines) in spend(ctx).items():
+    for name, spent in spend(ctx).items():
         threshold = year.pt_slp if name == "PT+SLP" else year.ot
-        if before + mine <= threshold:
+        if spent.total <= threshold:
             continue
-        for line in lines:
+        for line in spent.lines:
             if ctx.policy.kx_modifier not in line.modifiers:
                 yield Issue(
                     code=line.code,
-                    message=f"{year.year} {name} spend {money(before)} before this visit + "
-                    f"{money(mine)} this visit = {money(before + mine)} passes the "
-                    f"{money(threshold)} KX threshold; {line.code} line lacks KX",
+                    message=f"{year.year} {name} allowed amounts reach {money(spent.total)} "
+                    f"({spent.explain()}), past the {money(threshold)} KX threshold; "
+                    f"{line.code} line lacks KX",
                     fix=f"Add KX to the {line.code} line once the record supports medical "
                     "necessity beyond the threshold",
                     evidence=(line.ref,),
                     dollars_at_risk=line.amount or 0.0,
                 )
+
+
+@rule(
+    "kx-threshold-unknown",
+    Severity.WARNING,
+    "SSA §1833(g)(7)(A) (threshold updated yearly by CMS change request); contract.md §3",
+    billing=True,
+)
+def kx_threshold_unknown(ctx: Context) -> Iterator[Issue]:
+    """A Medicare therapy visit in a year for which the policy data has no KX threshold.
+
+    The KX amount is set each calendar year (the old cap amount raised by the MEI, announced
+    in a CMS change request), so a year missing from the policy data means missing-kx cannot
+    run for this visit: it is reported rather than silently skipped.
+    Source: SSA §1833(g)(7)(A) (BBA 2018 §50202); CMS "Annual Update of Per-Beneficiary
+    Threshold Amounts" change requests; contract.md §3.
+    """
+    if not _fee_for_service(ctx):
+        return
+    if ctx.visit.year in ctx.policy.kx_years:
+        return
+    lines = [line for line in ctx.lines if _group_of(line.modifiers)]
+    if not lines:
+        return
+    known = sorted(ctx.policy.kx_years)
+    span = f"{known[0]}-{known[-1]}" if known else "none"
+    when = f"{ctx.visit.year}" if ctx.visit.year else "an unknown year (no date of service)"
+    yield Issue(
+        code=None,
+        message=f"No KX threshold for {when} in the policy data (kx.toml has {span}); "
+        "missing-kx was not checked for this visit",
+        fix="Add the year's per-beneficiary KX threshold to plugin/policy/data/kx.toml from the "
+        "CMS change request, then review the visit again",
+        evidence=tuple(line.ref for line in lines),
+    )
 
 
 @rule(
@@ -83,20 +208,22 @@ def missing_kx(ctx: Context) -> Iterator[Issue]:
 def targeted_review_threshold(ctx: Context) -> Iterator[Issue]:
     """A Medicare patient's year-to-date therapy spend passes the targeted medical review amount.
 
-    Above $3,000 (PT+SLP, or OT) a claim may be picked for targeted medical review: the record
-    must stand on its own. Not a denial, a warning.
+    Above $3,000 of incurred expenses (allowed amounts, PT+SLP or OT) a claim may be picked for
+    targeted medical review: the record must stand on its own. Not a denial, a warning.
+    Medicare Advantage plans are not fee-for-service and are not checked.
     Source: SSA §1833(g)(7)(B), added by the Bipartisan Budget Act of 2018 §50202.
     """
-    if not ctx.visit.medicare:
+    if not _fee_for_service(ctx):
         return
     threshold = ctx.policy.review_threshold
-    for name, (before, mine, lines) in spend(ctx).items():
-        if before <= threshold < before + mine:
+    for name, spent in spend(ctx).items():
+        if spent.before <= threshold < spent.total:
             yield Issue(
                 code=None,
-                message=f"{name} spend reaches {money(before + mine)} with this visit, past the "
-                f"{money(threshold)} targeted medical review threshold",
+                message=f"{name} allowed amounts reach {money(spent.total)} with this visit "
+                f"({spent.explain()}), past the {money(threshold)} targeted medical review "
+                "threshold",
                 fix="Make sure the plan of care, progress reports and this note show medical "
                 "necessity; expect a possible records request",
-                evidence=tuple(line.ref for line in lines),
+                evidence=tuple(line.ref for line in spent.lines),
             )

@@ -20,7 +20,6 @@ class PlannedRule:
 
 
 PLANNED_RULES: tuple[PlannedRule, ...] = (
-    PlannedRule("kx-threshold-unknown", "warning", 12, "no KX amount for the year in policy data"),
     PlannedRule("poc-not-certified", "error", 13, "date of service outside a certified plan"),
     PlannedRule("progress-report-overdue", "error", 13, "11th treatment day without a report"),
     PlannedRule("poc-certified-late", "warning", 13, "delayed certification"),

@@ -1,12 +1,20 @@
 """A patient's year through the audit: the rules that read other encounters (KX running total,
 per-day cap across two encounters of one date, notes cloned from earlier visits) fire where the
-year says they should, computed here independently of the rules."""
+year says they should, computed here independently of the rules.
+
+The KX running total counts the beneficiary's "incurred expenses" (SSA §1833(g); Noridian's KX
+modifier page): allowed amounts, the payer's where a remittance (ClaimResponse) is in the data,
+else units x the fee schedule amount (mpfs.toml, read here straight from the TOML), never the
+clinic's charges.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import tomllib
 from datetime import date, timedelta
+from pathlib import Path
 
 import orjson
 
@@ -42,13 +50,24 @@ def findings(out) -> dict[str, set[str]]:
     return found
 
 
+MPFS = Path(__file__).resolve().parents[2] / "plugin" / "policy" / "data" / "mpfs.toml"
+REMITTED = 10  # the first ten visits have the payer's remittance: 97112 x 2 $74.00, 97110 $31.50
+
+
+def fee_2026(code: str) -> float:
+    schedules = tomllib.loads(MPFS.read_text())["schedule"]
+    return next(s for s in schedules if s["year"] == 2026)["amounts"][code]
+
+
 def test_a_year_of_visits_of_one_patient(tmp_path):
     threshold = load_policy().kx_years[2026].pt_slp
     first = date(2026, 1, 6)
     days = [first + timedelta(weeks=n) for n in range(28)]
-    visits = [
-        _as_one_patient(clean_visit(day=d.isoformat()), f"w{n:02d}") for n, d in enumerate(days)
-    ]
+    builders = [clean_visit(day=d.isoformat()) for d in days]
+    for builder in builders[:REMITTED]:
+        builder.allowed[id(builder.claim_items[0])] = 74.0
+        builder.allowed[id(builder.claim_items[1])] = 31.5
+    visits = [_as_one_patient(b, f"w{n:02d}") for n, b in enumerate(builders)]
     # A second encounter on the day of the fifth visit, billing 97112 again: 2 + 3 > 4 units.
     extra = VisitBuilder(day=days[4].isoformat())
     extra.proc("97112", "14:00", "14:40", note="Different words: gait drills on stairs with cues.")
@@ -59,13 +78,30 @@ def test_a_year_of_visits_of_one_patient(tmp_path):
     assert result.visits == 29
     found = findings(tmp_path / "out")
 
-    spent = 0.0
+    spent = charged = 0.0
+    crossed = by_charge = None
     for n in range(len(days)):
         encounter = f"Encounter/w{n:02d}-enc-1"
         rules = found.get(encounter, set())
-        this_visit = 2 * 35.0 + 35.0 + (3 * 35.0 if n == 4 else 0.0)
+        if n < REMITTED:
+            this_visit = 74.0 + 31.5
+        else:
+            this_visit = 2 * fee_2026("97112") + fee_2026("97110")
+        if n == 4:  # the same day's second encounter (no remittance): 97112 x 3
+            this_visit += 3 * fee_2026("97112")
         spent += this_visit
+        charged += 2 * 35.0 + 35.0 + (3 * 35.0 if n == 4 else 0.0)
         assert ("missing-kx" in rules) == (spent > threshold), (n, spent, rules)
         assert ("cloned-note" in rules) == (n > 0), (n, rules)  # the same note every week
         assert ("daily-unit-cap" in rules) == (n == 4), (n, rules)
+        if crossed is None and spent > threshold:
+            crossed = n
+        if by_charge is None and charged > threshold:
+            by_charge = n
     assert "daily-unit-cap" in found["Encounter/extra-enc-1"]
+    # At the clinic's charges the threshold would have been passed earlier, and every visit from
+    # there flagged; at allowed amounts it is passed later in the year, and it is passed.
+    assert by_charge is not None and crossed is not None and crossed > by_charge, (
+        by_charge,
+        crossed,
+    )

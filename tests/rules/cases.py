@@ -264,13 +264,41 @@ def xs_overlapping():
     return _b(b)
 
 
-def _kx(prior: float, kx_on_line: bool = False, medicare: bool = True):
-    kwargs = {} if medicare else {"payer": "Acme Commercial Health", "sopt": "5"}
+def _kx(
+    prior: float,
+    kx_on_line: bool = False,
+    medicare: bool = True,
+    charged: float | None = None,
+    sopt: str = "1",
+    payer: str = "Medicare Part B",
+):
+    """An earlier 2026 visit the payer allowed ``prior`` dollars for (charged ``charged``, else
+    the same), then this visit's 97112 x 2 (no remittance yet: MPFS 2026, 2 x $33.07)."""
+    kwargs = {"payer": payer, "sopt": sopt}
+    if not medicare:
+        kwargs = {"payer": "Acme Commercial Health", "sopt": "5"}
     b = VisitBuilder(**kwargs)
     b.proc("97112", "09:00", "09:30")
     b.earlier_visit("enc-0", "2026-02-10")
-    b.line("97110", 10, amount=prior, encounter="enc-0", day="2026-02-10")
+    b.line(
+        "97110",
+        10,
+        amount=prior if charged is None else charged,
+        encounter="enc-0",
+        day="2026-02-10",
+        allowed=prior,
+    )
     b.line("97112", 2, mods=("GP", "KX") if kx_on_line else ("GP",), amount=80.0)
+    return _b(b)
+
+
+def _kx_year(day: str, medicare: bool = True, sopt: str = "1", mods=("GP",)):
+    kwargs = {"day": day, "sopt": sopt}
+    if not medicare:
+        kwargs.update(payer="Acme Commercial Health", sopt="5")
+    b = VisitBuilder(**kwargs)
+    b.proc("97112", "09:00", "09:30")
+    b.line("97112", 2, mods=mods)
     return _b(b)
 
 
@@ -717,8 +745,21 @@ CASES: dict[str, dict[str, list]] = {
             lambda: _kx(1000.0),
             lambda: _kx(2450.0, kx_on_line=True),
             lambda: _kx(2450.0, medicare=False),
+            # charged $150/unit ($2,400) but allowed $40/unit ($400): under the threshold
+            lambda: _kx(400.0, charged=2400.0),
+            # Medicare Advantage (SOPT 111 Medicare HMO): not fee-for-service, no KX threshold
+            lambda: _kx(2450.0, sopt="111", payer="Acme Medicare Advantage HMO"),
         ],
-        "fail": [lambda: _kx(2450.0)],
+        "fail": [lambda: _kx(2450.0), lambda: _kx(2450.0, charged=900.0)],
+    },
+    "kx-threshold-unknown": {
+        "pass": [
+            clean,
+            lambda: _kx_year("2027-03-04", medicare=False),
+            lambda: _kx_year("2027-03-04", sopt="112"),  # Medicare PPO (Advantage)
+            lambda: _kx_year("2027-03-04", mods=()),  # no therapy line to count
+        ],
+        "fail": [lambda: _kx_year("2027-03-04"), lambda: _kx_year("2020-06-01")],
     },
     "targeted-review-threshold": {
         "pass": [clean, lambda: _kx(2450.0)],

@@ -38,7 +38,8 @@ def test_task_carries_the_contract_fields():
     rules = {c["code"] for i in task["input"] for c in i["type"]["coding"]}
     assert {"units-exceed-time", "doc-unsigned", "dollars-at-risk"} <= rules
     money = next(i["valueMoney"] for i in task["input"] if "valueMoney" in i)
-    assert money == {"value": 70.0, "currency": "USD"}
+    # An unsigned note denies the whole visit (contract §2b): the $105 line, counted once.
+    assert money == {"value": 105.0, "currency": "USD"}
     assert task["description"].startswith("unitguard unsupported: 2 error(s)")
 
 
@@ -90,7 +91,7 @@ def test_store_search_filters_and_sorts(store):
     assert store.search(status=["requested"], code="coding-review")[1] == 2
     assert store.search(owner="Organization/coding-team")[1] == 1
     page, total = store.search(sort="-dollars-at-risk")
-    assert total == 2 and task_input(page[0].task, "dollars-at-risk")["value"] == 70.0
+    assert total == 2 and task_input(page[0].task, "dollars-at-risk")["value"] == 105.0
 
 
 class FlakyServer:
