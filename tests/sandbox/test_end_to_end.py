@@ -181,7 +181,8 @@ def test_profile_refusals():
         assert refused.status_code == 400
         assert "not supported" in refused.json()["issue"][0]["diagnostics"]
         charges = requests.get(
-            f"{ehr.fhir}/ChargeItem", params={"context": "Encounter/oracle-chargeitem-enc-1"}
+            f"{ehr.fhir}/ChargeItem",
+            params={"context": "Encounter/oracle-chargeitem-enc-1", "-status": "billable"},
         ).json()
         assert len(charges["entry"]) == 2
         assert requests.get(f"{ehr.fhir}/Task").status_code == 404
