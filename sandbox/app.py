@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json", "application/json+fhir")
 JSON_FORMATS = ("json", *JSON_TYPES)
+NDJSON_TYPES = ("application/fhir+ndjson", "application/ndjson")  # Bulk Data files
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 OUTCOME_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported"}
@@ -190,7 +191,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         if wanted is not None and wanted.split(";")[0].strip() not in JSON_FORMATS:
             return outcome(406, "not-supported", f"_format {wanted} is not served: JSON only")
         accept = request.accept_mimetypes
-        if accept and not any(accept.quality(t) for t in JSON_TYPES):
+        if accept and not any(accept.quality(t) for t in JSON_TYPES + NDJSON_TYPES):
             return outcome(406, "not-supported", "only application/fhir+json is served")
         return None
 
