@@ -206,8 +206,6 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        if isinstance(exc, HTTPException):
-            return http_error(exc)
         log.exception("sandbox error")
         if not request.path.startswith("/fhir"):
             return Response("internal error", status=500, mimetype="text/plain")
@@ -539,35 +537,31 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             mimetype=FHIR_JSON,
         )
 
-    @app.get("/fhir/<rtype>/<rid>")
-    def read(rtype: str, rid: str):
+    def _readable(rtype: str, rid: str) -> tuple[Response | None, tuple[dict, int] | None]:
+        """(None, (resource, version)) when the caller may read it, else (OperationOutcome,
+        None): for read, vread and _history alike."""
         if rtype not in sandbox.profile.search:
-            return outcome(404, "not-supported", f"{rtype} is not served here")
+            return outcome(404, "not-supported", f"{rtype} is not served here"), None
         refused, patient = guard(rtype, "r")
         if refused:
-            return refused
+            return refused, None
         found = sandbox.store.get(rtype, rid)
         if found is None or not in_compartment(found[0], patient):
-            return outcome(404, "not-found", f"{rtype}/{rid} is not known")
+            return outcome(404, "not-found", f"{rtype}/{rid} is not known"), None
+        return None, found
+
+    @app.get("/fhir/<rtype>/<rid>")
+    def read(rtype: str, rid: str):
+        refused, found = _readable(rtype, rid)
+        if refused or found is None:
+            return refused
         response = Response(orjson.dumps(found[0]), mimetype=FHIR_JSON)
         response.headers["ETag"] = f'W/"{found[1]}"'
         return response
 
-    def _readable(rtype: str, rid: str) -> Response | None:
-        """Why a resource's versions cannot be read (an OperationOutcome), or None."""
-        if rtype not in sandbox.profile.search:
-            return outcome(404, "not-supported", f"{rtype} is not served here")
-        refused, patient = guard(rtype, "r")
-        if refused:
-            return refused
-        found = sandbox.store.get(rtype, rid)
-        if found is None or not in_compartment(found[0], patient):
-            return outcome(404, "not-found", f"{rtype}/{rid} is not known")
-        return None
-
     @app.get("/fhir/<rtype>/<rid>/_history/<vid>")
     def vread(rtype: str, rid: str, vid: str):
-        refused = _readable(rtype, rid)
+        refused, _ = _readable(rtype, rid)
         if refused:
             return refused
         body = sandbox.store.version(rtype, rid, int(vid)) if vid.isdigit() else None
@@ -579,24 +573,24 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
 
     @app.get("/fhir/<rtype>/<rid>/_history")
     def history(rtype: str, rid: str):
-        refused = _readable(rtype, rid)
+        refused, _ = _readable(rtype, rid)
         if refused:
             return refused
-        versions = sandbox.store.history(rtype, rid)
         entries = []
-        for body in versions:
+        for body in sandbox.store.history(rtype, rid):
             meta = body.get("meta") or {}
             number = meta.get("versionId", "1")
+            created = number == "1"
             entries.append(
                 {
                     "fullUrl": f"{fhir}/{rtype}/{rid}",
                     "resource": body,
                     "request": {
-                        "method": "POST" if number == "1" else "PUT",
-                        "url": rtype if number == "1" else f"{rtype}/{rid}",
+                        "method": "POST" if created else "PUT",
+                        "url": rtype if created else f"{rtype}/{rid}",
                     },
                     "response": {
-                        "status": "201 Created" if number == "1" else "200 OK",
+                        "status": "201 Created" if created else "200 OK",
                         "etag": f'W/"{number}"',
                         "lastModified": meta.get("lastUpdated"),
                     },

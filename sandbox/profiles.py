@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sandbox.search import PREFIXES
+
 COMMON = {"_id", "_count", "_sort", "_include", "_revinclude"}
 PATIENT = {"patient", "subject"}
 CONTROL = {"_sort", "_include", "_revinclude"}  # result parameters, not searchParams
@@ -46,7 +48,6 @@ PARAM_TYPES = {
     "name": "string",
 }
 DATE_PARAMS = {p for p, t in PARAM_TYPES.items() if t == "date"}
-PREFIXES = ("ge", "le", "gt", "lt", "eq", "ne", "sa", "eb", "ap")
 
 Params = list[tuple[str, str]]  # a query string's pairs, repeated names kept
 

@@ -125,7 +125,7 @@ def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -
 Params = dict[str, str | list[str]]
 
 
-def _year_window(year_start: str) -> dict[str, str | list[str]]:
+def _year_window(year_start: str) -> Params:
     """The visit's calendar year as a closed `date` range with times (Oracle refuses a prefixed
     date without a time, and an open range on Procedure and Observation). A day to spare at
     each end keeps a visit in any time zone inside; the review tells the years apart."""

@@ -258,3 +258,13 @@ def test_standalone_launch_picks_a_patient_and_signs_an_id_token():
     auth = {"Authorization": f"Bearer {token['access_token']}"}
     assert http.get("/fhir/Patient/kx-missing-pat-1", headers=auth).status_code == 200
     outcome_of(http.get("/fhir/Patient/units-exceed-pat-1", headers=auth), 404)
+
+
+@pytest.mark.parametrize("profile", ["epic", "oracle", "full"])
+def test_note_text_is_readable_as_binary(profile):
+    box, http = client_for(profile)
+    box.store.put({"resourceType": "Binary", "id": "note-1", "contentType": "text/plain"})
+    statement = http.get("/fhir/metadata").get_json()
+    binary = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Binary")
+    assert {"code": "read"} in binary["interaction"]
+    assert http.get("/fhir/Binary/note-1").get_json()["contentType"] == "text/plain"
