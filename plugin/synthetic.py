@@ -11,6 +11,7 @@ from typing import Any
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 NUCC = "http://nucc.org/provider-taxonomy"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 ROLES = {
     "PT": "225100000X",
     "PTA": "225200000X",
@@ -140,6 +141,8 @@ class VisitBuilder:
             "resourceType": "Observation",
             "id": self._id("obs"),
             "status": "final",
+            # US Core requires a category, and Epic searches Observations by it (ehr.md).
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey"}]}],
             "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
             "subject": {"reference": "Patient/pat-1"},
             "effectiveDateTime": when,

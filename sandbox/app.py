@@ -12,15 +12,22 @@ import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from flask import Flask, Response, abort, redirect, render_template_string, request
 from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from sandbox.auth import Client, Grants, allows
 from sandbox.bulk import install_bulk
-from sandbox.profiles import Profile
+from sandbox.profiles import CONTROL, PARAM_TYPES, Profile
 from sandbox.search import matches, sort_key
 from sandbox.store import Conflict, Store, nested_refs, references
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
+JSON_TYPES = (FHIR_JSON, "application/json", "application/json+fhir")
+JSON_FORMATS = ("json", *JSON_TYPES)
+NDJSON_TYPES = ("application/fhir+ndjson", "application/ndjson")  # Bulk Data files
+SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OUTCOME_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported"}
 
 
 @dataclass
@@ -183,10 +190,64 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             return outcome(500, "exception", "simulated server failure")
         return None
 
+    @app.before_request
+    def negotiate():
+        """JSON only, as both vendors' sandboxes are used here: asking for XML gets 406."""
+        if not request.path.startswith("/fhir") or ".well-known" in request.path:
+            return None
+        wanted = request.args.get("_format")
+        if wanted is not None and wanted.split(";")[0].strip() not in JSON_FORMATS:
+            return outcome(406, "not-supported", f"_format {wanted} is not served: JSON only")
+        accept = request.accept_mimetypes
+        if accept and not any(accept.quality(t) for t in JSON_TYPES + NDJSON_TYPES):
+            return outcome(406, "not-supported", "only application/fhir+json is served")
+        return None
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        """Under /fhir every error is an OperationOutcome (404 unknown path, 405 method...)."""
+        if not request.path.startswith("/fhir") or (exc.code or 500) < 400:
+            return exc
+        status = exc.code or 500
+        text = f"{request.method} {request.path}: {exc.name}"
+        return outcome(status, OUTCOME_CODES.get(status, "processing"), text)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("sandbox error")
+        if not request.path.startswith("/fhir"):
+            return Response("internal error", status=500, mimetype="text/plain")
+        return outcome(500, "exception", "the sandbox failed on this request")
+
+    def openid_configuration():
+        return {
+            "issuer": fhir,
+            "jwks_uri": f"{base_url}/oauth/jwks",
+            "authorization_endpoint": f"{base_url}/oauth/authorize",
+            "token_endpoint": f"{base_url}/oauth/token",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+            "response_modes_supported": ["query"],
+        }
+
+    # OpenID Connect discovery: at the issuer (the FHIR base, the id_token's iss) and at the root.
+    app.add_url_rule("/fhir/.well-known/openid-configuration", "openid_fhir", openid_configuration)
+    app.add_url_rule("/.well-known/openid-configuration", "openid_root", openid_configuration)
+
+    @app.get("/oauth/jwks")
+    def jwks():
+        """The public key that signs id_tokens."""
+        return {"keys": [sandbox.grants.signing_key.as_dict(private=False)]}
+
     @app.get("/fhir/.well-known/smart-configuration")
     def smart_configuration():
         return {
             "issuer": fhir,
+            "jwks_uri": f"{base_url}/oauth/jwks",
             "authorization_endpoint": f"{base_url}/oauth/authorize",
             "token_endpoint": f"{base_url}/oauth/token",
             "token_endpoint_auth_methods_supported": [
@@ -219,12 +280,42 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             ],
         }
 
-    @app.get("/oauth/authorize")
+    @app.route("/oauth/authorize", methods=["GET", "POST"])
     def authorize():
-        status, target = sandbox.grants.authorize(request.args.to_dict())
+        """Authorize; a standalone launch asking for a patient gets the picker first, whose
+        form posts the same request back with the chosen patient."""
+        args = {**request.args.to_dict(), **request.form.to_dict()}
+        chosen = args.pop("sandbox_patient", None)
+        picked = None
+        if request.method == "POST" and chosen is not None:
+            picked = picked_context(chosen, "launch/encounter" in args.get("scope", "").split())
+            if picked is None:
+                return Response("unknown patient", status=400, mimetype="text/plain")
+        status, target = sandbox.grants.authorize(args, picked)
         if status == 302:
             return redirect(target)
+        if status == 200:
+            patients = [
+                (p["id"], patient_name(p)) for p in sandbox.store.all("Patient") if p.get("id")
+            ]
+            return render_template_string(PICKER, args=args, patients=patients)
         return Response(target, status=400, mimetype="text/plain")
+
+    def picked_context(patient: str, with_encounter: bool) -> dict | None:
+        """The launch context of a patient picked in a standalone launch: that patient, the
+        default user and, when asked for, the patient's latest visit."""
+        if sandbox.store.get("Patient", patient) is None:
+            return None
+        encounter = None
+        if with_encounter:
+            visits = [
+                e
+                for e in sandbox.store.all("Encounter")
+                if any(r.split("/")[-1] == patient for r in references(e, "patient"))
+            ]
+            visits.sort(key=lambda e: (e.get("period") or {}).get("start", ""))
+            encounter = visits[-1]["id"] if visits else None
+        return {"patient": patient, "encounter": encounter, "user": "Practitioner/pt"}
 
     @app.post("/oauth/token")
     def token():
@@ -239,47 +330,79 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
 
     @app.get("/fhir/metadata")
     def metadata():
-        resources = [
-            {
-                "type": t,
-                "interaction": [{"code": "read"}, {"code": "search-type"}]
-                + [{"code": "create"}] * (t in sandbox.profile.create)
-                + [{"code": "update"}] * (t in sandbox.profile.update),
-                "conditionalCreate": sandbox.profile.conditional_create,
-                "searchParam": [{"name": p} for p in sorted(params)],
-            }
-            for t, params in sorted(sandbox.profile.search.items())
-        ] + [
-            {"type": t, "interaction": [{"code": "read"}]}
-            for t in sorted(sandbox.profile.read_only)
-        ]
-        return Response(
-            orjson.dumps(
+        return Response(orjson.dumps(capability_statement()), mimetype=FHIR_JSON)
+
+    def capability_statement() -> dict:
+        """Shaped like the vendors' published CapabilityStatements: every searchParam with its
+        type, the SMART OAuth URIs under rest.security (valid FHIR R4)."""
+        profile = sandbox.profile
+        resources = []
+        for rtype, params in sorted(profile.search.items()):
+            codes = ["read", "vread", "history-instance", "search-type"]
+            codes += ["create"] * (rtype in profile.create) + ["update"] * (rtype in profile.update)
+            resources.append(
                 {
-                    "resourceType": "CapabilityStatement",
-                    "status": "active",
-                    "kind": "instance",
-                    "fhirVersion": "4.0.1",
-                    "format": ["json"],
-                    "date": "2026-11-01",
-                    "software": {"name": f"unitguard sandbox ({sandbox.profile.name} profile)"},
-                    "rest": [
+                    "type": rtype,
+                    "interaction": [{"code": c} for c in codes],
+                    "versioning": "versioned",
+                    "readHistory": True,
+                    "conditionalCreate": profile.conditional_create,
+                    "searchParam": [
+                        {"name": p, "type": PARAM_TYPES[p]} for p in sorted(params - CONTROL)
+                    ],
+                }
+            )
+        for rtype in sorted(profile.read_only - set(profile.search)):
+            # read, never searched: note text, as Epic and Oracle Health serve it
+            resources.append({"type": rtype, "interaction": [{"code": "read"}, {"code": "vread"}]})
+        security = {
+            "cors": True,
+            "service": [
+                {
+                    "coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}],
+                    "text": "OAuth2 using SMART-on-FHIR profile",
+                }
+            ],
+            "extension": [
+                {
+                    "url": SMART_OAUTH_URIS,
+                    "extension": [
+                        {"url": "authorize", "valueUri": f"{base_url}/oauth/authorize"},
+                        {"url": "token", "valueUri": f"{base_url}/oauth/token"},
+                    ],
+                }
+            ],
+        }
+        vendor = profile.vendor or {}
+        return {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-11-01",
+            "kind": "instance",
+            "software": {"name": f"unitguard sandbox ({profile.name} profile)"},
+            **{k: v for k, v in vendor.items() if k != "implementation"},
+            "implementation": {
+                "description": "unitguard sandbox FHIR server (synthetic data only)",
+                **vendor.get("implementation", {}),
+                "url": fhir,
+            },
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": security,
+                    "resource": resources,
+                    "operation": [
                         {
-                            "mode": "server",
-                            "resource": resources,
-                            "operation": [
-                                {
-                                    "name": "export",
-                                    "definition": "http://hl7.org/fhir/uv/bulkdata/"
-                                    "OperationDefinition/group-export",
-                                }
-                            ],
+                            "name": "export",
+                            "definition": "http://hl7.org/fhir/uv/bulkdata/"
+                            "OperationDefinition/group-export",
                         }
                     ],
                 }
-            ),
-            mimetype=FHIR_JSON,
-        )
+            ],
+        }
 
     @app.get("/fhir/<rtype>")
     def search(rtype: str):
@@ -289,26 +412,31 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         refused, patient = guard(rtype, "s")
         if refused:
             return refused
-        params = {k: v for k, v in request.args.items() if k != "_offset"}
+        pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "_offset"]
+        params = dict(pairs)
         unknown = sorted(set(params) - allowed - {"_include", "_revinclude"})
         if unknown:
             return outcome(
                 400, "not-supported", f"search parameter {unknown[0]} is not supported for {rtype}"
             )
+        refusal = sandbox.profile.refusal(rtype, pairs)
+        if refusal:
+            return outcome(400, "invalid", refusal)
+        try:
+            count = int(params.get("_count", 50) or 50)
+            offset = int(request.args.get("_offset", 0) or 0)
+        except ValueError:
+            return outcome(400, "invalid", "_count and _offset must be whole numbers")
         found = [
             r
             for r in sandbox.store.all(rtype)
             if in_compartment(r, patient)
-            and all(
-                matches(r, k, v) for k, v in params.items() if not k.startswith("_") or k == "_id"
-            )
+            and all(matches(r, k, v) for k, v in pairs if not k.startswith("_") or k == "_id")
         ]
         if "_sort" in params:
             key, descending = sort_key(params["_sort"])
             found.sort(key=key, reverse=descending)
-        cap = sandbox.faults.page_size or sandbox.profile.page_cap
-        count = min(int(params.get("_count", 50) or 50), cap)
-        offset = int(request.args.get("_offset", 0) or 0)
+        count = max(1, min(count, sandbox.faults.page_size or sandbox.profile.page_cap))
         page = found[offset : offset + count]
         entries = [
             {"fullUrl": f"{fhir}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
@@ -420,19 +548,73 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             mimetype=FHIR_JSON,
         )
 
-    @app.get("/fhir/<rtype>/<rid>")
-    def read(rtype: str, rid: str):
+    def _readable(rtype: str, rid: str) -> tuple[Response | None, tuple[dict, int] | None]:
+        """(None, (resource, version)) when the caller may read it, else (OperationOutcome,
+        None): for read, vread and _history alike."""
         if rtype not in sandbox.profile.search and rtype not in sandbox.profile.read_only:
-            return outcome(404, "not-supported", f"{rtype} is not served here")
+            return outcome(404, "not-supported", f"{rtype} is not served here"), None
         refused, patient = guard(rtype, "r")
         if refused:
-            return refused
+            return refused, None
         found = sandbox.store.get(rtype, rid)
         if found is None or not in_compartment(found[0], patient):
-            return outcome(404, "not-found", f"{rtype}/{rid} is not known")
+            return outcome(404, "not-found", f"{rtype}/{rid} is not known"), None
+        return None, found
+
+    @app.get("/fhir/<rtype>/<rid>")
+    def read(rtype: str, rid: str):
+        refused, found = _readable(rtype, rid)
+        if refused or found is None:
+            return refused
         response = Response(orjson.dumps(found[0]), mimetype=FHIR_JSON)
         response.headers["ETag"] = f'W/"{found[1]}"'
         return response
+
+    @app.get("/fhir/<rtype>/<rid>/_history/<vid>")
+    def vread(rtype: str, rid: str, vid: str):
+        refused, _ = _readable(rtype, rid)
+        if refused:
+            return refused
+        body = sandbox.store.version(rtype, rid, int(vid)) if vid.isdigit() else None
+        if body is None:
+            return outcome(404, "not-found", f"{rtype}/{rid} has no version {vid}")
+        response = Response(orjson.dumps(body), mimetype=FHIR_JSON)
+        response.headers["ETag"] = f'W/"{vid}"'
+        return response
+
+    @app.get("/fhir/<rtype>/<rid>/_history")
+    def history(rtype: str, rid: str):
+        refused, _ = _readable(rtype, rid)
+        if refused:
+            return refused
+        entries = []
+        for body in sandbox.store.history(rtype, rid):
+            meta = body.get("meta") or {}
+            number = meta.get("versionId", "1")
+            created = number == "1"
+            entries.append(
+                {
+                    "fullUrl": f"{fhir}/{rtype}/{rid}",
+                    "resource": body,
+                    "request": {
+                        "method": "POST" if created else "PUT",
+                        "url": rtype if created else f"{rtype}/{rid}",
+                    },
+                    "response": {
+                        "status": "201 Created" if created else "200 OK",
+                        "etag": f'W/"{number}"',
+                        "lastModified": meta.get("lastUpdated"),
+                    },
+                }
+            )
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "history",
+            "total": len(entries),
+            "link": [{"relation": "self", "url": request.url}],
+            "entry": entries,
+        }
+        return Response(orjson.dumps(bundle), mimetype=FHIR_JSON)
 
     def _body(rtype: str) -> tuple[dict | None, Response | None]:
         try:
@@ -542,6 +724,28 @@ CHART = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>San
 <td>{{ patient.id }}</td><td>{{ e.id }}</td><td>{{ (e.period or {}).start }}</td>
 <td><a class="launch" data-encounter="{{ e.id }}" href="/chart/launch/{{ e.id }}">unitguard</a>
 </td></tr>{% endfor %}{% endfor %}</table></body></html>"""
+
+PICKER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Choose a
+patient</title><style>body{font:14px system-ui;margin:1rem}.warn{background:#fff3cd;padding:.4rem}
+</style></head><body><p class="warn">Sandbox EHR: synthetic data only, never patient data.</p>
+<h1>Choose a patient</h1><form method="post" action="/oauth/authorize">
+{% for name, value in args.items() %}<input type="hidden" name="{{ name }}" value="{{ value }}">
+{% endfor %}<ul>{% for id, label in patients %}<li><button type="submit" name="sandbox_patient"
+data-patient="{{ id }}" value="{{ id }}">{{ label }}</button></li>{% endfor %}</ul>
+</form></body></html>"""
+
+
+def patient_name(patient: dict) -> str:
+    """How the picker shows a (synthetic) patient: the first name given, else the id."""
+    for name in patient.get("name") or []:
+        if isinstance(name, dict):
+            text = name.get("text") or " ".join(
+                [*(name.get("given") or []), name.get("family") or ""]
+            )
+            if text.strip():
+                return f"{text.strip()} ({patient['id']})"
+    return str(patient["id"])
+
 
 FRAME = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Chart: visit
 {{ encounter }}</title><style>body{margin:0;font:14px system-ui}header{padding:.4rem;

@@ -76,8 +76,10 @@ class Grants:
             grant.expires = 0.0
 
     # --- authorize ---------------------------------------------------------------------------
-    def authorize(self, args: dict[str, str]) -> tuple[int, str]:
-        """(302, redirect URL) or (400, message) for an authorize request."""
+    def authorize(self, args: dict[str, str], picked: dict | None = None) -> tuple[int, str]:
+        """(302, redirect URL) or (400, message) for an authorize request; (200, "") when a
+        standalone launch asks for a patient and none is ``picked`` yet: the caller shows the
+        patient picker and calls again with the chosen context."""
         client = self.clients.get(args.get("client_id", ""))
         redirect_uri = args.get("redirect_uri", "")
         if client is None or redirect_uri not in client.redirect_uris:
@@ -99,13 +101,10 @@ class Grants:
             context = self.launches.pop(args.get("launch", ""), None) or {}
             if not context:
                 return back(error="invalid_request", error_description="unknown launch")
-        elif "launch/patient" in scopes:
-            first = next(iter(self.launches.values()), None) or {}
-            context = {
-                "patient": first.get("patient"),
-                "encounter": first.get("encounter"),
-                "user": first.get("user"),
-            }
+        elif "launch/patient" in scopes:  # standalone: the user picks the patient
+            if picked is None:
+                return 200, ""
+            context = picked
         code = secrets.token_urlsafe(24)
         grant = Grant(
             client.client_id,

@@ -1,19 +1,55 @@
-"""What each simulated EHR allows and refuses, from their published server descriptions (ehr.md).
+"""What each simulated EHR allows and refuses, from their published server descriptions (ehr.md;
+captures of Epic's May-2026 sandbox and Oracle Health's August-2026 secure CapabilityStatement).
 
 - epic: Procedure/Observation/DocumentReference/Condition searchable by encounter; no ChargeItem;
   Claim only by _id; search Bundles carry an OperationOutcome entry; Task read/search/update but
-  no create; no conditional create.
-- oracle: Procedure/Observation not searchable by encounter; ChargeItem by context; at most 200
-  entries per page; no Task and no Claim.
-- full: everything, Task create and conditional create included.
+  no create; no conditional create. Refuses Observation by patient without `category` or `code`.
+- oracle: Procedure/Observation not searchable by encounter; ChargeItem by context (with
+  `-status=billable`, as Oracle requires); at most 200 entries per page; no Task and no Claim.
+  Refuses a prefixed date without a time, and on Procedure/Observation a date range left open.
+- full: everything, Task create and conditional create included; refuses nothing it understands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from sandbox.search import PREFIXES
 
 COMMON = {"_id", "_count", "_sort", "_include", "_revinclude"}
 PATIENT = {"patient", "subject"}
+CONTROL = {"_sort", "_include", "_revinclude"}  # result parameters, not searchParams
+
+# The FHIR search parameter type of every parameter the sandbox understands (CapabilityStatement
+# rest.resource.searchParam.type; R4 requires it).
+PARAM_TYPES = {
+    "_id": "token",
+    "_count": "number",
+    "patient": "reference",
+    "subject": "reference",
+    "encounter": "reference",
+    "context": "reference",
+    "account": "reference",
+    "beneficiary": "reference",
+    "practitioner": "reference",
+    "based-on": "reference",
+    "focus": "reference",
+    "owner": "reference",
+    "date": "date",
+    "status": "token",
+    "-status": "token",
+    "lifecycle-status": "token",
+    "code": "token",
+    "category": "token",
+    "class": "token",
+    "type": "token",
+    "identifier": "token",
+    "name": "string",
+}
+DATE_PARAMS = {p for p, t in PARAM_TYPES.items() if t == "date"}
+
+Params = list[tuple[str, str]]  # a query string's pairs, repeated names kept
 
 
 @dataclass(frozen=True)
@@ -28,10 +64,66 @@ class Profile:
     conditional_create: bool = False
     outcome_entries: bool = False
     scope_style: str = "v2"
+    refusals: tuple[Callable[[str, Params], str | None], ...] = ()
+    vendor: dict | None = None  # how the CapabilityStatement names the server
+
+    def refusal(self, rtype: str, params: Params) -> str | None:
+        """Why this vendor refuses the search (400), or None."""
+        for rule in self.refusals:
+            why = rule(rtype, params)
+            if why:
+                return why
+        return None
 
 
 def _s(*params: str) -> frozenset[str]:
     return frozenset(COMMON | set(params))
+
+
+def _names(params: Params) -> set[str]:
+    return {name for name, _ in params}
+
+
+def oracle_date_needs_time(rtype: str, params: Params) -> str | None:
+    """Oracle: a date "may be provided twice with 'le', 'lt', 'ge', or 'gt' prefixes and time
+    component"; a prefixed date without a time is refused."""
+    for name, value in params:
+        if name in DATE_PARAMS and value[:2] in PREFIXES and "T" not in value:
+            return f"{name} with a prefix must include a time component (e.g. {value}T00:00:00Z)"
+    return None
+
+
+def oracle_date_closed_range(rtype: str, params: Params) -> str | None:
+    """Oracle Procedure and Observation: "The date and prefix pairs must create a closed range"."""
+    if rtype not in ("Procedure", "Observation"):
+        return None
+    prefixes = {v[:2] for n, v in params if n == "date" and v[:2] in PREFIXES}
+    if prefixes and not ({"ge", "gt"} & prefixes and {"le", "lt"} & prefixes):
+        return "date prefixes must create a closed range (one of ge/gt and one of le/lt)"
+    return None
+
+
+def oracle_charge_item(rtype: str, params: Params) -> str | None:
+    """Oracle ChargeItem: `_id`, or `context`/`account` with `-status` set to billable."""
+    if rtype != "ChargeItem":
+        return None
+    names = _names(params)
+    if "_id" in names:
+        return None
+    if not {"context", "account"} & names:
+        return "ChargeItem search requires _id, context or account"
+    status = [v for n, v in params if n == "-status"]
+    if status != ["billable"]:
+        return "-status must be provided with context or account and be set to 'billable'"
+    return None
+
+
+def epic_observation_needs_category(rtype: str, params: Params) -> str | None:
+    """Epic Observation.Search: by patient it needs `category` or `code`."""
+    names = _names(params)
+    if rtype == "Observation" and PATIENT & names and not {"category", "code", "_id"} & names:
+        return "Observation search by patient requires a category or code parameter"
+    return None
 
 
 CLINICAL = {
@@ -61,6 +153,11 @@ PROFILES = {
         update=frozenset({"Task", "Observation", "Procedure", "DocumentReference"}),
         outcome_entries=True,
         scope_style="v1",
+        refusals=(epic_observation_needs_category,),
+        vendor={
+            "software": {"name": "Epic", "version": "May 2026", "releaseDate": "2026-05-11"},
+            "implementation": {"description": "unitguard sandbox imitating Epic's FHIR server"},
+        },
     ),
     "oracle": Profile(
         "oracle",
@@ -70,11 +167,19 @@ PROFILES = {
             "Observation": _s(*PATIENT, "date", "code", "category"),
             "Condition": _s(*PATIENT),
             "DocumentReference": _s(*PATIENT, "encounter", "date"),
-            "ChargeItem": frozenset({"_id", "_count", "context", "account"}),
+            "ChargeItem": frozenset({"_id", "_count", "context", "account", "-status"}),
         },
         create=frozenset({"Communication", "Observation", "DocumentReference"}),
         update=frozenset({"Observation", "DocumentReference", "Encounter"}),
         page_cap=200,
+        refusals=(oracle_date_needs_time, oracle_date_closed_range, oracle_charge_item),
+        vendor={
+            "publisher": "Oracle Health",
+            "implementation": {
+                "description": "unitguard sandbox imitating Oracle Health's FHIR server on "
+                "top of Millennium"
+            },
+        },
     ),
     "full": Profile(
         "full",
@@ -85,7 +190,7 @@ PROFILES = {
             "Condition": _s(*PATIENT, "encounter"),
             "DocumentReference": _s(*PATIENT, "encounter", "date"),
             "Claim": _s(*PATIENT, "encounter"),
-            "ChargeItem": _s(*PATIENT, "context"),
+            "ChargeItem": _s(*PATIENT, "context", "status"),
             "Task": _s(*PATIENT, "encounter", "focus", "status", "owner", "code", "identifier"),
         },
         create=frozenset(
@@ -103,6 +208,7 @@ PROFILES = {
                 "Condition",
                 "Coverage",
                 "Practitioner",
+                "Binary",
             }
         ),
         update=frozenset(

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sandbox.store import references, resource_date
 
 PREFIXES = ("ge", "le", "gt", "lt", "eq")
+
+
+def _instant(value: str) -> datetime | None:
+    """A dateTime with a time as an aware instant (no offset is read as UTC), else None."""
+    if "T" not in value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _ref_matches(resource: dict, param: str, value: str) -> bool:
@@ -13,13 +26,7 @@ def _ref_matches(resource: dict, param: str, value: str) -> bool:
     return any(r in wanted or r.split("/")[-1] in wanted for r in refs)
 
 
-def _date_matches(resource: dict, value: str) -> bool:
-    prefix, target = ("eq", value)
-    if value[:2] in PREFIXES:
-        prefix, target = value[:2], value[2:]
-    when = resource_date(resource)[: len(target)]
-    if not when:
-        return False
+def _compare(prefix: str, when, target) -> bool:
     return {
         "ge": when >= target,
         "le": when <= target,
@@ -29,7 +36,22 @@ def _date_matches(resource: dict, value: str) -> bool:
     }[prefix]
 
 
+def _date_matches(resource: dict, value: str) -> bool:
+    prefix, target = ("eq", value)
+    if value[:2] in PREFIXES:
+        prefix, target = value[:2], value[2:]
+    stored = resource_date(resource)
+    if not stored:
+        return False
+    wanted, found = _instant(target), _instant(stored)
+    if wanted is not None and found is not None:  # both with a time: compare instants
+        return _compare(prefix, found, wanted)
+    return _compare(prefix, stored[: len(target)], target)
+
+
 def _token_matches(resource: dict, field: str, value: str) -> bool:
+    if "," in value:  # a comma means OR
+        return any(_token_matches(resource, field, v) for v in value.split(","))
     system, _, code = value.rpartition("|")
     concept = resource.get(field)
     concepts = concept if isinstance(concept, list) else [concept]
@@ -57,7 +79,7 @@ def matches(resource: dict, param: str, value: str) -> bool:
         return resource.get("id") in value.split(",")
     if param == "date":
         return _date_matches(resource, value)
-    if param in ("status", "lifecycle-status"):
+    if param in ("status", "-status", "lifecycle-status"):
         key = "lifecycleStatus" if param == "lifecycle-status" else "status"
         return resource.get(key) in value.split(",")
     if param == "code":

@@ -111,3 +111,17 @@ class Store:
 
     def types(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT type FROM res").fetchall()]
+
+    def version(self, rtype: str, rid: str, version: int) -> dict | None:
+        """One stored version of a resource (vread)."""
+        row = self.db.execute(
+            "SELECT body FROM history WHERE type=? AND id=? AND version=?", (rtype, rid, version)
+        ).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def history(self, rtype: str, rid: str) -> list[dict]:
+        """Every stored version of a resource, newest first."""
+        rows = self.db.execute(
+            "SELECT body FROM history WHERE type=? AND id=? ORDER BY version DESC", (rtype, rid)
+        ).fetchall()
+        return [orjson.loads(r[0]) for r in rows]

@@ -7,6 +7,11 @@ The two EHRs differ in what they allow (ehr.md; their published CapabilityStatem
   by patient and date, then filter here); ``ChargeItem?context=Encounter/{id}`` gives the
   billed lines; pages of at most 200.
 - A full server: everything, Claim by encounter included.
+Both vendors refuse some searches with a 400 (ehr.md; contract section 5), so the parameters are
+built to their rules: date ranges are closed and carry a time (Oracle), ChargeItem asks for
+``-status=billable`` where the server declares it (Oracle), Observation asks for the categories
+therapy measures use (Epic). A search the server still refuses becomes a reading note in the
+Bundle (an OperationOutcome entry, search mode ``outcome``); only an unreadable Encounter fails.
 The strategy is chosen from the server's CapabilityStatement. Requests of one round go out
 together (threads), so a visit costs a fixed number of sequential round trips, at most 6.
 """
@@ -21,13 +26,17 @@ from typing import Protocol
 
 from plugin.errors import PluginError
 from plugin.fhir.documents import KINDS, media_type, preferred_attachments
-from smart_launch.errors import FhirError
+from smart_launch.errors import FhirError, FhirRequestError
 from smart_launch.http import origin
 
 # Binary reads for visit notes in one fetch: the reviewed visit's first, then the most recent
 # earlier visits' (for the cloned-note rule); past this many, older notes are left unread.
 MAX_BINARY_READS = 60
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+# Epic answers Observation by patient only with a category or code (ehr.md, Q2/addenda): ask for
+# the categories functional and outcome measures are filed under (contract section 5).
+EPIC_OBSERVATION_CATEGORIES = "functional-mental-status,survey,exam,activity"
 
 
 class FetchError(PluginError):
@@ -43,7 +52,9 @@ class SearchResult:
 class FhirReader(Protocol):
     def read(self, resource_type: str, resource_id: str) -> dict: ...
 
-    def search(self, resource_type: str, params: dict[str, str]) -> SearchResult: ...
+    def search(self, resource_type: str, params: dict[str, str | list[str]]) -> SearchResult:
+        """Every page; a list value repeats the parameter. A refusal raises FhirRequestError."""
+        ...
 
     def capabilities(self) -> dict: ...
 
@@ -55,10 +66,12 @@ class Strategy:
     by_encounter: frozenset[str]  # types searchable by `encounter` (or ChargeItem `context`)
     types: frozenset[str]  # types the server serves at all
     claim_by_patient: bool
+    charge_status: bool = False  # ChargeItem declares `-status` (Oracle: required, "billable")
+    vendor: str | None = None  # "epic" or "oracle" when the statement names one
 
     @classmethod
     def from_capabilities(cls, statement: dict) -> Strategy:
-        by_encounter, types, claim_by_patient = set(), set(), False
+        by_encounter, types, claim_by_patient, charge_status = set(), set(), False, False
         for rest in statement.get("rest") or []:
             for resource in rest.get("resource") or []:
                 rtype = resource.get("type", "")
@@ -68,7 +81,27 @@ class Strategy:
                     by_encounter.add(rtype)
                 if rtype == "Claim" and {"patient", "encounter"} & params:
                     claim_by_patient = True
-        return cls(frozenset(by_encounter), frozenset(types), claim_by_patient)
+                if rtype == "ChargeItem" and "-status" in params:
+                    charge_status = True
+        return cls(
+            frozenset(by_encounter),
+            frozenset(types),
+            claim_by_patient,
+            charge_status,
+            _vendor(statement),
+        )
+
+
+def _vendor(statement: dict) -> str | None:
+    """Epic names itself in `software`, Oracle Health in `publisher`; both in the URL."""
+    software = str((statement.get("software") or {}).get("name") or "")
+    publisher = str(statement.get("publisher") or "")
+    url = str((statement.get("implementation") or {}).get("url") or "")
+    if software.startswith("Epic") or "epic.com" in url:
+        return "epic"
+    if publisher.startswith(("Oracle", "Cerner")) or "cerner.com" in url:
+        return "oracle"
+    return None
 
 
 def _ref_id(reference: object, rtype: str) -> str | None:
@@ -97,13 +130,34 @@ def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -
         return list(pool.map(lambda call: call(), calls))
 
 
+Params = dict[str, str | list[str]]
+
+
+def _year_window(year_start: str) -> Params:
+    """The visit's calendar year as a closed `date` range with times (Oracle refuses a prefixed
+    date without a time, and an open range on Procedure and Observation). A day to spare at
+    each end keeps a visit in any time zone inside; the review tells the years apart."""
+    year = int(year_start[:4])
+    return {"date": [f"ge{year - 1}-12-31T00:00:00Z", f"lt{year + 1}-01-02T00:00:00Z"]}
+
+
+def _charge_params(strategy: Strategy, encounter_id: str) -> Params:
+    params: Params = {"context": f"Encounter/{encounter_id}"}
+    if strategy.charge_status:
+        params["-status"] = "billable"
+    return params
+
+
 def _round2_searches(
     strategy: Strategy, encounter_id: str, patient: str, year_start: str | None
-) -> list[tuple[str, dict[str, str]]]:
+) -> list[tuple[str, Params]]:
     """The searches keyed by the encounter or the patient. Resources of other encounters are
     history: the extraction tells them apart by their encounter reference."""
-    year = {"date": f"ge{year_start}"} if year_start else {}
-    searches: list[tuple[str, dict[str, str]]] = []
+    year = _year_window(year_start) if year_start else {}
+    observations: Params = {"patient": patient}
+    if strategy.vendor == "epic":
+        observations["category"] = EPIC_OBSERVATION_CATEGORIES
+    searches: list[tuple[str, Params]] = []
     if "Procedure" in strategy.types:
         if "Procedure" in strategy.by_encounter:
             searches.append(("Procedure", {"encounter": f"Encounter/{encounter_id}"}))
@@ -111,7 +165,7 @@ def _round2_searches(
         # earlier visits' notes for the cloned-note rule.
         searches.append(("Procedure", {"patient": patient, **year}))
     for rtype, params in (
-        ("Observation", {"patient": patient}),
+        ("Observation", observations),
         ("Goal", {"patient": patient}),
         ("Condition", {"patient": patient}),
         ("DocumentReference", {"patient": patient}),
@@ -121,10 +175,39 @@ def _round2_searches(
         if rtype in strategy.types:
             searches.append((rtype, params))
     if "ChargeItem" in strategy.by_encounter:
-        searches.append(("ChargeItem", {"context": f"Encounter/{encounter_id}"}))
+        searches.append(("ChargeItem", _charge_params(strategy, encounter_id)))
     if "Claim" in strategy.types and strategy.claim_by_patient:
         searches.append(("Claim", {"patient": patient}))
     return searches
+
+
+def _search_or_note(
+    client: FhirReader, rtype: str, params: Params, patient: str
+) -> Callable[[], object]:
+    """The search, or, when the server refuses it (an HTTP error), a result holding only a
+    reading note: the review goes on without those resources. No answer at all still fails."""
+
+    def call() -> object:
+        try:
+            return client.search(rtype, params)
+        except FhirRequestError as exc:
+            if exc.status is None:
+                raise
+            detail = str(exc.detail).replace(patient, "[patient]")
+            note = {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "warning",
+                        "code": "incomplete",
+                        "diagnostics": f"the EHR refused the {rtype} search ({exc.status}: "
+                        f"{detail}); the review goes on without those resources",
+                    }
+                ],
+            }
+            return SearchResult([], [note])
+
+    return call
 
 
 def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
@@ -182,7 +265,7 @@ def fetch_visit(
     year_start = f"{start[:4]}-01-01" if len(start) == 10 else None
 
     searches = _round2_searches(strategy, encounter_id, patient, year_start)
-    found = _concurrently([(lambda t=t, p=p: client.search(t, p)) for t, p in searches], stats)
+    found = _concurrently([_search_or_note(client, t, p, patient) for t, p in searches], stats)
     resources: dict[str, dict] = {f"Encounter/{encounter_id}": encounter}
     outcomes: list[dict] = []
     for result in found:
@@ -206,10 +289,12 @@ def fetch_visit(
                 and year_start <= when <= start
             ):
                 calls.append(
-                    lambda rid=rid: client.search("ChargeItem", {"context": f"Encounter/{rid}"})
+                    _search_or_note(client, "ChargeItem", _charge_params(strategy, rid), patient)
                 )
     calls += _binary_reads(client, resources, encounter_id, outcomes)
-    _keep(resources, _concurrently(calls, stats))
+    third = _concurrently(calls, stats)
+    outcomes += [o for result in third for o in getattr(result, "outcomes", [])]
+    _keep(resources, third)
 
     entries = [{"resource": r} for r in resources.values()]
     entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from plugin.ehr import FetchError, FetchStats, SearchResult, fetch_visit
 from plugin.review import review_bundle
+from sandbox.profiles import PROFILES as VENDOR_RULES
+from smart_launch.errors import FhirRequestError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -19,7 +22,7 @@ PROFILES = {
     "epic": {
         "Encounter": {"patient", "date"},
         "Procedure": {"encounter", "patient", "date"},
-        "Observation": {"encounter", "patient"},
+        "Observation": {"encounter", "patient", "category"},
         "Goal": {"patient"},
         "Condition": {"patient", "encounter"},
         "DocumentReference": {"patient", "encounter"},
@@ -36,7 +39,7 @@ PROFILES = {
         "DocumentReference": {"patient", "encounter"},
         "Coverage": {"beneficiary"},
         "Practitioner": set(),
-        "ChargeItem": {"context", "_id"},
+        "ChargeItem": {"context", "_id", "-status"},
     },
     "full": {
         "Encounter": {"patient", "date"},
@@ -53,10 +56,21 @@ PROFILES = {
 }
 
 
-class FakeEhr:
-    """Serves a Bundle's resources with one profile's capabilities; refuses anything else."""
+VENDOR = {  # how each vendor's CapabilityStatement names it
+    "epic": {"software": {"name": "Epic", "version": "May 2026"}},
+    "oracle": {"publisher": "Oracle Health"},
+    "full": {},
+}
 
-    def __init__(self, bundle: dict, profile: str) -> None:
+
+class FakeEhr:
+    """Serves a Bundle's resources with one profile's capabilities: a parameter the statement
+    does not declare fails the test; a search the vendor refuses (the sandbox profile's rules,
+    or a type named in ``refusing``) raises the FHIR client's 400 error."""
+
+    def __init__(self, bundle: dict, profile: str, refusing: frozenset[str] = frozenset()) -> None:
+        self.name = profile
+        self.refusing = refusing
         self.profile = PROFILES[profile]
         self.resources = [
             e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] in self.profile
@@ -68,6 +82,7 @@ class FakeEhr:
         self._log("metadata")
         return {
             "resourceType": "CapabilityStatement",
+            **VENDOR[self.name],
             "rest": [
                 {
                     "resource": [
@@ -89,25 +104,35 @@ class FakeEhr:
                 return r
         raise FetchError(f"{rtype}/{rid} not found")
 
-    def search(self, rtype: str, params: dict[str, str]) -> SearchResult:
+    def search(self, rtype: str, params: dict) -> SearchResult:
         self._log(f"search {rtype}")
         allowed = self.profile.get(rtype)
         if allowed is None or not set(params) <= allowed:
-            raise AssertionError(f"{rtype}?{sorted(params)} is refused by this server")
+            raise AssertionError(f"{rtype}?{sorted(params)} is not declared by this server")
+        pairs = [(k, v) for k, vs in params.items() for v in (vs if isinstance(vs, list) else [vs])]
+        why = VENDOR_RULES[self.name].refusal(rtype, pairs)
+        if why or rtype in self.refusing:
+            raise FhirRequestError(400, f"http://ehr.test/fhir/{rtype}?x=1", why or "refused")
         out = [
             r
             for r in self.resources
-            if r["resourceType"] == rtype and all(self._matches(r, k, v) for k, v in params.items())
+            if r["resourceType"] == rtype and all(self._matches(r, k, v) for k, v in pairs)
         ]
         return SearchResult(out)
 
     @staticmethod
     def _matches(resource: dict, key: str, value: str) -> bool:
         if key == "date":
-            when = (resource.get("period") or resource.get("performedPeriod") or {}).get(
-                "start", ""
-            )
-            return when[:10] >= value.removeprefix("ge")
+            start = (resource.get("period") or resource.get("performedPeriod") or {})["start"]
+            when = datetime.fromisoformat(start)
+            bound = datetime.fromisoformat(value[2:])
+            return when >= bound if value.startswith("ge") else when < bound
+        if key == "category":
+            wanted = set(value.split(","))
+            codes = {c.get("code") for cat in resource.get("category", []) for c in cat["coding"]}
+            return bool(wanted & codes)
+        if key == "-status":
+            return resource.get("status") == value
         field = {
             "patient": ("subject", "patient", "beneficiary"),
             "beneficiary": ("beneficiary",),
@@ -298,3 +323,60 @@ def test_binary_reads_are_capped(monkeypatch):
     assert "note-1" in kept  # the reviewed visit's note comes first
     report = review_bundle(fetched, encounter_id="enc-1")
     assert any("2 older visit notes kept as Binary were not read" in n for n in report.visit.notes)
+
+
+def outcome_notes(bundle: dict) -> list[str]:
+    return [
+        issue["diagnostics"]
+        for e in bundle["entry"]
+        if e.get("search", {}).get("mode") == "outcome"
+        for issue in e["resource"]["issue"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("profile", "name"), [("epic", "no_progress"), ("oracle", "oracle_chargeitem")]
+)
+def test_searches_follow_the_vendors_rules(profile, name):
+    """The vendor's refusals (dates with a time and a closed range, ChargeItem -status, Epic
+    Observation by category) would turn into notes: there are none, and the measures arrive."""
+    bundle = load(f"{name}.json")
+    fetched = fetch_visit(FakeEhr(bundle, profile), enc(name))
+    assert outcome_notes(fetched) == []
+    observations = [e for e in fetched["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert len(observations) == sum(
+        e["resource"]["resourceType"] == "Observation" for e in bundle["entry"]
+    )
+
+
+def test_the_same_searches_break_the_rules_they_were_built_for():
+    """Guard for the test above: the rules do refuse what the fetch used to send."""
+    epic, oracle = VENDOR_RULES["epic"], VENDOR_RULES["oracle"]
+    assert epic.refusal("Observation", [("patient", "p")])
+    assert oracle.refusal("Procedure", [("patient", "p"), ("date", "ge2026-01-01")])
+    assert oracle.refusal("ChargeItem", [("context", "Encounter/e")])
+
+
+def test_a_refused_search_becomes_a_reading_note():
+    name = "oracle_chargeitem"
+    ehr = FakeEhr(load(f"{name}.json"), "oracle", refusing=frozenset({"Goal", "ChargeItem"}))
+    fetched = fetch_visit(ehr, enc(name))
+    notes = outcome_notes(fetched)
+    assert any(n.startswith("the EHR refused the Goal search (400") for n in notes)
+    assert any("ChargeItem search (400" in n for n in notes)
+    assert not [
+        e for e in fetched["entry"] if e["resource"]["resourceType"] in ("Goal", "ChargeItem")
+    ]
+    assert not [n for n in notes if "oracle-chargeitem-pat-1" in n]
+    report = review_bundle(fetched, encounter_id=enc(name))
+    assert report.visit.billed is None  # nothing billed could be read, and the review says so
+    assert any("refused the ChargeItem search" in n for n in report.visit.notes)
+
+
+def test_a_search_without_any_answer_still_fails():
+    class Silent(FakeEhr):
+        def search(self, rtype, params):
+            raise FhirRequestError(None, f"http://ehr.test/fhir/{rtype}", "timed out")
+
+    with pytest.raises(FhirRequestError, match="timed out"):
+        fetch_visit(Silent(load("units_exceed.json"), "full"), enc("units_exceed"))

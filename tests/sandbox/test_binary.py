@@ -75,7 +75,7 @@ def test_binary_is_read_only_and_listed_so(sandbox):
     assert get(client, "/fhir/Binary").status_code == 404  # not searchable, as at Epic
     statement = get(client, "/fhir/metadata").get_json()
     listed = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert listed["Binary"]["interaction"] == [{"code": "read"}]
+    assert listed["Binary"]["interaction"] == [{"code": "read"}, {"code": "vread"}]
 
 
 def test_binary_of_another_patient_or_without_scope_is_refused(sandbox):

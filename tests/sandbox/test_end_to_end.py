@@ -68,6 +68,11 @@ def test_fetch_visit_over_http_reviews_like_the_file(profile):
             FhirClient(ehr.fhir, session=make_session(retries=0)), encounter, stats=stats
         )
     assert stats.rounds <= 6
+    # the searches were built to the vendor's rules: no refusal came back as a note
+    assert not [n for n in outcome_texts(fetched) if "refused" in n]
+    assert sum(e["resource"]["resourceType"] == "Observation" for e in fetched["entry"]) == sum(
+        e["resource"]["resourceType"] == "Observation" for e in bundle["entry"]
+    )
     from_file = review_bundle(bundle, encounter_id=encounter)
     over_http = review_bundle(fetched, encounter_id=encounter)
     if profile == "epic":  # no charges readable: only the non-billing findings compare
@@ -80,6 +85,38 @@ def test_fetch_visit_over_http_reviews_like_the_file(profile):
         assert [(f.rule, f.code) for f in over_http.findings] == [
             (f.rule, f.code) for f in from_file.findings
         ]
+
+
+def outcome_texts(bundle: dict) -> list[str]:
+    return [
+        issue.get("diagnostics", "")
+        for e in bundle["entry"]
+        if (e.get("search") or {}).get("mode") == "outcome"
+        for issue in e["resource"]["issue"]
+    ]
+
+
+class WithoutCategory(FhirClient):
+    """A client that drops the Observation category, as the fetch did before Epic refused it."""
+
+    def search(self, resource_type, params=None):
+        if resource_type == "Observation":
+            params = {k: v for k, v in (params or {}).items() if k != "category"}
+        return super().search(resource_type, params)
+
+
+def test_a_search_the_sandbox_refuses_becomes_a_note_and_the_review_goes_on():
+    encounter = "kx-missing-enc-1"
+    with running_sandbox("epic", open_access=True) as ehr:
+        client = WithoutCategory(ehr.fhir, session=make_session(retries=0))
+        fetched = fetch_visit(client, encounter)
+    refused = [n for n in outcome_texts(fetched) if "refused the Observation search (400" in n]
+    assert len(refused) == 1 and "category" in refused[0]
+    assert "kx-missing-pat-1" not in refused[0]
+    assert not [e for e in fetched["entry"] if e["resource"]["resourceType"] == "Observation"]
+    report = review_bundle(fetched, encounter_id=encounter)
+    assert any("refused the Observation search" in n for n in report.visit.notes)
+    assert "doc-no-objective-measure" in {f.rule for f in report.findings}
 
 
 def pkce_pair(verifier: str = "v" * 64) -> tuple[str, str]:
@@ -181,7 +218,8 @@ def test_profile_refusals():
         assert refused.status_code == 400
         assert "not supported" in refused.json()["issue"][0]["diagnostics"]
         charges = requests.get(
-            f"{ehr.fhir}/ChargeItem", params={"context": "Encounter/oracle-chargeitem-enc-1"}
+            f"{ehr.fhir}/ChargeItem",
+            params={"context": "Encounter/oracle-chargeitem-enc-1", "-status": "billable"},
         ).json()
         assert len(charges["entry"]) == 2
         assert requests.get(f"{ehr.fhir}/Task").status_code == 404
