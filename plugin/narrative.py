@@ -2,7 +2,9 @@
 
 "no cues needed" is not cueing and "without loss of balance" is not a deficit: a match is
 negated when a negation word stands within a few words before it in the same clause, or a
-negating phrase ("not needed", "not required") follows it.
+negating phrase ("not needed", "not required") follows it. A plan, purpose or hypothetical is
+not documentation of the session either: "will add perturbation", "to improve balance" and
+"perturbation next visit" count in no list (the policy's ``hypothetical`` lists).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from functools import lru_cache
 
 from plugin.policy.model import PhraseList, Policy
 
-_CLAUSE_SPLIT = re.compile(r"[.;:!?,\n()\[\]]+|\s(?:but|however|although|though)\s")
+# A colon is not a break: "Plan: add perturbation" and "Cues: none" read as one clause.
+_CLAUSE_SPLIT = re.compile(r"[.;!?,\n()\[\]]+|\s(?:but|however|although|though)\s")
+HYPOTHETICAL = "hypothetical"  # list: phrases making the words just after them a plan or purpose
+HYPOTHETICAL_AFTER = "hypothetical_after"  # list: phrases making the clause before them a plan
 _NON_WORD = re.compile(r"[^a-z0-9* ]+")
 _SPACES = re.compile(r"\s+")
 _GAP = r"[^\S\n]+"  # spaces inside a phrase; a newline is a clause break, never crossed
@@ -54,10 +59,17 @@ def _compiled(phrases: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"\b(?:{body})\b")
 
 
+def _modifier_body(policy: Policy, name: str) -> str | None:
+    plist = policy.phrase_lists.get(name)
+    if plist is None or not plist.phrases:
+        return None
+    return "|".join(f"(?:{phrase_regex(p)})" for p in plist.phrases if p.strip())
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     phrase: str  # the words matched
-    negated: bool
+    negated: bool  # negated, or a plan or purpose: the hit does not count
 
 
 class PhraseMatcher:
@@ -69,6 +81,16 @@ class PhraseMatcher:
         self._pre = policy.pre_negation
         post = "|".join(phrase_regex(p) for p in policy.post_negation)
         self._post = re.compile(rf"\s*(?:(?:were|was|are|is|be|been)\s+)?(?:{post})\b")
+        # A plan or purpose phrase ends a few words before a hit, or the hit ends the phrase
+        # ("to improve" holds the response word "improve"); an after-phrase follows the hit.
+        before = _modifier_body(policy, HYPOTHETICAL)
+        gap = max(self._window - 1, 0)
+        self._plan_before = before and re.compile(
+            rf"\b(?:{before})(?:{_GAP}[^\s]+){{0,{gap}}}{_GAP}$"
+        )
+        self._plan_holding = before and re.compile(rf"\b(?:{before})$")
+        after = _modifier_body(policy, HYPOTHETICAL_AFTER)
+        self._plan_after = after and re.compile(rf"\b(?:{after})\b")
 
     def clauses(self, text: str) -> list[str]:
         """The text normalised, as one string whose clause breaks are newlines.
@@ -87,7 +109,7 @@ class PhraseMatcher:
         found = []
         for clause in clauses:
             for m in pattern.finditer(clause):
-                negated = plist.negatable and self._is_negated(clause, m.start(), m.end())
+                negated = self._discounted(plist, clause, m.start(), m.end())
                 found.append(Hit(_SPACES.sub(" ", m.group(0)), negated))
         return found
 
@@ -99,13 +121,34 @@ class PhraseMatcher:
         pattern = _compiled(plist.phrases)
         for clause in clauses:
             for m in pattern.finditer(clause):
-                if not (plist.negatable and self._is_negated(clause, m.start(), m.end())):
+                if not self._discounted(plist, clause, m.start(), m.end()):
                     return True
         return False
 
     def affirmed(self, name: str, clauses: list[str]) -> list[str]:
         """The phrases of list ``name`` found and not negated."""
         return [h.phrase for h in self.hits(name, clauses) if not h.negated]
+
+    def _discounted(self, plist: PhraseList, text: str, start: int, end: int) -> bool:
+        """Whether the match text[start:end] does not count: negated (negatable lists only),
+        or inside a plan, purpose or hypothetical (every list)."""
+        if plist.negatable and self._is_negated(text, start, end):
+            return True
+        return self._is_hypothetical(text, start, end)
+
+    def _is_hypothetical(self, text: str, start: int, end: int) -> bool:
+        """Whether a plan, purpose or hypothetical phrase governs the match text[start:end]."""
+        lo = max(text.rfind("\n", 0, start) + 1, start - 120)
+        if self._plan_before and (
+            self._plan_before.search(text, lo, start) or self._plan_holding.search(text, lo, end)
+        ):
+            return True
+        if not self._plan_after:
+            return False
+        clause_end = text.find("\n", end)
+        return bool(
+            self._plan_after.search(text, end, clause_end if clause_end >= 0 else len(text))
+        )
 
     def _is_negated(self, text: str, start: int, end: int) -> bool:
         clause_start = text.rfind("\n", 0, start) + 1
