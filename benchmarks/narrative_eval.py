@@ -145,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--medspacy", action="store_true", help="compare medspaCy ConText")
     parser.add_argument("--quiet", action="store_true", help="scores only, no misses")
+    parser.add_argument("--rows", default=":", help="a slice of the data rows, e.g. 965: (0-based)")
     args = parser.parse_args(argv)
-    examples = load_labelled()
+    first, _, last = args.rows.partition(":")
+    examples = load_labelled()[int(first or 0) : int(last) if last else None]
     judge = rule_judge()
     report("rules (hand-written negation)", evaluate(examples, judge), not args.quiet)
     print(f"time: {time_per_sentence(judge, examples):.1f} us per sentence and rule")

@@ -24,9 +24,13 @@ _SPACES = re.compile(r"\s+")
 _GAP = r"[^\S\n]+"  # spaces inside a phrase; a newline is a clause break, never crossed
 
 
+_SYMBOLS = re.compile(r"[^a-z0-9\s.;:!?,()\[\]]")
+
+
 def normalise(text: str) -> str:
-    """Lower-case, punctuation kept only as clause breaks, hyphens and slashes as spaces."""
-    return text.lower().replace("-", " ").replace("/", " ").replace("'", "")
+    """Lower-case, punctuation kept only as clause breaks, other symbols ("sit<>stand", "w/o",
+    "VC/TC", "A-P") as spaces; an apostrophe joins its word ("pt's")."""
+    return _SYMBOLS.sub(" ", text.lower().replace("'", ""))
 
 
 def _word_pattern(word: str) -> str:
