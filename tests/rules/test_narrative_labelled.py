@@ -111,3 +111,33 @@ def test_b_independent_performance_while_observed_is_supervision(fires, sentence
 )
 def test_b_skilled_or_hands_on_input_or_a_goal_is_not_supervision(fires, sentence):
     assert not fires("supervision-only", sentence)
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    from plugin.narrative import PhraseMatcher
+    from plugin.policy import load_policy
+
+    return PhraseMatcher(load_policy())
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "found"),
+    [
+        ("skilled", "Will add perturbation training", False),  # a plan before the phrase
+        ("skilled", "perturbation training next visit", False),  # a plan after it
+        ("skilled", "Plan: perturbation on foam", False),  # a colon does not end the clause
+        ("skilled", "Perturbation on foam; plan to progress next visit", True),
+        ("skilled", "activities to facilitate weight shift", False),  # the phrase holds the hit
+        ("skilled", "Manual facilitation of weight shift", True),
+        ("response", "Balance work to improve stability", False),
+        ("response", "Pt did not tolerate standing", True),  # not negatable, still a response
+        ("deficit", "Assess for vestibular deficits", False),
+        ("deficit", "Pt will benefit from skilled PT to address impaired balance", True),
+        ("skilled", "Sit<>stand w/o UE, VC/TC for weight shift", True),  # symbols as spaces
+        ("supervision", "Increased sway observed with EC", False),  # an observed finding
+        ("supervision", "PTA observed pt complete laps", True),  # a person observing
+    ],
+)
+def test_plans_purposes_and_symbols(matcher, name, text, found):
+    assert bool(matcher.affirmed(name, matcher.clauses(text))) is found
