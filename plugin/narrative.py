@@ -15,21 +15,19 @@ from functools import lru_cache
 
 from plugin.policy.model import PhraseList, Policy
 
-# A colon is not a break: "Plan: add perturbation" and "Cues: none" read as one clause.
+# A colon is no break (normalise makes it a space): "Plan: add perturbation", "Cues: none".
 _CLAUSE_SPLIT = re.compile(r"[.;!?,\n()\[\]]+|\s(?:but|however|although|though)\s")
 HYPOTHETICAL = "hypothetical"  # list: phrases making the words just after them a plan or purpose
 HYPOTHETICAL_AFTER = "hypothetical_after"  # list: phrases making the clause before them a plan
 _NON_WORD = re.compile(r"[^a-z0-9* ]+")
 _SPACES = re.compile(r"\s+")
 _GAP = r"[^\S\n]+"  # spaces inside a phrase; a newline is a clause break, never crossed
-
-
-_SYMBOLS = re.compile(r"[^a-z0-9\s.;:!?,()\[\]]")
+_SYMBOLS = re.compile(r"[^a-z0-9\s.;!?,()\[\]]")  # any other character reads as a space
 
 
 def normalise(text: str) -> str:
-    """Lower-case, punctuation kept only as clause breaks, other symbols ("sit<>stand", "w/o",
-    "VC/TC", "A-P") as spaces; an apostrophe joins its word ("pt's")."""
+    """Lower-case, punctuation kept only as clause breaks, other symbols ("Plan:", "sit<>stand",
+    "w/o", "VC/TC", "A-P") as spaces; an apostrophe joins its word ("pt's")."""
     return _SYMBOLS.sub(" ", text.lower().replace("'", ""))
 
 
@@ -68,7 +66,7 @@ def _compiled(phrases: tuple[str, ...]) -> re.Pattern[str]:
     body = "|".join(f"(?:{phrase_regex(p)})" for p in phrases if p.strip())
     # Only words starting with a letter some phrase starts with are tried (about 20% faster).
     letters = re.escape("".join(sorted(set().union(*map(_first_letters, phrases)))))
-    return re.compile(rf"\b(?=[{letters}])(?:{body})\b")
+    return re.compile(rf"\b(?=[{letters}])(?:{body})\b" if letters else rf"\b(?:{body})\b")
 
 
 def _modifier(policy: Policy, name: str) -> re.Pattern[str] | None:

@@ -127,6 +127,8 @@ def matcher():
         ("skilled", "Will add perturbation training", False),  # a plan before the phrase
         ("skilled", "perturbation training next visit", False),  # a plan after it
         ("skilled", "Plan: perturbation on foam", False),  # a colon does not end the clause
+        ("skilled", "Cues: none", False),
+        ("skilled", "Cues: tactile at pelvis", True),
         ("skilled", "Perturbation on foam; plan to progress next visit", True),
         ("skilled", "activities to facilitate weight shift", False),  # the phrase holds the hit
         ("skilled", "Manual facilitation of weight shift", True),
