@@ -326,6 +326,32 @@ def cues_not_required():
     return _doc("Impaired balance. Tandem stance; cues were not required. Tolerated.")
 
 
+def purpose_only_note():
+    """Issue 12 (a): a purpose ('balance work to improve stability') is not a technique."""
+    return _doc(
+        "Impaired single-leg balance; balance work to improve stability, progressed as "
+        "tolerated; pt tolerated well."
+    )
+
+
+def planned_perturbation():
+    """A technique only planned for the next visit was not given this visit."""
+    return _doc("Impaired balance; static stance; will add perturbation training next visit.")
+
+
+def observed_independent():
+    """Issue 12 (b): independent performance of a taught program while the therapist observed."""
+    return _doc(
+        "Impaired balance; pt performed previously instructed balance exercises independently "
+        "while therapist observed; tolerated well."
+    )
+
+
+def independent_then_hands_on():
+    """Independent in one task, hands-on help (min A) in another: not supervision only."""
+    return _doc("Impaired balance; pt independent with static stance; tandem walking with min A.")
+
+
 def no_response():
     return _doc("Impaired balance; perturbation training with tactile cues.")
 
@@ -766,7 +792,10 @@ CASES: dict[str, dict[str, list]] = {
         "fail": [lambda: _kx(2950.0, kx_on_line=True)],
     },
     "doc-no-deficit": {"pass": [clean], "fail": [weak_note, no_deficit_but_cues, negated_deficit]},
-    "doc-no-skilled-intervention": {"pass": [clean], "fail": [weak_note, cues_not_required]},
+    "doc-no-skilled-intervention": {
+        "pass": [clean],
+        "fail": [weak_note, cues_not_required, purpose_only_note, planned_perturbation],
+    },
     "doc-no-patient-response": {"pass": [clean, no_deficit_but_cues], "fail": [no_response]},
     "doc-no-functional-goal": {"pass": [clean], "fail": [no_goals, unmeasurable_goal]},
     "doc-no-objective-measure": {"pass": [clean], "fail": [no_measure]},
@@ -791,7 +820,10 @@ CASES: dict[str, dict[str, list]] = {
         "pass": [clean, student_with_therapist],
         "fail": [aide_minutes],
     },
-    "supervision-only": {"pass": [clean, no_deficit_but_cues], "fail": [weak_note]},
+    "supervision-only": {
+        "pass": [clean, no_deficit_but_cues, independent_then_hands_on],
+        "fail": [weak_note, observed_independent],
+    },
     "code-selection": {
         "pass": [clean, weak_note],
         "fail": [strengthening_note, functional_task_note],
