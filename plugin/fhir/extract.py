@@ -483,10 +483,14 @@ def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, 
         if index.key(other.get("subject")) != patient:
             continue
         key = f"Encounter/{text(other.get('id'))}"
-        day = index.local_day(obj(other.get("period")).get("start"))
-        found.append((_start_key(index, other), key, day))
-    found.sort(key=lambda item: (item[0], item[1]))
-    return found
+        start = obj(other.get("period")).get("start")
+        day = index.local_day(start)
+        found.append((other, key, day))
+    if len(found) == 1:  # the common case: nothing to order
+        return [(0.0, key, day) for _, key, day in found]
+    ordered = [(_start_key(index, other), key, day) for other, key, day in found]
+    ordered.sort(key=lambda item: (item[0], item[1]))
+    return ordered
 
 
 def _earlier_visits(
@@ -548,6 +552,8 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
     date of service (the day is pooled anyway, §2b); a line with no such encounter stays out."""
 
     def make() -> list[BilledLine]:
+        if not any(line.encounter is None and line.by_date for line in lines):
+            return lines
         first_of_day: dict[date, str] = {}
         for _, key, day in _patient_encounters(index, patient):
             if day is not None and day not in first_of_day and _procedures_of(index, key):

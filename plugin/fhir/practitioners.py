@@ -97,6 +97,8 @@ def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
 
 def furnishes(function: object) -> bool:
     """False when Procedure.performer.function says supervising or co-signing."""
+    if not function:
+        return True
     concept = obj(function)
     for coding in seq(concept.get("coding")):
         coding = obj(coding)
