@@ -65,8 +65,24 @@ def outcome(status: int, code: str, text: str, severity: str = "error") -> Respo
     return Response(orjson.dumps(body), status=status, mimetype=FHIR_JSON)
 
 
-def load_bundles(store: Store, folder: Path) -> list[str]:
-    """Load every *.json Bundle in the folder, keeping ids; a bad file is reported and skipped."""
+def _serve_from_here(resource: dict, fhir_base: str | None) -> dict:
+    """A DocumentReference whose note sits in a Binary on a vendor's own server (absolute
+    URL, as Oracle Health writes it) points at this server's Binary instead, as the vendor's
+    own server would answer: the sandbox stands in for that EHR."""
+    if fhir_base is None or resource.get("resourceType") != "DocumentReference":
+        return resource
+    for content in resource.get("content") or []:
+        attachment = (content or {}).get("attachment") or {}
+        url = attachment.get("url")
+        if isinstance(url, str) and url.startswith("http") and "/Binary/" in url:
+            attachment["url"] = f"{fhir_base}/Binary/{url.rsplit('/Binary/', 1)[1]}"
+    return resource
+
+
+def load_bundles(store: Store, folder: Path, fhir_base: str | None = None) -> list[str]:
+    """Load every *.json Bundle in the folder, keeping ids; a bad file is reported and skipped.
+
+    With ``fhir_base``, absolute Binary URLs of note attachments are re-pointed at it."""
     problems = []
     for path in sorted(folder.glob("*.json")):
         try:
@@ -82,7 +98,7 @@ def load_bundles(store: Store, folder: Path) -> list[str]:
                 None,
                 "OperationOutcome",
             ):
-                store.put(resource)
+                store.put(_serve_from_here(resource, fhir_base))
     return problems
 
 

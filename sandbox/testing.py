@@ -42,7 +42,7 @@ def build_sandbox(
 ) -> Sandbox:
     store = Store()
     if data_dir is not None:
-        load_bundles(store, data_dir)
+        load_bundles(store, data_dir, f"{base_url}/fhir")
         load_ndjson(store, data_dir)
         add_patient_group(store)
     return Sandbox(
