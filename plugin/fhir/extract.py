@@ -27,6 +27,7 @@ from plugin.domain import (
 from plugin.errors import InputError
 from plugin.fhir.billing import claim_counts, patient_lines
 from plugin.fhir.documents import document_text
+from plugin.fhir.episode import read_episodes
 from plugin.fhir.index import (
     Index,
     billing_code,
@@ -665,6 +666,25 @@ def build_visit(
                 continue
             same_day.append(DayVisit(key, tuple(other_services), tuple(other_billed)))
 
+    required = medicare or any(p in (payer or "").lower() for p in policy.episode.payers)
+    episodes: tuple = ()
+    if required:
+
+        def disciplines_of(key: str) -> set[str]:
+            _, other_note = _visit_note(index, key)
+            other_services = _services_of(index, policy, key, other_note, code_map)
+            return _disciplines(policy, other_services, [ln for ln in lines if ln.encounter == key])
+
+        episodes = read_episodes(
+            index,
+            policy,
+            patient,
+            day,
+            _disciplines(policy, services, visit_lines),
+            _patient_encounters(index, patient),
+            disciplines_of,
+        )
+
     return Visit(
         encounter=encounter,
         patient=patient,
@@ -687,6 +707,8 @@ def build_visit(
         stated_timed_minutes=stated_timed,
         same_day=tuple(same_day),
         unreadable=unread,
+        episodes=episodes,
+        episode_required=required,
     )
 
 
