@@ -29,6 +29,9 @@ DISCIPLINE_WORDS = (
     ("language patholog", "SLP"),
 )
 DISCIPLINE_TOKENS = {"PT": "PT", "OT": "OT", "SLP": "SLP", "ST": "SLP"}
+# What ``disciplines_of`` gives for a visit with services but no discipline read (no modifier,
+# no performer credential: Epic before charges).
+UNKNOWN_DISCIPLINE = "?"
 
 
 def discipline_named(*labels: str) -> str | None:
@@ -224,6 +227,30 @@ def read_reports(
     return found
 
 
+def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[str]:
+    """The visit's discipline when nothing on the visit says it (no GP/GO/GN line, no performer
+    credential: Epic before charges) but every plan of care the patient has begun by that day
+    is of one discipline. Said in a reading note; two disciplines decide nothing."""
+    named = set()
+    for plan in _of_patient(index, "CarePlan", patient):
+        start = index.local_day(obj(plan.get("period")).get("start")) or index.local_day(
+            plan.get("created")
+        )
+        if start is not None and start > day:
+            continue
+        discipline = _plan_discipline(index, plan)
+        if discipline:
+            named.add(discipline)
+    if len(named) != 1:
+        return set()
+    (discipline,) = named
+    index.note(
+        f"the visit's discipline is not on its lines or performers; taken as {discipline}, "
+        "the discipline of the patient's plans of care"
+    )
+    return named
+
+
 def read_episodes(
     index: Index,
     policy: Policy,
@@ -236,16 +263,24 @@ def read_episodes(
     """One Episode per therapy discipline of the visit."""
     if day is None:
         return ()
-    refused = [n for n in index.notes if "refused" in n]
+    # Reading notes the fetch left (plugin/ehr/fetch.py): a search the EHR refused (HTTP 400),
+    # or a type it does not serve by patient.
+    refused = [n for n in index.notes if "refused" in n or "does not serve" in n]
+    therapy = disciplines & {"PT", "OT", "SLP"}
+    inferred = False
+    if not therapy:
+        therapy = _sole_plan_discipline(index, patient, day)
+        inferred = bool(therapy)
     episodes = []
-    for discipline in sorted(disciplines & {"PT", "OT", "SLP"}):
+    for discipline in sorted(therapy):
         plans = read_plans(index, policy, patient, discipline)
         reports = read_reports(index, policy, patient, discipline)
+        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
         days = sorted(
             {
                 when
                 for _, key, when in encounters
-                if when is not None and when <= day and discipline in disciplines_of(key)
+                if when is not None and when <= day and counted & disciplines_of(key)
             }
         )
         unknown = history = ""

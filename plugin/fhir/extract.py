@@ -27,7 +27,7 @@ from plugin.domain import (
 from plugin.errors import InputError
 from plugin.fhir.billing import claim_counts, patient_lines
 from plugin.fhir.documents import document_text
-from plugin.fhir.episode import read_episodes
+from plugin.fhir.episode import UNKNOWN_DISCIPLINE, read_episodes
 from plugin.fhir.index import (
     Index,
     billing_code,
@@ -673,7 +673,10 @@ def build_visit(
         def disciplines_of(key: str) -> set[str]:
             _, other_note = _visit_note(index, key)
             other_services = _services_of(index, policy, key, other_note, code_map)
-            return _disciplines(policy, other_services, [ln for ln in lines if ln.encounter == key])
+            billed = [ln for ln in lines if ln.encounter == key]
+            found = _disciplines(policy, other_services, billed)
+            # A therapy visit whose discipline is not said (Epic: no charges, no credential)
+            return found or ({UNKNOWN_DISCIPLINE} if other_services or billed else set())
 
         episodes = read_episodes(
             index,
