@@ -227,6 +227,16 @@ def read_reports(
     return found
 
 
+def _reason(note: str) -> str:
+    """A fetch note as the reason episode-unknown gives: without the 'server note (warning): '
+    the review puts before it, nor the tail saying the review went on."""
+    if note.startswith("server note (") and "): " in note:
+        note = note.split("): ", 1)[1]
+    for tail in ("; the review goes on without those resources", "; the review goes on without"):
+        note = note.split(tail)[0]
+    return note
+
+
 def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[str]:
     """The visit's discipline when nothing on the visit says it (no GP/GO/GN line, no performer
     credential: Epic before charges) but every plan of care the patient has begun by that day
@@ -265,7 +275,7 @@ def read_episodes(
         return ()
     # Reading notes the fetch left (plugin/ehr/fetch.py): a search the EHR refused (HTTP 400),
     # or a type it does not serve by patient.
-    refused = [n for n in index.notes if "refused" in n or "does not serve" in n]
+    refused = [_reason(n) for n in index.notes if "refused" in n or "does not serve" in n]
     therapy = disciplines & {"PT", "OT", "SLP"}
     inferred = False
     if not therapy:
@@ -284,6 +294,13 @@ def read_episodes(
             }
         )
         unknown = history = ""
+        certified = any(p.certified_on or p.order_exception for p in plans)
+        unsigned_why = next((n for n in refused if "Provenance" in n), "")
+        if plans and not certified and unsigned_why:
+            # The plans' signatures may be in the Provenance the EHR would not give.
+            unknown = (
+                f"the {discipline} plan of care's certification could not be read ({unsigned_why})"
+            )
         if not plans:
             why = next((n for n in refused if "CarePlan" in n), "")
             unknown = f"no {discipline} plan of care could be read" + (

@@ -116,8 +116,8 @@ def poc_not_certified(ctx: Context) -> Iterator[Issue]:
     day = ctx.visit.day
     policy = ctx.policy
     for episode in ctx.visit.episodes:
-        if not episode.plans:
-            continue
+        if not episode.plans or episode.unknown:
+            continue  # nothing read, or the certification was not readable: episode-unknown
         plans = covering(episode, day, policy)
         if not plans:
             latest = max(

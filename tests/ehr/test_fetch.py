@@ -87,8 +87,13 @@ class FakeEhr:
         self.name = profile
         self.refusing = refusing
         self.profile = PROFILES[profile]
+        # Provenance is kept even where it is not searched: Epic serves it read-only, reached
+        # by CarePlan's _revinclude.
         self.resources = [
-            e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] in self.profile
+            e["resource"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] in self.profile
+            or e["resource"]["resourceType"] == "Provenance"
         ]
         self.calls: list[str] = []
         self.lock = threading.Lock()
