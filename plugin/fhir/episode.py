@@ -227,6 +227,25 @@ def read_reports(
     return found
 
 
+def _unread_signers(index: Index, patient: str | None, plans: list[PlanOfCare]) -> str:
+    """A signer of the plans (author, contributor, Provenance signature) whose role cannot be
+    read because the record read does not hold it (a CDS prefetch, a failed read): its
+    certification is then unknown, not absent."""
+    keys = {p.ref for p in plans}
+    refs: list[object] = []
+    for plan in _of_patient(index, "CarePlan", patient):
+        if f"CarePlan/{text(plan.get('id'))}" in keys:
+            refs += [plan.get("author"), *seq(plan.get("contributor"))]
+    for provenance in index.by_type.get("Provenance", ()):
+        if keys & {index.key(t) for t in seq(provenance.get("target"))}:
+            refs += [obj(s).get("who") for s in seq(provenance.get("signature"))]
+    for ref in refs:
+        key = index.key(ref)
+        if key and key not in index.by_key and _role(index, ref) is None:
+            return key
+    return ""
+
+
 def _reason(note: str) -> str:
     """A fetch note as the reason episode-unknown gives: without the 'server note (warning): '
     the review puts before it, nor the tail saying the review went on."""
@@ -296,6 +315,9 @@ def read_episodes(
         unknown = history = ""
         certified = any(p.certified_on or p.order_exception for p in plans)
         unsigned_why = next((n for n in refused if "Provenance" in n), "")
+        unread = _unread_signers(index, patient, plans) if plans and not certified else ""
+        if unread and not unsigned_why:
+            unsigned_why = f"{unread}, who signed it, is not in the record read"
         if plans and not certified and unsigned_why:
             # The plans' signatures may be in the Provenance the EHR would not give.
             unknown = (

@@ -11,6 +11,7 @@ from plugin.domain import Severity
 from plugin.errors import InputError
 from plugin.policy import load_policy
 from plugin.review import review_bundle
+from plugin.rules.episode import episode_status
 from plugin.tasks.build import (
     INPUT_SYSTEM,
     RULE_SYSTEM,
@@ -111,6 +112,7 @@ def review_page(encounter_id: str):
     return render_template(
         "review.html",
         report=report,
+        episodes=episode_status(report.visit, load_policy()),
         checklist=checklist,
         sid=g.sid,
         csrf=g.launch.csrf,
