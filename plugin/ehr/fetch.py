@@ -35,6 +35,10 @@ from smart_launch.http import origin
 MAX_BINARY_READS = 60
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
+# Requests of one round sent at once: round 2 holds up to 14 searches (the episode's included),
+# all in one wave rather than two.
+MAX_PARALLEL = 16
+
 # The earlier visits read for the episode (treatment days since the plan of care began): a
 # plan's certification covers at most 90 days, so two certified intervals reach back 180.
 HISTORY_DAYS = 180
@@ -161,7 +165,7 @@ def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -
         stats.requests += len(calls)
     if len(calls) <= 1:
         return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
         return list(pool.map(lambda call: call(), calls))
 
 
