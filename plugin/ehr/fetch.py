@@ -243,18 +243,31 @@ def _episode_searches(strategy: Strategy, patient: str) -> list[tuple[str, Param
     return searches
 
 
-def _unserved(strategy: Strategy) -> list[dict]:
-    """A reading note when the server does not serve plans of care by patient: the review then
-    says episode-unknown with this reason (plugin/fhir/episode.py)."""
-    if strategy.searchable("CarePlan", "patient"):
-        return []
-    return [
-        _note(
-            "the EHR does not serve CarePlan by patient (its CapabilityStatement); "
-            "the review goes on without plans of care",
-            "unserved-CarePlan",
+def _unserved(strategy: Strategy, resources: dict[str, dict]) -> list[dict]:
+    """Reading notes for what the episode needs and the server does not serve by patient: plans
+    of care (the review then says episode-unknown with this reason), and, only when the patient
+    has orders, the messages of the CY2025 order exception (Oracle serves Communication only as
+    an inbox): an unsigned plan's certification is then unknown (plugin/fhir/episode.py)."""
+    notes = []
+    if not strategy.searchable("CarePlan", "patient"):
+        notes.append(
+            _note(
+                "the EHR does not serve CarePlan by patient (its CapabilityStatement); "
+                "the review goes on without plans of care",
+                "unserved-CarePlan",
+            )
         )
-    ]
+    orders = any(r.get("resourceType") == "ServiceRequest" for r in resources.values())
+    if orders and not strategy.searchable("Communication", "patient"):
+        notes.append(
+            _note(
+                "the EHR does not serve Communication by patient (its CapabilityStatement): "
+                "whether the plan of care was sent to the ordering physician/NPP (the CY2025 "
+                "order exception) cannot be read",
+                "unserved-Communication",
+            )
+        )
+    return notes
 
 
 def _provenance_search(
@@ -379,12 +392,13 @@ def fetch_visit(
     searches = _round2_searches(strategy, encounter_id, patient, start or None)
     found = _concurrently([_search_or_note(client, t, p, patient) for t, p in searches], stats)
     resources: dict[str, dict] = {f"Encounter/{encounter_id}": encounter}
-    outcomes: list[dict] = _unserved(strategy)
+    outcomes: list[dict] = []
     for result in found:
         if not hasattr(result, "resources"):
             raise FetchError("the FHIR client returned something other than a search result")
         outcomes += result.outcomes
     _keep(resources, found)
+    outcomes += _unserved(strategy, resources)
 
     tried = _referenced(resources)  # practitioners asked for (a failed read is not asked twice)
     calls = [(lambda t=t, i=i: _read_or_none(client, t, i)) for t, i in sorted(tried)]

@@ -122,16 +122,20 @@ def _certification(
     return min(found)
 
 
-def _order_exception(
-    index: Index, policy: Policy, patient: str | None, key: str, start: date | None
-) -> tuple[bool, date | None]:
-    """CY2025: a signed, dated physician/NPP order, and the plan sent within 30 days."""
-    orders = [
+def _signed_orders(index: Index, policy: Policy, patient: str | None) -> list[dict]:
+    return [
         r
         for r in _of_patient(index, "ServiceRequest", patient)
         if _role(index, r.get("requester")) in policy.episode.certifiers
         and index.local_day(r.get("authoredOn"))
     ]
+
+
+def _order_exception(
+    index: Index, policy: Policy, patient: str | None, key: str, start: date | None
+) -> tuple[bool, date | None]:
+    """CY2025: a signed, dated physician/NPP order, and the plan sent within 30 days."""
+    orders = _signed_orders(index, policy, patient)
     if not orders or start is None:
         return False, None
     for message in _of_patient(index, "Communication", patient):
@@ -318,6 +322,9 @@ def read_episodes(
         unread = _unread_signers(index, patient, plans) if plans and not certified else ""
         if unread and not unsigned_why:
             unsigned_why = f"{unread}, who signed it, is not in the record read"
+        if plans and not certified and not unsigned_why and _signed_orders(index, policy, patient):
+            # A signed order without the messages: the CY2025 exception may certify the plan.
+            unsigned_why = next((n for n in refused if "Communication" in n), "")
         if plans and not certified and unsigned_why:
             # The plans' signatures may be in the Provenance the EHR would not give.
             unknown = (

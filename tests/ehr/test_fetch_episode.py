@@ -174,3 +174,63 @@ def test_the_fetch_sends_what_the_vendors_accept():
         assert not [n for n in notes if "refused" in n], (profile, notes)
         assert "search CarePlan" in ehr.calls
         assert ("search Communication" in ehr.calls) == (profile == "epic")
+
+
+def ordered_plan(sent: bool) -> dict:
+    """An unsigned plan begun 51 days before the visit, with the physician's signed order and,
+    when ``sent``, the plan sent to that physician within 30 days (the CY2025 exception)."""
+    b = clean_visit(plan_of_care=False)
+    b.plan_of_care(start="2026-01-10", end="2026-03-30", certified="never")
+    b.earlier_visit("enc-0", "2026-01-12", note="Evaluation; balance training with cues.")
+    b.add(
+        {
+            "resourceType": "ServiceRequest",
+            "id": "sr-1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/pat-1"},
+            "requester": {"reference": "Practitioner/md"},
+            "authoredOn": "2026-01-08",
+        }
+    )
+    if sent:
+        b.add(
+            {
+                "resourceType": "Communication",
+                "id": "com-1",
+                "status": "completed",
+                "subject": {"reference": "Patient/pat-1"},
+                "about": [{"reference": "CarePlan/poc-1"}],
+                "recipient": [{"reference": "Practitioner/md"}],
+                "sent": "2026-01-15",
+            }
+        )
+    return b.bundle()
+
+
+def test_the_order_exception_is_read_where_communication_is_served():
+    assert "poc-not-certified" not in rules(ordered_plan(sent=True))  # the file: excepted
+    assert "poc-not-certified" in rules(ordered_plan(sent=False))  # guard: without the message
+    fetched = fetch_visit(FakeEhr(ordered_plan(sent=True), "epic"), "enc-1")
+    assert "poc-not-certified" not in rules(fetched) and "episode-unknown" not in rules(fetched)
+
+
+def test_where_communication_is_not_served_a_signed_order_leaves_certification_unknown():
+    # Oracle serves Communication only as an inbox: with a signed order on file, the exception
+    # may apply and cannot be seen, so the review says so instead of an error.
+    found = rules(fetch_visit(FakeEhr(ordered_plan(sent=True), "oracle"), "enc-1"))
+    assert "poc-not-certified" not in found
+    assert any("does not serve Communication by patient" in m for m in found["episode-unknown"])
+    # without any order the exception cannot apply: the error stands, and no note is added
+    bundle = ordered_plan(sent=False)
+    bundle["entry"] = [
+        e for e in bundle["entry"] if e["resource"]["resourceType"] != "ServiceRequest"
+    ]
+    fetched = fetch_visit(FakeEhr(bundle, "oracle"), "enc-1")
+    assert "poc-not-certified" in rules(fetched)
+    notes = [
+        str(e["resource"])
+        for e in fetched["entry"]
+        if e["resource"]["resourceType"] == "OperationOutcome"
+    ]
+    assert not [n for n in notes if "Communication" in n]
