@@ -1,0 +1,61 @@
+"""SMART's JavaScript client (npm ``fhirclient``, its Node adapter) launches against every
+sandbox profile: js/launch.js runs a tiny app whose /launch calls ``authorize()`` and whose
+/callback calls ``ready()``, and plays the browser in between (the sandbox's authorize page and
+patient picker). The client discovers the endpoints from ``.well-known/smart-configuration``,
+uses PKCE, reads the launch's Patient and Encounter, refreshes its token as a public client,
+and pages through a search."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.testing import running_sandbox
+from tests.independent.clients import free_port, node
+
+CLIENT_ID = "fhirclient-js"  # the client id js/launch.js uses
+PATIENT, ENCOUNTER = "kx-missing-pat-1", "kx-missing-enc-003"  # 17 visits: the search pages
+
+
+def launch(ehr, how: str) -> tuple[int, dict]:
+    port = free_port()
+    ehr.register(CLIENT_ID, f"http://127.0.0.1:{port}/callback")
+    extra = ["--launch", ehr.launch(ENCOUNTER, PATIENT)] if how == "ehr" else ["--pick", PATIENT]
+    return node("launch.js", ehr.fhir, str(port), *extra)
+
+
+@pytest.mark.parametrize("how", ["standalone", "ehr"])
+@pytest.mark.parametrize("profile", ["full", "epic", "oracle"])
+def test_fhirclient_js_launches_and_reads_patient_and_encounter(profile, how):
+    with running_sandbox(profile) as ehr:
+        status, result = launch(ehr, how)
+    assert status == 0 and "error" not in result, result
+    assert result["serverUrl"] == ehr.fhir
+    assert result["authorizeUri"] == f"{ehr.base_url}/oauth/authorize"
+    assert result["tokenUri"] == f"{ehr.base_url}/oauth/token"
+    assert result["pkce"] is True
+    assert result["patient"] == {"resourceType": "Patient", "id": PATIENT}
+    assert result["encounter"]["resourceType"] == "Encounter"
+    if how == "ehr":
+        assert result["encounter"]["id"] == ENCOUNTER
+        assert not any("picked" in step for step in result["visited"])
+    else:
+        assert any(step.endswith(f"(picked {PATIENT})") for step in result["visited"])
+    assert result["user"] == "Practitioner/pt"  # from the id_token's fhirUser claim
+    assert {"access_token", "id_token", "refresh_token", "patient"} <= set(
+        result["tokenResponseKeys"]
+    )
+    assert result["refreshed"] is True
+    assert result["patientAfterRefresh"] == result["patient"]
+    assert (result["pages"], result["total"], result["searchedEncounters"]) == (4, 17, 17)
+    outcome_entries = {"OperationOutcome"} if profile == "epic" else set()
+    assert set(result["searchedTypes"]) == {"Encounter"} | outcome_entries
+
+
+def test_fhirclient_js_reports_an_unregistered_redirect():
+    """A launch the sandbox refuses ends in an error, not a token: the test can fail."""
+    with running_sandbox("oracle") as ehr:
+        port = free_port()
+        ehr.register(CLIENT_ID, f"http://127.0.0.1:{port}/elsewhere")
+        status, result = node("launch.js", ehr.fhir, str(port), "--pick", PATIENT)
+    assert status == 1
+    assert "unregistered redirect_uri" in result["error"]
