@@ -7,7 +7,11 @@ and pages through a search."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
+from joserfc.jwk import ECKey, RSAKey
 
 from sandbox.testing import running_sandbox
 from tests.independent.clients import free_port, node
@@ -16,9 +20,9 @@ CLIENT_ID = "fhirclient-js"  # the client id js/launch.js uses
 PATIENT, ENCOUNTER = "kx-missing-pat-1", "kx-missing-enc-003"  # 17 visits: the search pages
 
 
-def launch(ehr, how: str) -> tuple[int, dict]:
+def launch(ehr, how: str, **credentials) -> tuple[int, dict]:
     port = free_port()
-    ehr.register(CLIENT_ID, f"http://127.0.0.1:{port}/callback")
+    ehr.register(CLIENT_ID, f"http://127.0.0.1:{port}/callback", **credentials)
     extra = ["--launch", ehr.launch(ENCOUNTER, PATIENT)] if how == "ehr" else ["--pick", PATIENT]
     return node("launch.js", ehr.fhir, str(port), *extra)
 
@@ -59,3 +63,33 @@ def test_fhirclient_js_reports_an_unregistered_redirect():
         status, result = node("launch.js", ehr.fhir, str(port), "--pick", PATIENT)
     assert status == 1
     assert "unregistered redirect_uri" in result["error"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "auth"), [("oracle", "secret"), ("epic", "ES384"), ("full", "RS384")]
+)
+def test_fhirclient_js_as_a_confidential_client(profile, auth, monkeypatch):
+    """client_secret_basic, and private_key_jwt with the two algorithms SMART names: the code
+    exchange works. fhirclient 2.6 sends a private_key_jwt client's refresh without any client
+    authentication, and the sandbox refuses it as a real EHR must."""
+    if auth == "secret":
+        credentials = {"secret": "s3cret-for-the-sandbox"}
+        monkeypatch.setenv("SMART_CLIENT_SECRET", credentials["secret"])
+    else:
+        key = (
+            ECKey.generate_key("P-384", parameters={"kid": "k1", "alg": auth})
+            if auth == "ES384"
+            else RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": auth})
+        )
+        credentials = {"jwks": {"keys": [key.as_dict(private=False)]}}
+        monkeypatch.setenv("SMART_PRIVATE_JWK", json.dumps(key.as_dict(private=True)))
+    assert os.environ.get("SMART_CLIENT_SECRET") or os.environ.get("SMART_PRIVATE_JWK")
+    with running_sandbox(profile) as ehr:
+        status, result = launch(ehr, "ehr", **credentials)
+    assert status == 0 and "error" not in result, result
+    assert result["patient"] == {"resourceType": "Patient", "id": PATIENT}
+    assert result["encounter"] == {"resourceType": "Encounter", "id": ENCOUNTER}
+    if auth == "secret":
+        assert result["refreshed"] is True
+    else:
+        assert result["refreshed"] is False and "invalid_client" in result["refreshError"]

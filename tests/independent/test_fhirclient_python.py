@@ -97,3 +97,24 @@ def test_fhirclient_reports_a_refused_authorization():
         with pytest.raises(Exception, match="unknown launch"):
             smart.handle_callback(callback)
         assert not smart.ready
+
+
+def test_fhirclient_as_a_confidential_client():
+    """client_secret_basic: fhirclient sends the app secret with HTTP Basic to exchange the code
+    and to refresh."""
+    with running_sandbox("oracle") as ehr:
+        ehr.register(CLIENT_ID, REDIRECT, secret="s3cret-for-the-sandbox")
+        smart = smart_client.FHIRClient(
+            settings={
+                "app_id": CLIENT_ID,
+                "app_secret": "s3cret-for-the-sandbox",
+                "api_base": ehr.fhir,
+                "redirect_uri": REDIRECT,
+                "scope": scopes("v2"),
+                "launch_token": ehr.launch(ENCOUNTER, PATIENT),
+            }
+        )
+        smart.handle_callback(browse_to_callback(smart.authorize_url, REDIRECT))
+        assert smart.patient.id == PATIENT
+        assert smart.reauthorize()
+        assert Encounter.read(ENCOUNTER, smart.server).id == ENCOUNTER

@@ -12,6 +12,9 @@
 // refresh token, and searches the patient's Encounters five a page, following next links.
 // One JSON object is printed on stdout; the exit status is 0 when the launch and the reads
 // completed, 1 otherwise (the JSON then has "error").
+// The app is a public client, or a confidential one when the environment holds
+// SMART_CLIENT_SECRET (client_secret_basic) or SMART_PRIVATE_JWK (a private JWK with "alg"
+// ES384 or RS384: private_key_jwt).
 // The redirect URI http://127.0.0.1:PORT/callback must be registered for client id
 // "fhirclient-js".
 
@@ -66,10 +69,17 @@ async function callback(req, res) {
   result.patient = summary(await client.patient.read());
   result.encounter = summary(await client.encounter.read());
   if (state.tokenResponse.refresh_token) {
+    // fhirclient 2.6 sends a refresh with no client authentication unless it holds a secret,
+    // so a private_key_jwt client's refresh is refused: reported, not thrown.
     const before = state.tokenResponse.access_token;
-    await client.refresh();
-    result.refreshed = client.state.tokenResponse.access_token !== before;
-    result.patientAfterRefresh = summary(await client.patient.read());
+    try {
+      await client.refresh();
+      result.refreshed = client.state.tokenResponse.access_token !== before;
+      result.patientAfterRefresh = summary(await client.patient.read());
+    } catch (err) {
+      result.refreshed = false;
+      result.refreshError = String(err.message || err);
+    }
   }
   const pages = await client.request(`Encounter?patient=${client.patient.id}&_count=5`, {
     pageLimit: 0,
@@ -95,6 +105,10 @@ function startApp() {
             scope: launchToken ? `launch ${SCOPE}` : `launch/patient launch/encounter ${SCOPE}`,
             redirectUri: "/callback",
             pkceMode: "ifSupported",
+            clientSecret: process.env.SMART_CLIENT_SECRET || undefined,
+            clientPrivateJwk: process.env.SMART_PRIVATE_JWK
+              ? JSON.parse(process.env.SMART_PRIVATE_JWK)
+              : undefined,
           });
           return;
         }
