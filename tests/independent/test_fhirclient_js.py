@@ -45,6 +45,7 @@ def test_fhirclient_js_launches_and_reads_patient_and_encounter(profile, how):
     else:
         assert any(step.endswith(f"(picked {PATIENT})") for step in result["visited"])
     assert result["user"] == "Practitioner/pt"  # from the id_token's fhirUser claim
+    assert result["userResource"] == {"resourceType": "Practitioner", "id": "pt"}
     assert {"access_token", "id_token", "refresh_token", "patient"} <= set(
         result["tokenResponseKeys"]
     )

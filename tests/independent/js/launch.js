@@ -35,6 +35,7 @@ const SCOPE = [
   "offline_access",
   "patient/Patient.read",
   "patient/Encounter.read",
+  "user/Practitioner.read",
 ].join(" ");
 const app = `http://127.0.0.1:${port}`;
 
@@ -68,6 +69,7 @@ async function callback(req, res) {
   };
   result.patient = summary(await client.patient.read());
   result.encounter = summary(await client.encounter.read());
+  result.userResource = summary(await client.user.read()); // the id_token's fhirUser
   if (state.tokenResponse.refresh_token) {
     // fhirclient 2.6 sends a refresh with no client authentication unless it holds a secret,
     // so a private_key_jwt client's refresh is refused: reported, not thrown.
