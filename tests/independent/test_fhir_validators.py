@@ -29,7 +29,12 @@ SERVED = {
     f"Patient/{PATIENT}/_history/1": "Patient",
     "Patient/not-a-patient": "OperationOutcome",
 }
-VENDOR_FIXTURE = str(FIXTURES / "vendor" / "epic_clean.json")
+# The vendor-shaped fixtures (epic_clean.json first): Bundles, not expected.json.
+VENDOR_FIXTURES = sorted(
+    str(path)
+    for path in (FIXTURES / "vendor").glob("*.json")
+    if json.loads(path.read_text()).get("resourceType") == "Bundle"
+)
 
 
 def validate(*sources: str) -> dict[str, dict]:
@@ -41,16 +46,16 @@ def validate(*sources: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def validated() -> dict[tuple[str, str], dict]:
-    """(profile, path) -> the validators' result, and ("fixture", path) for the fixture."""
+    """(profile, path) -> the validators' result, and ("fixture", path) for each fixture."""
     with ExitStack() as stack:
         bases = {
             profile: stack.enter_context(running_sandbox(profile, open_access=True)).fhir
             for profile in PROFILES
         }
         keys = {f"{bases[p]}/{path}": (p, path) for p in PROFILES for path in SERVED}
-        results = validate(*keys, VENDOR_FIXTURE)
+        results = validate(*keys, *VENDOR_FIXTURES)
     found = {keys[source]: result for source, result in results.items() if source in keys}
-    found["fixture", VENDOR_FIXTURE] = results[VENDOR_FIXTURE]
+    found.update({("fixture", path): results[path] for path in VENDOR_FIXTURES})
     return found
 
 
@@ -71,10 +76,13 @@ def test_searches_history_and_errors_have_no_validation_errors(validated, profil
         assert result[validator] == [], f"{validator}: {result[validator]}"
 
 
-def test_vendor_fixture_bundle_has_no_validation_errors(validated):
-    result = validated["fixture", VENDOR_FIXTURE]
-    assert result["resourceType"] == "Bundle"
-    assert result["fhirjs"] == [] and result["medplum"] == []
+def test_vendor_fixture_bundles_have_no_validation_errors(validated):
+    assert any(path.endswith("epic_clean.json") for path in VENDOR_FIXTURES)
+    assert len(VENDOR_FIXTURES) >= 8
+    for path in VENDOR_FIXTURES:
+        result = validated["fixture", path]
+        assert result["resourceType"] == "Bundle"
+        assert result["fhirjs"] == [] and result["medplum"] == [], path
 
 
 def test_the_validators_catch_what_a_broken_sandbox_would_serve(tmp_path):
