@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from sandbox.auth import Client, Grants, allows
 from sandbox.bulk import install_bulk
+from sandbox.cors import install_cors
 from sandbox.profiles import CONTROL, PARAM_TYPES, Profile
 from sandbox.search import matches, sort_key
 from sandbox.store import Conflict, Store, nested_refs, references
@@ -728,6 +729,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         return render_template_string(FRAME, src=src, encounter=encounter_id)
 
     install_bulk(app, sandbox, fhir, outcome, lambda: sandbox.grants.grant_for(bearer()))
+    install_cors(app)
     return app
 
 

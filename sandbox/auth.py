@@ -162,9 +162,24 @@ class Grants:
             self.seen_jti.add(jti)
         return client
 
+    def _refresh_holder(self, refresh_token: str) -> tuple[bool, Client | None]:
+        """(whether the refresh token is live, the public client it was issued to: None for
+        a confidential client, which must authenticate)."""
+        with self.lock:
+            grant = self.refresh.get(refresh_token)
+        client = self.clients.get(grant.client_id) if grant else None
+        public = client if client and not client.secret and not client.jwks else None
+        return grant is not None, public
+
     def token(self, form: dict, basic: tuple[str, str] | None, token_url: str) -> tuple[int, dict]:
         grant_type = form.get("grant_type")
         client = self._client_auth(form, basic, token_url)
+        if client is None and grant_type == "refresh_token" and not _credentials(form, basic):
+            # SMART App Launch: a public client's refresh request carries only grant_type and
+            # refresh_token (SMART's JS client sends no client_id); the token names the client.
+            live, client = self._refresh_holder(form.get("refresh_token", ""))
+            if not live:
+                return 400, {"error": "invalid_grant", "error_description": "unknown refresh_token"}
         if client is None:
             return 401, {"error": "invalid_client"}
         if grant_type == "authorization_code":
@@ -238,6 +253,11 @@ class Grants:
         if grant is None or grant.expires < time.time():
             return None
         return grant
+
+
+def _credentials(form: dict, basic: tuple[str, str] | None) -> bool:
+    """Whether the token request names or authenticates a client at all."""
+    return bool(basic or form.get("client_id") or form.get("client_assertion"))
 
 
 def allows(grant: Grant, rtype: str, action: str) -> tuple[bool, str | None]:
