@@ -239,8 +239,14 @@ def read_episodes(
     refused = [n for n in index.notes if "refused" in n]
     episodes = []
     for discipline in sorted(disciplines & {"PT", "OT", "SLP"}):
-        plans = read_plans(index, policy, patient, discipline)
-        reports = read_reports(index, policy, patient, discipline)
+        plans = index.cached(
+            ("plans", patient, discipline),
+            lambda d=discipline: read_plans(index, policy, patient, d),
+        )
+        reports = index.cached(
+            ("reports", patient, discipline),
+            lambda d=discipline: read_reports(index, policy, patient, d),
+        )
         days = sorted(
             {
                 when
