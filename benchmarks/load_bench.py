@@ -119,6 +119,7 @@ def main() -> None:
                         {
                             "iss": "https://ehr.load/cds",
                             "aud": f"{base}/cds-services/{service}",
+                            "iat": int(time.time()),
                             "exp": int(time.time()) + 60,
                             "jti": uuid.uuid4().hex,
                         },
