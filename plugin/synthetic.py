@@ -172,6 +172,39 @@ class VisitBuilder:
             plan["contributor"] = [{"reference": "Practitioner/md"}]
         return self.add(plan)
 
+    def treatment_days(self, days: tuple[str, ...], code: str = "97112") -> None:
+        """Earlier visits of the patient, one per date, each with a treated code."""
+        for n, day in enumerate(days):
+            self.earlier_visit(
+                f"enc-d{n}", day, note="Balance training with verbal cues; tolerated."
+            )
+
+    def progress_report(self, day: str, author: str = "pt", loinc: str = "11508-9") -> dict:
+        """A progress report (LOINC 11508-9, physical therapy) written on ``day``."""
+        return self.add(
+            {
+                "resourceType": "DocumentReference",
+                "id": f"report-{day}-{author}",
+                "status": "current",
+                "docStatus": "final",
+                "type": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+                "description": "Daily progress note"
+                if loinc == "11506-3"
+                else "Physical therapy progress report",
+                "subject": {"reference": "Patient/pat-1"},
+                "date": f"{day}T16:00:00-05:00",
+                "author": [{"reference": f"Practitioner/{author}"}],
+                "content": [
+                    {
+                        "attachment": {
+                            "contentType": "text/plain",
+                            "data": _enc("Progress toward each goal; plan continues."),
+                        }
+                    }
+                ],
+            }
+        )
+
     def add(self, resource: dict) -> dict:
         self.entries.append(
             {

@@ -306,8 +306,14 @@ def read_episodes(
         inferred = bool(therapy)
     episodes = []
     for discipline in sorted(therapy):
-        plans = read_plans(index, policy, patient, discipline)
-        reports = read_reports(index, policy, patient, discipline)
+        plans = index.cached(
+            ("plans", patient, discipline),
+            lambda d=discipline: read_plans(index, policy, patient, d),
+        )
+        reports = index.cached(
+            ("reports", patient, discipline),
+            lambda d=discipline: read_reports(index, policy, patient, d),
+        )
         counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
         days = sorted(
             {

@@ -42,7 +42,12 @@ from plugin.fhir.index import (
     seq,
     text,
 )
-from plugin.fhir.practitioners import DISCIPLINE_OF, is_signed_by, performer
+from plugin.fhir.practitioners import (
+    DISCIPLINE_OF,
+    is_signed_by,
+    performer,
+    role_of_reference,
+)
 from plugin.fhir.spend import visit_spend
 from plugin.policy.model import Policy
 
@@ -275,6 +280,13 @@ def _service(
     )
 
 
+def _no_timed_overlap(services: list[Service], policy: Policy) -> bool:
+    periods = sorted(
+        (s.start, s.end) for s in services if s.code in policy.timed and s.start and s.end
+    )
+    return all(later[0] >= earlier[1] for earlier, later in zip(periods, periods[1:], strict=False))
+
+
 def count_once(services: list[Service], policy: Policy) -> list[Service]:
     """Each minute counted for one timed code only (contract §2, rules minutes-overlap,
     group-overlap, untimed-overlap): a timed service's counted seconds leave out what an
@@ -284,6 +296,8 @@ def count_once(services: list[Service], policy: Policy) -> list[Service]:
         for s in services
         if s.start and s.end and (s.code in policy.group or s.code in policy.untimed_exclusive)
     )
+    if not exclusive and _no_timed_overlap(services, policy):
+        return services
     merged: list[list] = []
     for start, end in exclusive:
         if merged and start <= merged[-1][1]:
@@ -579,6 +593,34 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
     return index.cached(("assigned-lines", patient), make)
 
 
+def _encounter_disciplines(
+    index: Index, policy: Policy, encounter: str, lines: list[BilledLine]
+) -> set[str]:
+    """The therapy disciplines of another encounter, cheaply (no minutes, no notes): the roles
+    of who performed its therapy procedures, and its lines' GP/GO/GN."""
+
+    def make() -> set[str]:
+        found = {
+            policy.discipline_modifiers[m]
+            for line in lines
+            if line.encounter == encounter
+            for m in line.modifiers
+            if m in policy.discipline_modifiers
+        }
+        for procedure in _procedures_of(index, encounter):
+            if text(procedure.get("status")) not in ("completed", "stopped"):
+                continue
+            if billing_code(procedure.get("code")) not in policy.therapy_codes:
+                continue
+            for item in seq(procedure.get("performer")):
+                role = role_of_reference(index, obj(item).get("actor"))
+                if role in DISCIPLINE_OF:
+                    found.add(DISCIPLINE_OF[role])
+        return found
+
+    return index.cached(("disciplines", encounter), make)
+
+
 def _disciplines(policy: Policy, services: list[Service], lines: list[BilledLine]) -> set[str]:
     found = {
         policy.discipline_modifiers[m]
@@ -671,12 +713,14 @@ def build_visit(
     if required:
 
         def disciplines_of(key: str) -> set[str]:
-            _, other_note = _visit_note(index, key)
-            other_services = _services_of(index, policy, key, other_note, code_map)
-            billed = [ln for ln in lines if ln.encounter == key]
-            found = _disciplines(policy, other_services, billed)
+            found = _encounter_disciplines(index, policy, key, lines)
+            if found:
+                return found
             # A therapy visit whose discipline is not said (Epic: no charges, no credential)
-            return found or ({UNKNOWN_DISCIPLINE} if other_services or billed else set())
+            _, other_note = _visit_note(index, key)
+            other = _services_of(index, policy, key, other_note, code_map)
+            billed = any(ln.encounter == key for ln in lines)
+            return {UNKNOWN_DISCIPLINE} if other or billed else set()
 
         episodes = read_episodes(
             index,

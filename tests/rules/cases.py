@@ -723,27 +723,14 @@ def _episode(days=TEN_DAYS, **plan) -> VisitBuilder:
     """A PT visit on 2026-03-04 after earlier PT treatment days; the plan from 2026-02-02."""
     b = VisitBuilder(plan_of_care=False)
     b.plan_of_care(start=plan.pop("start", "2026-02-02"), **plan)
-    for n, day in enumerate(days):
-        b.earlier_visit(f"enc-e{n}", day, note="Balance training with verbal cues; tolerated.")
+    b.treatment_days(days)
     b.proc("97112", "09:00", "09:24")
     b.line("97112", 2)
     return b
 
 
 def _report(b: VisitBuilder, day: str, author: str = "pt", loinc: str = "11508-9") -> None:
-    b.add(
-        {
-            "resourceType": "DocumentReference",
-            "id": f"report-{day}-{author}",
-            "status": "current",
-            "docStatus": "final",
-            "type": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
-            "subject": {"reference": "Patient/pat-1"},
-            "date": f"{day}T16:00:00-05:00",
-            "author": [{"reference": f"Practitioner/{author}"}],
-            "content": [{"attachment": {"contentType": "text/plain", "data": ""}}],
-        }
-    )
+    b.progress_report(day, author, loinc)
 
 
 def plan_certified_in_date():
@@ -845,10 +832,10 @@ def two_visits_one_day_count_once():
     b.entries = [
         e
         for e in b.entries
-        if not (e["resource"]["resourceType"] == "Encounter" and e["resource"]["id"] == "enc-e8")
+        if not (e["resource"]["resourceType"] == "Encounter" and e["resource"]["id"] == "enc-d8")
         and not (
             e["resource"]["resourceType"] == "Procedure"
-            and e["resource"]["encounter"]["reference"] == "Encounter/enc-e8"
+            and e["resource"]["encounter"]["reference"] == "Encounter/enc-d8"
         )
     ]
     return _b(b)

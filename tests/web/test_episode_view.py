@@ -21,6 +21,7 @@ from plugin.web.cds_hooks import CdsClient, create_cds_blueprint
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
+from tests.web.conftest import bound_session
 from tests.web.test_cds_hooks import APP, KEY
 
 DAY = date(2026, 3, 4)
@@ -131,7 +132,7 @@ def page_for(tmp_path, bundle: dict) -> str:
         fhir_user="Practitioner/pt",
         token={"access_token": "tok"},
     )
-    sid = app.extensions["unitguard"].sessions.create(session)
+    sid = bound_session(app, session)
     page = app.test_client().get(f"/review/enc-1?sid={sid}")
     assert page.status_code == 200
     return page.get_data(as_text=True)
