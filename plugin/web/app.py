@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -97,7 +99,7 @@ def create_app(
         from smart_launch import Discovery, StateStore, make_session
 
         discovery = Discovery(make_session())
-        install_launch(app, registry, sessions, discovery, StateStore(), secure)
+        install_launch(app, registry, sessions, discovery, StateStore(sessions.engine), secure)
         if visits is None:
             visits = FhirVisitSource(registry, discovery, sessions)
     if visits is None:
@@ -111,7 +113,11 @@ def create_app(
         visits=visits,
         outbox=Outbox(settings.outbox_db),
         visit_cache=VisitCache(
-            settings.visit_cache_seconds, settings.visit_cache_size, clock or time.monotonic
+            settings.visit_cache_seconds,
+            settings.visit_cache_size,
+            clock or time.monotonic,
+            engine=sessions.engine,
+            salt=hmac.new(settings.secret_key.encode(), b"visit-cache", hashlib.sha256).digest(),
         ),
         code_maps=_code_maps(registry),
         **extra,
@@ -126,9 +132,13 @@ def create_app(
             services.start_delivery_loop()
     app.extensions["unitguard"] = services
     security.install(app)
-    rate_limit.install(
-        app, RateLimiter(settings.rate_per_minute(), clock or time.monotonic), sessions
+    # Buckets in the session database, keyed with a salt every worker derives alike: a limit
+    # holds across all the server's workers.
+    salt = hmac.new(settings.secret_key.encode(), b"rate-limit", hashlib.sha256).digest()
+    limiter = RateLimiter(
+        settings.rate_per_minute(), clock or time.time, engine=sessions.engine, salt=salt
     )
+    rate_limit.install(app, limiter, sessions)
 
     from plugin.web.cds_hooks import create_cds_blueprint, load_cds_clients
     from plugin.web.task_api import create_task_api
