@@ -14,9 +14,11 @@ from typing import Any
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
+from plugin.serving import log_routes
 from plugin.tasks.outbox import Outbox
 from plugin.tasks.store import TaskStore
 from plugin.web import rate_limit, security
+from plugin.web.body_limit import FORM_MEMORY, FORM_PARTS, BodyLimit
 from plugin.web.rate_limit import RateLimiter
 from plugin.web.sessions import SessionStore
 from plugin.web.settings import Settings
@@ -91,7 +93,13 @@ def create_app(
         FRAME_ANCESTORS=settings.frame_ancestors,
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
+        MAX_CONTENT_LENGTH=settings.max_body,
+        MAX_FORM_MEMORY_SIZE=min(FORM_MEMORY, settings.max_body),
+        MAX_FORM_PARTS=FORM_PARTS,
     )
+    # Outermost: an oversized body is refused before Flask, the session or any check sees it.
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body)
+    log_routes(app)  # the access log shows route templates, never paths or queries
     sessions = SessionStore(settings.session_db, settings.session_minutes, clock or time.time)
     secure = settings.public_url.startswith("https://")
     if registry is not None:

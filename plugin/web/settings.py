@@ -37,6 +37,7 @@ class Settings:
     rate_actions: int = 60  # sign-off and queue action POSTs
     rate_cds: int = 600  # CDS Hooks calls (the EHR calls from few addresses)
     rate_task_api: int = 300  # /fhir/Task
+    max_body: int = 1024 * 1024  # bytes; a larger request body gets 413 before it is read
 
     def rate_per_minute(self) -> dict[str, int]:
         """Requests per minute per client for each limited surface; empty when limits are off."""
@@ -72,10 +73,13 @@ class Settings:
             rate_actions=_int_env("UNITGUARD_RATE_ACTIONS", cls.rate_actions),
             rate_cds=_int_env("UNITGUARD_RATE_CDS", cls.rate_cds),
             rate_task_api=_int_env("UNITGUARD_RATE_TASK_API", cls.rate_task_api),
+            max_body=_int_env("UNITGUARD_MAX_BODY", cls.max_body),
         )
         return replace(base, **overrides).validated()
 
     def validated(self) -> Settings:
+        if self.max_body < 1024:
+            raise SettingsError("UNITGUARD_MAX_BODY must be at least 1024 bytes")
         if self.visit_cache_seconds < 0:
             raise SettingsError("UNITGUARD_VISIT_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.visit_cache_size < 1:
