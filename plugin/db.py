@@ -21,15 +21,24 @@ def _scratch_file() -> str:
     return path
 
 
+def dispose_engines() -> None:
+    """Close every pooled connection (they reopen on next use)."""
+    for engine in list(_engines):
+        engine.dispose()
+
+
 def _forget_inherited_connections() -> None:
-    """In a forked child (a gunicorn worker), never reuse the parent's pooled connections: two
-    processes on one connection corrupt each other's transactions. ``close=False`` leaves the
-    parent's connections open for the parent."""
+    """In a forked child (a gunicorn worker), never reuse the parent's connections: two
+    processes on one connection corrupt each other's transactions. ``close=False``: closing
+    one here would end the parent's session on the server."""
     for engine in list(_engines):
         engine.dispose(close=False)
 
 
-os.register_at_fork(after_in_child=_forget_inherited_connections)
+# Before a fork the parent closes its idle pooled connections, so a child inherits none that it
+# could use or, by dropping it, close under the parent (a gunicorn master forks only at start
+# and to replace a worker, and serves no requests itself).
+os.register_at_fork(before=dispose_engines, after_in_child=_forget_inherited_connections)
 
 
 def make_engine(url: str) -> sa.Engine:
