@@ -105,7 +105,7 @@ def _review(encounter_id: str, fresh: bool = False):
         log.warning("visit could not be reviewed: %s", type(exc).__name__)
         abort(422, description=str(exc))
     if cached is None:
-        ext.visit_cache.put(g.sid, encounter_id, bundle)
+        ext.visit_cache.put(g.sid, encounter_id, bundle, reread=fresh)
     return report
 
 
