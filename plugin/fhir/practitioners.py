@@ -95,6 +95,12 @@ def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
     return None
 
 
+def role_of(index: Index, resource: dict) -> str | None:
+    """PT, PTA, OT, OTA, SLP, MD, ... of a Practitioner or PractitionerRole (its Practitioner's
+    qualification when the role names none), or None; reads without noting anything."""
+    return _role_of(index, resource)
+
+
 def furnishes(function: object) -> bool:
     """False when Procedure.performer.function says supervising or co-signing."""
     concept = obj(function)
