@@ -8,7 +8,8 @@ Synthea-style clinical note (DocumentReference, text/plain) and a Claim whose CP
 therapy codes (E/M, labs, imaging). About two patients in five also have an outpatient therapy
 episode in 2026, weekly visits built with ``plugin.synthetic`` (PT: CMS worked example 1; OT:
 97530 + 97535 with GO), scheduled into their team's hourly slots as ``plugin.batch.synth`` does,
-so no two patients share a therapist's minutes. Every therapy visit is clean.
+so no two patients share a therapist's minutes, each session's note written anew. Every therapy
+visit is clean: an audit should find nothing.
 
 therapy.csv lists the therapy encounters (what an audit should review); the rest should be
 skipped. No real patient data; reproducible from the seed.
@@ -52,7 +53,7 @@ TYPES = (
 # (kind, class, SNOMED type, display, mean count per patient over the ten years)
 KINDS = (
     ("wellness", "AMB", "162673000", "General examination of patient (procedure)", 10),
-    ("ambulatory", "AMB", "390906007", "Follow-up encounter (procedure)", 78),
+    ("ambulatory", "AMB", "390906007", "Follow-up encounter (procedure)", 75),
     ("urgent", "AMB", "702927004", "Urgent care clinic (environment)", 12),
     ("emergency", "EMER", "50849002", "Emergency room admission (procedure)", 6),
     ("inpatient", "IMP", "32485007", "Hospital admission (procedure)", 2),
@@ -125,15 +126,35 @@ def _quantity_obs(oid, pid, eid, when, code, display, unit, value, category) -> 
 
 
 class _Writer:
-    def __init__(self, out: Path) -> None:
-        self.files = {t: (out / f"{t}.ndjson").open("wb") for t in TYPES}
-        self.counts = dict.fromkeys(TYPES, 0)
+    def __init__(self, out: Path, binary_notes: bool) -> None:
+        types = (*TYPES, "Binary") if binary_notes else TYPES
+        self.files = {t: (out / f"{t}.ndjson").open("wb") for t in types}
+        self.counts = dict.fromkeys(types, 0)
+        self.binary_notes = binary_notes
 
     def write(self, resource: dict, line: bytes | None = None) -> None:
         """Write a resource (or its already serialised ``line``)."""
         rtype = resource["resourceType"]
+        if rtype == "DocumentReference" and self.binary_notes:
+            resource, line = self._to_binary(orjson.loads(line) if line else resource), None
         self.files[rtype].write((line or orjson.dumps(resource)) + b"\n")
         self.counts[rtype] += 1
+
+    def _to_binary(self, document: dict) -> dict:
+        """Epic's way: the note's text in a Binary that the attachment's url points at, its
+        securityContext naming the DocumentReference (no patient on the Binary's line)."""
+        binary_id = f"{document['id']}-text"
+        attachment = document["content"][0]["attachment"]
+        binary = {
+            "resourceType": "Binary",
+            "id": binary_id,
+            "contentType": attachment["contentType"],
+            "securityContext": {"reference": f"DocumentReference/{document['id']}"},
+            "data": attachment.pop("data"),
+        }
+        attachment["url"] = f"Binary/{binary_id}"
+        self.write(binary)
+        return document
 
     def close(self) -> None:
         for fh in self.files.values():
@@ -457,12 +478,15 @@ def _ot_visit(day: str, payer: str, sopt: str) -> VisitBuilder:
     return b
 
 
-def generate_mixed(out: Path, patients: int = 60, seed: int = 1) -> dict[str, int]:
-    """Write the export (one NDJSON file per type) and therapy.csv; returns counts."""
+def generate_mixed(
+    out: Path, patients: int = 60, seed: int = 1, binary_notes: bool = False
+) -> dict[str, int]:
+    """Write the export (one NDJSON file per type) and therapy.csv; returns counts.
+    ``binary_notes``: every note's text in Binary.ndjson, as a Bulk export of Epic gives it."""
     # S311/B311: synthetic test data must be reproducible from its seed; nothing secret here.
     rng = random.Random(seed)  # noqa: S311  # nosec B311
     out.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(out)
+    writer = _Writer(out, binary_notes)
     therapy_rows: list[tuple[str, str]] = []
     span = (LAST_DAY - FIRST_DAY).days
     episodes = [rng.random() < THERAPY_SHARE for _ in range(patients)]
