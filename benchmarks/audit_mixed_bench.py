@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,8 @@ def main() -> None:
                 f"{r['findings']:>9,} {r['seconds']:>8.1f} {r['visits'] / r['seconds']:>17,.0f} "
                 f"{encounters / r['seconds']:>13,.0f} {r['worker_mib']:>11.0f}"
             )
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"load average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} cores")
         print(
             f"mixed: reviewed exactly the {len(therapy):,} therapy encounters of therapy.csv: "
             f"{exact}; notes in Binary.ndjson give the same findings: {same}"

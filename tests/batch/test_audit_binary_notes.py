@@ -153,3 +153,36 @@ def test_a_binary_no_note_points_at_is_left_out_and_one_named_twice_reaches_both
     from plugin.batch.passes import _bucket
 
     assert holders == {_bucket(f"p{n}", buckets) for n in range(8)}
+
+
+def test_odd_binaries_and_note_links_never_stop_the_audit(exports, tmp_path):
+    _, embedded, _ = exports
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for path in embedded.glob("*.ndjson"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    odd_binaries = [
+        {"resourceType": "Binary"},
+        {"resourceType": "Binary", "id": 42, "securityContext": "Patient/v1-pat-1"},
+        {"resourceType": "Binary", "id": "a", "securityContext": {"reference": 5}},
+        {"resourceType": "Binary", "id": "b", "securityContext": {"reference": "Patient/"}},
+        {"resourceType": "Binary", "id": "c", "securityContext": [1, 2]},
+        {"resourceType": "Binary", "id": "d", "securityContext": {"reference": "Patient/nobody"}},
+    ]
+    (folder / "Binary.ndjson").write_bytes(b"".join(orjson.dumps(b) + b"\n" for b in odd_binaries))
+    odd_documents = [
+        {"resourceType": "DocumentReference", "id": "x1", "content": "text"},
+        {"resourceType": "DocumentReference", "id": "x2", "content": [{"attachment": {"url": 42}}]},
+        {"resourceType": "DocumentReference", "content": [{"attachment": {"url": "Binary/a"}}]},
+        {
+            "resourceType": "DocumentReference",
+            "id": "x3",
+            "subject": {"reference": "Patient/v2-pat-1"},
+            "context": {"encounter": [{"reference": "Encounter/v2-enc-1"}]},
+            "content": [{"attachment": {"url": "Binary/42"}}, {"attachment": "nope"}],
+        },
+    ]
+    with (folder / "DocumentReference.ndjson").open("ab") as fh:
+        fh.write(b"".join(orjson.dumps(d) + b"\n" for d in odd_documents))
+    result = run_audit(folder, tmp_path / "out", buckets=4, progress=False)
+    assert result.visits == 60 and not result.bad_lines
