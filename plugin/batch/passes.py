@@ -150,9 +150,6 @@ def route_slice(
                         spill(
                             f"l{join:05d}-{number:05d}.ndjson", orjson.dumps([key, target]) + b"\n"
                         )
-                if patient is None:  # an Encounter without a subject is still reviewed, once
-                    patient = f"{resource['resourceType']}/{resource.get('id')}"
-                target = _bucket(patient, buckets)
                 handle = handles.get(target)
                 if handle is None:
                     name = f"b{target:05d}-{number:05d}.ndjson"
@@ -207,9 +204,7 @@ def join_binaries(join: int, scratch: Path) -> int:
             with path.open("rb") as fh:
                 for line in fh:
                     binary = orjson.loads(line)
-                    found = targets.get(f"Binary/{text(binary.get('id'))}", set()) | targets.get(
-                        binary_join_key(binary), set()
-                    )
+                    found = targets.get(binary_join_key(binary), set())
                     unclaimed += not found
                     for bucket in sorted(found):
                         handle = handles.get(bucket)
