@@ -490,7 +490,7 @@ def generate_mixed(
     therapy_rows: list[tuple[str, str]] = []
     span = (LAST_DAY - FIRST_DAY).days
     episodes = [rng.random() < THERAPY_SHARE for _ in range(patients)]
-    expected_visits = sum(episodes) * 14
+    expected_visits = sum(episodes) * 12
     teams = max(2, -(-expected_visits // VISITS_PER_TEAM))
     booked: dict[tuple[int, str], int] = {}
     teams_written: set[int] = set()
@@ -536,8 +536,10 @@ def generate_mixed(
             therapy_days: set[str] = set()
             if episodes[p]:
                 ot = rng.random() < 0.3
-                first = date(2026, rng.randint(1, 9), rng.randint(1, 28))
-                visits = rng.randint(8, 20)
+                # 8 to 16 weekly visits inside 2026: under the year's KX threshold (about $2,200
+                # allowed for 16 OT visits), so no visit needs the KX modifier
+                first = date(2026, rng.randint(1, 8), rng.randint(1, 28))
+                visits = rng.randint(8, 16)
                 notes = _session_notes(rng, visits, "OT" if ot else "PT")
                 for v in range(visits):
                     day = first + timedelta(days=7 * v)
