@@ -27,7 +27,9 @@ from plugin.batch.synth import generate  # noqa: E402
 
 
 def audit_once(folder: Path, out: Path, workers: int) -> dict:
-    """One audit in a child process: wall time, reviewed and skipped, its workers' peak memory."""
+    """One audit in a child process: wall time, CPU time (its own and its workers', which a
+    busy machine does not inflate as it does the wall time), reviewed and skipped, its workers'
+    peak memory."""
     code = (
         "import dask, json, resource, time; from pathlib import Path;"
         "from plugin.batch.audit import run_audit;"
@@ -35,9 +37,11 @@ def audit_once(folder: Path, out: Path, workers: int) -> dict:
         f"dask.config.set(num_workers={workers});"
         f"r = run_audit(Path({str(folder)!r}), Path({str(out)!r}), progress=False);"
         "s = time.perf_counter() - t;"
-        "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024;"
+        "kids = resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "me = resource.getrusage(resource.RUSAGE_SELF);"
+        "cpu = kids.ru_utime + kids.ru_stime + me.ru_utime + me.ru_stime;"
         "print(json.dumps({'seconds': s, 'visits': r.visits, 'skipped': r.skipped,"
-        " 'findings': r.findings, 'worker_mib': kids}))"
+        " 'findings': r.findings, 'worker_mib': kids.ru_maxrss / 1024, 'cpu': cpu}))"
     )
     done = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
@@ -97,14 +101,16 @@ def main() -> None:
         same = findings(results[2][2]) == findings(results[1][2])
         print(
             f"{'audit':24} {'workers':>7} {'reviewed':>9} {'skipped':>8} {'findings':>9} "
-            f"{'seconds':>8} {'therapy visits/s':>17} {'encounters/s':>13} {'worker MiB':>11}"
+            f"{'seconds':>8} {'therapy visits/s':>17} {'encounters/s':>13} {'CPU s':>6} "
+            f"{'encounters/CPU s':>17} {'worker MiB':>11}"
         )
         for label, workers, _, r in results:
             encounters = r["visits"] + r["skipped"]
             print(
                 f"{label:24} {workers:>7} {r['visits']:>9,} {r['skipped']:>8,} "
                 f"{r['findings']:>9,} {r['seconds']:>8.1f} {r['visits'] / r['seconds']:>17,.0f} "
-                f"{encounters / r['seconds']:>13,.0f} {r['worker_mib']:>11.0f}"
+                f"{encounters / r['seconds']:>13,.0f} {r['cpu']:>6.1f} "
+                f"{encounters / r['cpu']:>17,.0f} {r['worker_mib']:>11.0f}"
             )
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         print(f"load average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} cores")
