@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from sandbox.auth import Client, Grants, allows
 from sandbox.bulk import install_bulk
+from sandbox.cors import install_cors
 from sandbox.profiles import CONTROL, PARAM_TYPES, Profile
 from sandbox.search import matches, sort_key
 from sandbox.store import Conflict, Store, nested_refs, references
@@ -65,8 +66,24 @@ def outcome(status: int, code: str, text: str, severity: str = "error") -> Respo
     return Response(orjson.dumps(body), status=status, mimetype=FHIR_JSON)
 
 
-def load_bundles(store: Store, folder: Path) -> list[str]:
-    """Load every *.json Bundle in the folder, keeping ids; a bad file is reported and skipped."""
+def _serve_from_here(resource: dict, fhir_base: str | None) -> dict:
+    """A DocumentReference whose note sits in a Binary on a vendor's own server (absolute
+    URL, as Oracle Health writes it) points at this server's Binary instead, as the vendor's
+    own server would answer: the sandbox stands in for that EHR."""
+    if fhir_base is None or resource.get("resourceType") != "DocumentReference":
+        return resource
+    for content in resource.get("content") or []:
+        attachment = (content or {}).get("attachment") or {}
+        url = attachment.get("url")
+        if isinstance(url, str) and url.startswith("http") and "/Binary/" in url:
+            attachment["url"] = f"{fhir_base}/Binary/{url.rsplit('/Binary/', 1)[1]}"
+    return resource
+
+
+def load_bundles(store: Store, folder: Path, fhir_base: str | None = None) -> list[str]:
+    """Load every *.json Bundle in the folder, keeping ids; a bad file is reported and skipped.
+
+    With ``fhir_base``, absolute Binary URLs of note attachments are re-pointed at it."""
     problems = []
     for path in sorted(folder.glob("*.json")):
         try:
@@ -82,7 +99,7 @@ def load_bundles(store: Store, folder: Path) -> list[str]:
                 None,
                 "OperationOutcome",
             ):
-                store.put(resource)
+                store.put(_serve_from_here(resource, fhir_base))
     return problems
 
 
@@ -172,6 +189,16 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             return owner is not None and in_compartment(owner[0], patient)
         refs = references(resource, "patient")
         return not refs or any(r.split("/")[-1] == patient for r in refs)
+
+    def writable(resource: dict, patient: str | None) -> bool:
+        """Whether a token limited to ``patient`` may write ``resource``: it must belong to
+        that patient (every patient reference it holds is theirs, and it holds one)."""
+        if patient is None:
+            return True
+        if resource.get("resourceType") == "Patient":
+            return resource.get("id") == patient
+        refs = references(resource, "patient")
+        return bool(refs) and all(r.split("/")[-1] == patient for r in refs)
 
     @app.before_request
     def misbehave():
@@ -632,12 +659,14 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
     def create(rtype: str):
         if rtype not in sandbox.profile.create:
             return outcome(405, "not-supported", f"creating {rtype} is not allowed here")
-        refused, _ = guard(rtype, "c")
+        refused, patient = guard(rtype, "c")
         if refused:
             return refused
         resource, error = _body(rtype)
         if error:
             return error
+        if not writable(resource, patient):
+            return outcome(403, "forbidden", "the token may write only its patient's resources")
         condition = request.headers.get("If-None-Exist")
         if condition:
             if not sandbox.profile.conditional_create:
@@ -659,12 +688,17 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
     def update(rtype: str, rid: str):
         if rtype not in sandbox.profile.update:
             return outcome(405, "not-supported", f"updating {rtype} is not allowed here")
-        refused, _ = guard(rtype, "u")
+        refused, patient = guard(rtype, "u")
         if refused:
             return refused
         resource, error = _body(rtype)
         if error:
             return error
+        current = sandbox.store.get(rtype, rid)
+        if current is not None and not writable(current[0], patient):
+            return outcome(404, "not-found", f"{rtype}/{rid} is not known")  # as a read says
+        if not writable(resource, patient):
+            return outcome(403, "forbidden", "the token may write only its patient's resources")
         match = request.headers.get("If-Match")
         version = None
         if match:
@@ -712,6 +746,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         return render_template_string(FRAME, src=src, encounter=encounter_id)
 
     install_bulk(app, sandbox, fhir, outcome, lambda: sandbox.grants.grant_for(bearer()))
+    install_cors(app)
     return app
 
 

@@ -47,7 +47,14 @@ def references(resource: dict, param: str) -> list[str]:
 
 
 def resource_date(resource: dict) -> str:
-    for key in ("effectiveDateTime", "occurrenceDateTime", "date", "authoredOn", "created"):
+    for key in (
+        "effectiveDateTime",
+        "performedDateTime",
+        "occurrenceDateTime",
+        "date",
+        "authoredOn",
+        "created",
+    ):
         if isinstance(resource.get(key), str):
             return resource[key]
     for key in ("period", "performedPeriod", "effectivePeriod", "billablePeriod"):

@@ -25,9 +25,14 @@ class RunningSandbox:
         return f"{self.base_url}/fhir"
 
     def register(
-        self, client_id: str, redirect_uri: str, secret: str | None = None, jwks: dict | None = None
+        self,
+        client_id: str,
+        redirect_uri: str,
+        secret: str | None = None,
+        jwks: dict | None = None,
+        scopes: frozenset[str] | None = None,
     ) -> None:
-        self.sandbox.grants.register(Client(client_id, (redirect_uri,), secret, jwks))
+        self.sandbox.grants.register(Client(client_id, (redirect_uri,), secret, jwks, scopes))
 
     def launch(self, encounter: str, patient: str = "pat-1") -> str:
         return self.sandbox.grants.new_launch(patient, encounter)
@@ -42,7 +47,7 @@ def build_sandbox(
 ) -> Sandbox:
     store = Store()
     if data_dir is not None:
-        load_bundles(store, data_dir)
+        load_bundles(store, data_dir, f"{base_url}/fhir")
         load_ndjson(store, data_dir)
         add_patient_group(store)
     return Sandbox(
@@ -95,15 +100,17 @@ def running_app(
             ),
         )
     )
+    server = bind("127.0.0.1", 0, lambda environ, start_response: [])
+    base = f"http://127.0.0.1:{server.server_port}"
     settings = Settings(
         testing=True,
+        public_url=base,  # the redirect URI and links come from it, never from the Host
         task_db="sqlite://",
         outbox_db="sqlite://",
         session_db="sqlite://",
         private_key=private_key,
     ).validated()
-    server = bind("127.0.0.1", 0, create_app(settings, registry=registry))
-    base = f"http://127.0.0.1:{server.server_port}"
+    server.app = create_app(settings, registry=registry)
     ehr.sandbox.app_launch_url = f"{base}/launch"
     with running([server]):
         yield base

@@ -7,7 +7,8 @@ visits with an acute Condition and a few labs; the odd inpatient stay; every enc
 Synthea-style clinical note (DocumentReference, text/plain) and a Claim whose CPT codes are not
 therapy codes (E/M, labs, imaging). About two patients in five also have an outpatient therapy
 episode in 2026, weekly visits built with ``plugin.synthetic`` (PT: CMS worked example 1; OT:
-97530 + 97535 with GO), scheduled into their team's hourly slots as ``plugin.batch.synth`` does,
+97530 + 97535 with GO) under one certified plan of care with a progress report on the tenth
+treatment day, scheduled into their team's hourly slots as ``plugin.batch.synth`` does,
 so no two patients share a therapist's minutes, each session's note written anew. Every therapy
 visit is clean: an audit should find nothing.
 
@@ -47,6 +48,7 @@ TYPES = (
     "Procedure",
     "DocumentReference",
     "Goal",
+    "CarePlan",
     "Claim",
     "ClaimResponse",
 )
@@ -131,10 +133,14 @@ class _Writer:
         self.files = {t: (out / f"{t}.ndjson").open("wb") for t in types}
         self.counts = dict.fromkeys(types, 0)
         self.binary_notes = binary_notes
+        self.out = out
 
     def write(self, resource: dict, line: bytes | None = None) -> None:
         """Write a resource (or its already serialised ``line``)."""
         rtype = resource["resourceType"]
+        if rtype not in self.files:  # a type the builders gained since
+            self.files[rtype] = (self.out / f"{rtype}.ndjson").open("wb")
+            self.counts[rtype] = 0
         if rtype == "DocumentReference" and self.binary_notes:
             resource, line = self._to_binary(orjson.loads(line) if line else resource), None
         self.files[rtype].write((line or orjson.dumps(resource)) + b"\n")
@@ -457,7 +463,7 @@ def _session_notes(rng: random.Random, visits: int, discipline: str) -> list[str
 
 def _ot_visit(day: str, payer: str, sopt: str) -> VisitBuilder:
     """An OT visit: 97530 30 min + 97535 23 min (53 timed minutes, 4 units), billed 2 + 2 GO."""
-    b = VisitBuilder(day=day, payer=payer, sopt=sopt)
+    b = VisitBuilder(day=day, payer=payer, sopt=sopt, plan_of_care=False)
     b.proc(
         "97530",
         "09:00",
@@ -490,10 +496,10 @@ def generate_mixed(
     therapy_rows: list[tuple[str, str]] = []
     span = (LAST_DAY - FIRST_DAY).days
     episodes = [rng.random() < THERAPY_SHARE for _ in range(patients)]
-    expected_visits = sum(episodes) * 12
+    expected_visits = sum(episodes) * 9
     teams = max(2, -(-expected_visits // VISITS_PER_TEAM))
     booked: dict[tuple[int, str], int] = {}
-    teams_written: set[int] = set()
+    written: set[str] = set()
     encounters = 0
     try:
         doctors = _practitioners(writer)
@@ -536,10 +542,11 @@ def generate_mixed(
             therapy_days: set[str] = set()
             if episodes[p]:
                 ot = rng.random() < 0.3
-                # 8 to 16 weekly visits inside 2026: under the year's KX threshold (about $2,200
-                # allowed for 16 OT visits), so no visit needs the KX modifier
-                first = date(2026, rng.randint(1, 8), rng.randint(1, 28))
-                visits = rng.randint(8, 16)
+                # 6 to 12 weekly visits inside 2026: one certified plan of care (90 days at
+                # most), a progress report on the tenth treatment day, and under the year's
+                # KX threshold, so no visit needs the KX modifier
+                first = date(2026, rng.randint(1, 9), rng.randint(1, 28))
+                visits = rng.randint(6, 12)
                 notes = _session_notes(rng, visits, "OT" if ot else "PT")
                 for v in range(visits):
                     day = first + timedelta(days=7 * v)
@@ -555,8 +562,16 @@ def generate_mixed(
                     builder = (
                         _ot_visit(iso, payer, sopt)
                         if ot
-                        else clean_visit(day=iso, payer=payer, sopt=sopt)
+                        else clean_visit(day=iso, payer=payer, sopt=sopt, plan_of_care=False)
                     )
+                    if v == 0:
+                        start = first.isoformat()
+                        end = (first + timedelta(days=89)).isoformat()
+                        discipline = "Occupational therapy" if ot else "Physical therapy"
+                        builder.plan_of_care(start, end, start, discipline=discipline)
+                    if v == 9:
+                        author, loinc = ("ot", "11507-1") if ot else ("pt", "11508-9")
+                        builder.progress_report(iso, author=author, loinc=loinc)
                     for e in builder.entries:  # the balance score improves over the episode
                         r = e["resource"]
                         if r["resourceType"] == "Procedure" and r["code"]["coding"][0]["code"] in (
@@ -578,6 +593,7 @@ def generate_mixed(
                     text = text.replace(f"{prefix}-pat-1".encode(), pid.encode())
                     text = text.replace(f"{prefix}-cov-1".encode(), f"{pid}-cov".encode())
                     text = text.replace(f"{prefix}-goal-".encode(), f"{pid}-goal-".encode())
+                    text = text.replace(f"{prefix}-poc-".encode(), f"{pid}-poc-".encode())
                     for entry in orjson.loads(text)["entry"]:
                         r = entry["resource"]
                         if r["resourceType"] in ("Patient", "Coverage"):
@@ -587,11 +603,11 @@ def generate_mixed(
                         if r["resourceType"] == "Observation" and "encounter" not in r and v:
                             continue  # the baseline score, once
                         if r["resourceType"] == "Practitioner":
-                            if team in teams_written:
-                                continue
                             r = {**r, "id": f"{r['id']}-t{team}"}
+                            if r["id"] in written:
+                                continue  # each team's therapists (and referrer) once
+                            written.add(r["id"])
                         writer.write(r, assign_team(orjson.dumps(shift_times(r, slot - 2)), team))
-                    teams_written.add(team)
                     therapy_rows.append((f"Encounter/{prefix}-enc-1", "OT" if ot else "PT"))
                     encounters += 1
             n = 0

@@ -89,4 +89,6 @@ visits.csv with the verdict "skipped").</p>
 <th>Verdict</th><th>Findings</th><th>At risk</th></tr>{rows}</table>
 <p>Per-visit results: visits.csv; one row per finding: findings.csv and findings.parquet.</p>
 </body></html>"""
-    path.write_text(body, encoding="utf-8")
+    from plugin.batch.outputs import private_file
+
+    private_file(path).write_text(body, encoding="utf-8")

@@ -11,7 +11,8 @@ An encounter is a therapy visit when any of these holds:
   given to on their date of service (the patient's first encounter of that date with a
   Procedure, else the first of that date, as the review assigns them);
 - a Procedure performer or an Encounter participant is a PT, PTA, OT, OTA or SLP (by the
-  Practitioner's qualification or the PractitionerRole's code, plugin.fhir.practitioners).
+  Practitioner's qualification, the PractitionerRole's code, or a role word in the reference's
+  display as Epic writes it: plugin.fhir.practitioners.role_of_reference).
 
 Pure reading: nothing here adds a note to the index, so a review of the same index reads as if
 this had not run.
@@ -32,7 +33,7 @@ from plugin.fhir.index import (
     seq,
     text,
 )
-from plugin.fhir.practitioners import DISCIPLINE_OF, role_of
+from plugin.fhir.practitioners import DISCIPLINE_OF, role_of_reference
 from plugin.policy.model import Policy
 
 __all__ = ["therapy_encounters"]
@@ -88,8 +89,7 @@ def _therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
 
 
 def _is_therapist(index: Index, reference: object) -> bool:
-    resource = index.by_key.get(index.key(reference) or "")
-    return bool(resource) and role_of(index, resource) in DISCIPLINE_OF
+    return role_of_reference(index, reference) in DISCIPLINE_OF
 
 
 def _charge_code(item: dict) -> str | None:

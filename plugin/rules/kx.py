@@ -70,6 +70,14 @@ def _charge_line(line: BilledLine) -> SpendLine:
 
 
 def spend(ctx: Context) -> dict[str, GroupSpend]:
+    """``_spend`` once per review (both KX rules read it)."""
+    found = ctx.memo.get("kx-spend")
+    if found is None:
+        found = ctx.memo["kx-spend"] = _spend(ctx)
+    return found
+
+
+def _spend(ctx: Context) -> dict[str, GroupSpend]:
     """Per threshold group with lines in this visit: the allowed amounts before it and in it.
 
     Before = the payer-reported year-to-date (the latest one dated this year before the visit)

@@ -21,14 +21,15 @@ def supervision_only(ctx: Context) -> Iterator[Issue]:
 
     Supervising independent or previously taught exercise is not skilled one-on-one care; the
     minutes count neither as 97112 nor as group therapy. Fires when the narrative describes
-    supervision ('performed independently', 'no cues needed') and no skilled technique.
+    supervision ('performed independently', 'no cues needed', 'PTA observed') and neither a
+    skilled technique nor hands-on help (min A, CGA).
     Source: CMS Benefit Policy Manual ch.15 §220.2; Medicare wording on supervision quoted in
     billing-rules.md §7.
     """
     for item in ctx.documented_items:
         text = _narrative(ctx, item)
         signs = ctx.affirmed("supervision", text)
-        if signs and not ctx.has_affirmed("skilled", text):
+        if signs and not (ctx.has_affirmed("skilled", text) or ctx.has_affirmed("hands_on", text)):
             yield Issue(
                 code=item.code,
                 message=f"the {item.code} narrative describes supervision only "

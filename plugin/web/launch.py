@@ -8,7 +8,7 @@ from flask import Flask, redirect, url_for
 
 from plugin.ehr import FetchError, fetch_visit
 from plugin.errors import InputError
-from plugin.web.security import set_session_cookie
+from plugin.web.security import client_fingerprint, set_session_cookie
 from plugin.web.sessions import LaunchSession, SessionStore
 from smart_launch import (
     Discovery,
@@ -61,7 +61,10 @@ def install_launch(
     discovery: Discovery,
     states: StateStore,
     secure: bool,
+    public_url: str = "",
 ) -> None:
+    """``public_url`` (``UNITGUARD_PUBLIC_URL``) makes the redirect URI; never the Host header."""
+
     def on_launched(ehr: RegisteredEhr, tokens: TokenSet, context: LaunchContext):
         launch = LaunchSession(
             iss=ehr.issuer,
@@ -70,7 +73,9 @@ def install_launch(
             fhir_user=context.fhir_user,
             token=tokens.to_dict(),
         )
-        sid = sessions.create(launch)
+        sid = sessions.create(launch, client=client_fingerprint())
+        # the id rides in this one URL for iframes that drop the cookie; once the cookie comes
+        # back the app's links leave it out and the bare id is refused
         response = redirect(
             url_for(
                 "views.review_page", encounter_id=context.encounter, sid=sid, t=int(time.time())
@@ -80,7 +85,14 @@ def install_launch(
         return response
 
     app.register_blueprint(
-        create_blueprint(registry, discovery, states, on_launched, secure_cookies=secure)
+        create_blueprint(
+            registry,
+            discovery,
+            states,
+            on_launched,
+            secure_cookies=secure,
+            redirect_uri=f"{public_url.rstrip('/')}/callback" if public_url else None,
+        )
     )
 
 

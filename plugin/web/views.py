@@ -19,7 +19,7 @@ from plugin.tasks.build import (
     task_rules,
 )
 from plugin.tasks.store import TaskNotFound, VersionConflict
-from plugin.web.security import check_csrf, request_sid
+from plugin.web.security import check_csrf, resolve_session
 from plugin.web.writeback import sign_off
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,21 @@ ACTIONS = {
 
 @bp.before_request
 def load_session():
-    g.sid = request_sid()
     ext = current_app.extensions["unitguard"]
-    g.launch = ext.sessions.get(g.sid)
+    found = resolve_session(ext.sessions)
+    g.sid, g.launch, g.url_sid, g.refused = found.sid, found.session, found.url_sid, found.refused
     if g.sid and g.launch is None:
         ext.visit_cache.drop(g.sid)  # the session ended or expired: forget what it read
 
 
 def _require_session():
+    if g.refused:
+        log.warning("session id refused: %s", g.refused)
+        abort(
+            403,
+            description="This link does not belong to this browser; open unitguard from "
+            "the patient's chart.",
+        )
     if g.launch is None:
         abort(
             401,
@@ -112,7 +119,7 @@ def review_page(encounter_id: str):
         "review.html",
         report=report,
         checklist=checklist,
-        sid=g.sid,
+        sid=g.url_sid,
         csrf=g.launch.csrf,
         task=existing[0] if existing else None,
         status=request.args.get("status"),
@@ -152,7 +159,7 @@ def sign_off_view(encounter_id: str):
         result.reason,
     )
     return redirect(
-        url_for("views.review_page", encounter_id=encounter_id, sid=g.sid, status=result.reason)
+        url_for("views.review_page", encounter_id=encounter_id, sid=g.url_sid, status=result.reason)
     )
 
 
@@ -204,7 +211,7 @@ def queue():
         count=200,
     )
     return render_template(
-        "queue.html", rows=[_row(s) for s in page], total=total, args=args, sid=g.sid
+        "queue.html", rows=[_row(s) for s in page], total=total, args=args, sid=g.url_sid
     )
 
 
@@ -231,7 +238,7 @@ def task_page(task_id: str):
         row=_row(stored),
         task=stored.task,
         findings=findings,
-        sid=g.sid,
+        sid=g.url_sid,
         csrf=launch.csrf,
         message=request.args.get("message"),
         input_system=INPUT_SYSTEM,
@@ -276,12 +283,12 @@ def task_action(task_id: str):
     try:
         store.update(task_id, task, if_match=version)
     except VersionConflict:
-        return render_template("conflict.html", task_id=task_id, sid=g.sid), 412
+        return render_template("conflict.html", task_id=task_id, sid=g.url_sid), 412
     return redirect(
         url_for(
             "views.task_page",
             task_id=task_id,
-            sid=g.sid,
+            sid=g.url_sid,
             message=f"Saved: {action.replace('-', ' ')}",
         )
     )
