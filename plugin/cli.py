@@ -254,8 +254,9 @@ def audit(
     key_id: str | None,
     keep_export: str | None,
 ) -> None:
-    """Audit every visit in SOURCE: a folder of FHIR Bulk Data NDJSON (one file per resource
-    type), or a FHIR base URL to run a Bulk $export from (SMART Backend Services auth).
+    """Audit every therapy visit in SOURCE: a folder of FHIR Bulk Data NDJSON (one file per
+    resource type), or a FHIR base URL to run a Bulk $export from (SMART Backend Services auth).
+    Other encounters (wellness, emergency, inpatient) are counted and listed as skipped.
 
     Same rules as `review`, one code path, plus the rules only a batch can see; malformed
     lines are listed in errors.csv with file and line number and the audit goes on.
@@ -309,8 +310,9 @@ def audit(
     except PluginError as exc:
         raise UserError(str(exc), exc.exit_code) from None
     click.echo(
-        f"{result.visits} visits, {result.findings} findings, "
-        f"{len(result.bad_lines)} unreadable lines; wrote {result.out}/report.html"
+        f"{result.visits} therapy visits reviewed, {result.skipped} other encounters skipped, "
+        f"{result.findings} findings, {len(result.bad_lines)} unreadable lines; "
+        f"wrote {result.out}/report.html"
     )
 
 

@@ -1,5 +1,8 @@
-"""The audit: every encounter in a folder of NDJSON reviewed with the same engine as ``review``,
-plus the rules only a batch can see, on Dask, in memory that does not grow with the data.
+"""The audit: every therapy visit in a folder of NDJSON reviewed with the same engine as
+``review``, plus the rules only a batch can see, on Dask, in memory that does not grow with the
+data. Encounters that are not therapy visits (wellness, emergency, inpatient; see
+``plugin.fhir.therapy``) are not reviewed: visits.csv lists them with the verdict "skipped" so
+every encounter of the export is accounted for, and the report counts them apart.
 
 ``run_audit`` runs the three passes of ``plugin.batch.passes`` on one pool of worker processes
 (or a Dask cluster, or in this process), then ``plugin.batch.outputs`` writes the results. The
@@ -20,6 +23,7 @@ from plugin.batch.outputs import merge_outputs, private_folder, write_csv
 from plugin.batch.passes import (
     audit_bucket,
     audit_therapists,
+    join_binaries,
     line_numbers,
     route_slice,
     slices,
@@ -36,12 +40,13 @@ class AuditFailed(PluginError):
 
 @dataclass
 class AuditResult:
-    visits: int
+    visits: int  # therapy visits reviewed
     findings: int
     bad_lines: list[BadLine]
     out: Path
     batch_findings: int = 0
     summary: dict = field(default_factory=dict)
+    skipped: int = 0  # other encounters, listed in visits.csv as "skipped", not reviewed
 
 
 def run_audit(
@@ -107,6 +112,12 @@ def run_audit(
             bad_offsets = [
                 b for part in compute(routed, "1/3 reading and routing by patient") for b in part
             ]
+            joins = sorted({int(p.name[1:6]) for p in scratch.glob("m*-*.ndjson")})
+            if joins:  # note Binaries that name no patient: to their DocumentReference's patient
+                joined = db.from_sequence(joins, npartitions=len(joins)).map(
+                    join_binaries, scratch=scratch
+                )
+                compute(joined, "1/3 routing note Binaries to their patients")
             reviewed = db.from_sequence(range(buckets), npartitions=buckets).map(
                 audit_bucket, scratch=scratch, method=method, therapist_buckets=therapist_buckets
             )
@@ -131,4 +142,12 @@ def run_audit(
     from plugin.batch.report import write_report
 
     write_report(out / "report.html", summary, len(bad))
-    return AuditResult(summary["visits"], summary["findings"], bad, out, batch_findings, summary)
+    return AuditResult(
+        summary["visits"],
+        summary["findings"],
+        bad,
+        out,
+        batch_findings,
+        summary,
+        summary["skipped"],
+    )

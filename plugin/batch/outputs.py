@@ -15,7 +15,7 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from plugin.batch.passes import FINDING_FIELDS, VISIT_FIELDS
+from plugin.batch.passes import FINDING_FIELDS, SKIPPED, VISIT_FIELDS
 from plugin.domain import Severity
 
 TOP_VISITS = 20
@@ -77,7 +77,8 @@ def merge_outputs(scratch: Path, out: Path, buckets: int) -> dict:
     count what the report needs (memory: counters and the top visits only)."""
 
     counts = {
-        "visits": 0,
+        "visits": 0,  # therapy visits reviewed
+        "skipped": 0,  # other encounters, listed with the verdict "skipped"
         "findings": 0,
         "unsupported": 0,
         "at_risk": 0.0,
@@ -143,6 +144,9 @@ def merge_outputs(scratch: Path, out: Path, buckets: int) -> dict:
                             visit["verdict"] = "needs-review"
                     visits_out.writerow(visit)
                     visits_parquet.add(visit)
+                    if visit["verdict"] == SKIPPED:
+                        counts["skipped"] += 1
+                        continue
                     counts["visits"] += 1
                     dollars = float(visit["dollars_at_risk"] or 0)
                     counts["at_risk"] += dollars

@@ -2,9 +2,17 @@
 
 Pass 1, one task per slice of an input file: parse each line, route it by a hash of its patient
 to a bucket's spill file (practitioners and organisations go to a shared file).
-Pass 2, one task per bucket: group its lines by patient, build one index per patient (a visit's
-history lives with its patient), review each encounter, write the bucket's rows to part files,
-and spill every treatment slot (who treated whom, when) by a hash of the therapist.
+A Binary (note text a DocumentReference points at) names no patient. One whose securityContext
+names a Patient is routed to that patient's bucket; any other is spilled by a hash of its key
+(or of the DocumentReference its securityContext names), and every DocumentReference spills a
+link (the Binary or DocumentReference key, its patient's bucket) the same way. Pass 1b, one task
+per such hash bucket, joins the two and copies each Binary into the buckets of the patients
+whose notes point at it; memory is one hash bucket's links, never the whole export's.
+Pass 2, one task per bucket: group its lines by patient (a Binary joins the patients whose
+DocumentReference points at it), build one index per patient (a visit's history lives with its
+patient), review each therapy encounter (plugin.fhir.therapy; the others are listed as
+skipped), write the bucket's rows to part files, and spill every treatment slot (who treated
+whom, when) by a hash of the therapist.
 Pass 3, one task per therapist bucket: the batch rules (concurrent therapy across patients),
 their findings written by the patient bucket of their visit.
 """
@@ -22,8 +30,10 @@ import orjson
 
 from plugin.batch.ndjson import BadLine, patient_of
 from plugin.errors import PluginError
+from plugin.fhir.documents import binary_key
 from plugin.fhir.extract import build_visit, encounter_ids
-from plugin.fhir.index import Index
+from plugin.fhir.index import Index, obj, seq, text
+from plugin.fhir.therapy import therapy_encounters
 from plugin.policy import load_policy
 from plugin.rules.batch import TreatmentSlot, review_slots, slots_of
 from plugin.rules.engine import review
@@ -56,6 +66,8 @@ VISIT_FIELDS = (
 SLICE_BYTES = 16 << 20  # pass 1 reads input files in slices of about this size
 # Resources outside any patient's compartment that a review reads: every bucket gets them.
 SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location"})
+SKIPPED = "skipped"  # the verdict of an encounter that is not a therapy visit (not reviewed)
+_KEYS = Index([])  # reference normalisation (Type/id from relative or absolute URLs) only
 
 
 def _bucket(key: str, buckets: int) -> int:
@@ -85,6 +97,14 @@ def route_slice(
     path, start, end = job
     bad = []
     handles: dict[int, object] = {}
+    spills: dict[str, object] = {}  # Binaries and note links, by the name of their join file
+
+    def spill(name: str, line: bytes) -> None:
+        handle = spills.get(name)
+        if handle is None:
+            handle = spills[name] = (scratch / name).open("wb")
+        handle.write(line)
+
     shared = scratch / f"shared-{number:05d}.ndjson"
     try:
         with path.open("rb") as fh, shared.open("wb") as shared_fh:
@@ -110,22 +130,92 @@ def route_slice(
                     bad.append((path.name, here, "not a FHIR resource"))
                     continue
                 line = raw if raw.endswith(b"\n") else raw + b"\n"
+                rtype = resource["resourceType"]
                 patient = patient_of(resource)
-                if patient is None and resource["resourceType"] in SHARED_TYPES:
+                if patient is None and rtype in SHARED_TYPES:
                     shared_fh.write(line)
                     continue
+                if rtype == "Binary":
+                    patient = binary_patient(resource)
+                    if patient is None:
+                        join = _bucket(binary_join_key(resource), buckets)
+                        spill(f"m{join:05d}-{number:05d}.ndjson", line)
+                        continue
                 if patient is None:  # an Encounter without a subject is still reviewed, once
-                    patient = f"{resource['resourceType']}/{resource.get('id')}"
+                    patient = f"{rtype}/{resource.get('id')}"
                 target = _bucket(patient, buckets)
+                if rtype == "DocumentReference":
+                    for key in note_keys(resource):
+                        join = _bucket(key, buckets)
+                        spill(
+                            f"l{join:05d}-{number:05d}.ndjson", orjson.dumps([key, target]) + b"\n"
+                        )
                 handle = handles.get(target)
                 if handle is None:
                     name = f"b{target:05d}-{number:05d}.ndjson"
                     handle = handles[target] = (scratch / name).open("wb")
                 handle.write(line)
     finally:
-        for handle in handles.values():
+        for handle in [*handles.values(), *spills.values()]:
             handle.close()
     return bad
+
+
+def binary_patient(binary: dict) -> str | None:
+    """The patient id a Binary's securityContext names, if it names a Patient."""
+    key = _KEYS.key(binary.get("securityContext"))
+    return key.split("/", 1)[1] if key and key.startswith("Patient/") else None
+
+
+def binary_join_key(binary: dict) -> str:
+    """What a Binary is matched on: the DocumentReference its securityContext names, else
+    its own ``Binary/ID``."""
+    key = _KEYS.key(binary.get("securityContext"))
+    if key and key.startswith("DocumentReference/"):
+        return key
+    return f"Binary/{text(binary.get('id'))}"
+
+
+def note_keys(document: dict) -> list[str]:
+    """The keys a Binary of this DocumentReference is matched on: the DocumentReference itself
+    and each Binary its attachments point at."""
+    keys = [f"DocumentReference/{text(document.get('id'))}"]
+    for content in seq(document.get("content")):
+        key = binary_key(_KEYS, obj(obj(content).get("attachment")))
+        if key and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def join_binaries(join: int, scratch: Path) -> int:
+    """Pass 1b task: copy each Binary of one join bucket into the patient buckets of the
+    DocumentReferences that point at it (or that its securityContext names); returns how many
+    Binaries no note points at (they are not needed by any review)."""
+    targets: dict[str, set[int]] = defaultdict(set)
+    for path in sorted(scratch.glob(f"l{join:05d}-*.ndjson")):
+        with path.open("rb") as fh:
+            for line in fh:
+                key, bucket = orjson.loads(line)
+                targets[key].add(bucket)
+    unclaimed = 0
+    handles: dict[int, object] = {}
+    try:
+        for path in sorted(scratch.glob(f"m{join:05d}-*.ndjson")):
+            with path.open("rb") as fh:
+                for line in fh:
+                    binary = orjson.loads(line)
+                    found = targets.get(binary_join_key(binary), set())
+                    unclaimed += not found
+                    for bucket in sorted(found):
+                        handle = handles.get(bucket)
+                        if handle is None:
+                            name = f"b{bucket:05d}-j{join:05d}.ndjson"
+                            handle = handles[bucket] = (scratch / name).open("wb")
+                        handle.write(line)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return unclaimed
 
 
 def line_numbers(bad: list[tuple[str, int, str]], source: Path) -> list[BadLine]:
@@ -160,6 +250,7 @@ def audit_bucket(
             shared += [(orjson.loads(line), "") for line in fh]
     shared_index = Index(shared)
     by_patient: dict[str, list] = {}
+    binaries: dict[str, dict] = {}
     gc_was_on = gc.isenabled()
     gc.disable()  # the parsed resources are acyclic; collections here only cost time
     try:
@@ -167,14 +258,37 @@ def audit_bucket(
             with path.open("rb") as fh:
                 for line in fh:
                     resource = orjson.loads(line)
+                    if resource["resourceType"] == "Binary":
+                        binaries[f"Binary/{text(resource.get('id'))}"] = resource
+                        continue
                     key = patient_of(resource) or f"{resource['resourceType']}/{resource.get('id')}"
                     by_patient.setdefault(key, []).append((resource, ""))
+        if binaries:
+            _attach_binaries(by_patient, binaries)
         return _review_patients(
             bucket, scratch, method, therapist_buckets, policy, shared_index, by_patient
         )
     finally:
         if gc_was_on:
             gc.enable()
+
+
+def _attach_binaries(by_patient: dict[str, list], binaries: dict[str, dict]) -> None:
+    """Give each Binary to the patients whose DocumentReference points at it, or whose
+    DocumentReference (or Patient) its securityContext names."""
+    owners: dict[str, set[str]] = defaultdict(set)
+    for patient, resources in by_patient.items():
+        for resource, _ in resources:
+            if resource["resourceType"] == "DocumentReference":
+                for key in note_keys(resource):
+                    owners[key].add(patient)
+    for key, binary in binaries.items():
+        found = owners.get(key, set()) | owners.get(binary_join_key(binary), set())
+        patient = binary_patient(binary)
+        if patient is not None and patient in by_patient:
+            found.add(patient)
+        for patient in sorted(found):
+            by_patient[patient].append((binary, ""))
 
 
 def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared, by_patient):
@@ -191,7 +305,11 @@ def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared,
         try:
             for patient in sorted(by_patient):
                 index = Index(by_patient[patient], base=shared)
+                therapy = therapy_encounters(index, policy)
                 for encounter_id in sorted(set(encounter_ids(index))):
+                    if f"Encounter/{encounter_id}" not in therapy:
+                        visits_out.writerow(_skipped_row(index, encounter_id))
+                        continue
                     try:
                         visit = build_visit(index, policy, encounter_id=encounter_id, method=method)
                         report = review(visit, policy)
@@ -248,6 +366,28 @@ def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared,
             for handle in slot_files.values():
                 handle.close()
     return problems
+
+
+def _skipped_row(index: Index, encounter_id: str) -> dict:
+    """The visits row of an encounter that is not a therapy visit: listed, not reviewed."""
+    by_id = index.cached("encounters-by-id", lambda: _encounters_by_id(index))
+    encounter = by_id[encounter_id]
+    day = index.local_day(obj(encounter.get("period")).get("start"))
+    return {
+        "encounter": f"Encounter/{encounter_id}",
+        "patient": index.key(encounter.get("subject")),
+        "date": day.isoformat() if day else None,
+        "verdict": SKIPPED,
+        "findings": 0,
+        "dollars_at_risk": 0,
+    }
+
+
+def _encounters_by_id(index: Index) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for encounter in index.by_type.get("Encounter", ()):
+        found.setdefault(text(encounter.get("id")), encounter)
+    return found
 
 
 def _slot_line(slot: TreatmentSlot, base: dict, bucket: int) -> bytes:

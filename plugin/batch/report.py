@@ -60,7 +60,8 @@ def write_report(path: Path, summary: dict, unreadable: int) -> None:
     tiles = "".join(
         f'<div class="tile"><b>{value}</b><span>{label}</span></div>'
         for value, label in (
-            (f"{visits:,}", "visits reviewed"),
+            (f"{visits:,}", "therapy visits reviewed"),
+            (f"{summary['skipped']:,}", "other encounters skipped (not therapy visits)"),
             (f"{summary['unsupported']:,} ({share})", "with an unsupported line"),
             (f"{summary['findings']:,}", "findings"),
             (f"${summary['at_risk']:,.2f}", "at risk"),
@@ -75,6 +76,9 @@ td,th{{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #ddd;vertical
 padding:.5rem .8rem;min-width:140px}}.tile b{{display:block;font-size:1.3rem}}
 .tile span{{color:#555}}</style></head><body>
 <h1>unitguard audit</h1>
+<p>{visits:,} therapy visits reviewed, {summary["skipped"]:,} other encounters skipped (no
+therapy code on a Procedure or a billed line and no therapist among the performers; listed in
+visits.csv with the verdict "skipped").</p>
 <div class="tiles">{tiles}</div>
 {_rule_table(summary)}
 {_bars("Dollars at risk by month", sorted(summary["dollars_by_month"].items()), money=True)}

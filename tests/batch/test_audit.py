@@ -125,7 +125,7 @@ def test_cli_synth_and_audit(tmp_path):
         main, ["audit", str(tmp_path / "d"), "--out", str(tmp_path / "o"), "--partitions", "2"]
     )
     assert done.exit_code == 0, done.output
-    assert done.output.startswith("10 visits,")
+    assert done.output.startswith("10 therapy visits reviewed, 0 other encounters skipped,")
     empty = tmp_path / "empty"
     empty.mkdir()
     refused = runner.invoke(main, ["audit", str(empty), "--out", str(tmp_path / "o2")])

@@ -145,4 +145,4 @@ def test_empty_and_blank_files(tmp_path):
     write(tmp_path / "in", {"Patient.ndjson": [], "Encounter.ndjson": [b"", b"  "]})
     result, visits, errors = audit(tmp_path / "in", tmp_path / "out")
     assert result.visits == 0 and visits == [] and errors == []
-    assert "<b>0</b><span>visits reviewed" in (tmp_path / "out" / "report.html").read_text()
+    assert "<b>0</b><span>therapy visits reviewed" in (tmp_path / "out" / "report.html").read_text()

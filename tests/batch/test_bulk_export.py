@@ -174,7 +174,7 @@ def test_audit_from_a_base_url_equals_the_audit_of_the_files(synthetic, tmp_path
             args += ["--group", "all-patients"]
         result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "3 status polls" in result.output and "24 visits" in result.output
+    assert "3 status polls" in result.output and "24 therapy visits reviewed" in result.output
     assert len(list((tmp_path / "export").glob("Procedure.*.ndjson"))) > 1
     for name in ("findings.csv", "visits.csv"):
         assert rows(tmp_path / "from-url" / name) == rows(expected / name)

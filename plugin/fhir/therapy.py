@@ -1,0 +1,159 @@
+"""Which encounters are therapy visits: the audit reviews these and counts the others as skipped.
+
+An export of a whole organisation holds wellness, emergency, urgent-care and inpatient encounters
+beside the therapy visits; reviewing those against therapy billing rules gives nothing but noise.
+An encounter is a therapy visit when any of these holds:
+
+- a Procedure of the encounter carries a therapy code (``policy.therapy_codes``: the timed and
+  untimed lists of codes.toml), whatever its status;
+- a billed line of the encounter (a counted Claim's item, a billable or billed ChargeItem) carries
+  a therapy code; a Claim whose items name no encounter counts for the encounter its lines are
+  given to on their date of service (the patient's first encounter of that date with a
+  Procedure, else the first of that date, as the review assigns them);
+- a Procedure performer or an Encounter participant is a PT, PTA, OT, OTA or SLP (by the
+  Practitioner's qualification, the PractitionerRole's code, or a role word in the reference's
+  display as Epic writes it: plugin.fhir.practitioners.role_of_reference).
+
+Pure reading: nothing here adds a note to the index, so a review of the same index reads as if
+this had not run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from plugin.fhir.billing import CHARGE_STATUS, claim_counts
+from plugin.fhir.index import (
+    Index,
+    billing_code,
+    is_billing_code_system,
+    obj,
+    parse_instant,
+    seq,
+    text,
+)
+from plugin.fhir.practitioners import DISCIPLINE_OF, role_of_reference
+from plugin.policy.model import Policy
+
+__all__ = ["therapy_encounters"]
+
+
+def therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
+    """The ``Encounter/ID`` keys of the index's therapy visits (computed once per index)."""
+    return index.cached("therapy-encounters", lambda: _therapy_encounters(index, policy))
+
+
+def _therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
+    codes = policy.therapy_codes
+    found: set[str] = set()
+    for procedure in index.by_type.get("Procedure", ()):
+        encounter = index.key(procedure.get("encounter"))
+        if not encounter:
+            continue
+        if billing_code(procedure.get("code")) in codes:
+            found.add(encounter)
+            continue
+        if any(_is_therapist(index, obj(p).get("actor")) for p in seq(procedure.get("performer"))):
+            found.add(encounter)
+    for encounter in index.by_type.get("Encounter", ()):
+        if any(
+            _is_therapist(index, obj(p).get("individual"))
+            for p in seq(encounter.get("participant"))
+        ):
+            found.add(f"Encounter/{text(encounter.get('id'))}")
+    undated: list[tuple[str | None, date]] = []  # (patient, day) of lines naming no encounter
+    for claim in index.by_type.get("Claim", ()):
+        if not claim_counts(index, claim):
+            continue
+        items = [obj(i) for i in seq(claim.get("item"))]
+        by_date = not any(index.key(e) for i in items for e in seq(i.get("encounter")))
+        for item in items:
+            if billing_code(item.get("productOrService")) not in codes:
+                continue
+            named = [k for k in (index.key(e) for e in seq(item.get("encounter"))) if k]
+            if named:
+                found.add(named[0])  # the review gives the line to its first encounter
+            elif by_date:
+                day = _claim_item_day(claim, item)
+                if day is not None:
+                    undated.append((index.key(claim.get("patient")), day))
+    for item in index.by_type.get("ChargeItem", ()):
+        if text(item.get("status")) in CHARGE_STATUS and _charge_code(item) in codes:
+            encounter = index.key(item.get("context"))
+            if encounter:
+                found.add(encounter)
+    if undated:
+        found |= _first_of_day(index, undated)
+    return frozenset(found)
+
+
+def _is_therapist(index: Index, reference: object) -> bool:
+    return role_of_reference(index, reference) in DISCIPLINE_OF
+
+
+def _charge_code(item: dict) -> str | None:
+    """A ChargeItem's CPT/HCPCS code, from ``code`` or Oracle's procedure-code extensions."""
+    code = billing_code(item.get("code"))
+    if code is not None:
+        return code
+    for ext in seq(item.get("extension")):
+        ext = obj(ext)
+        if not text(ext.get("url")).endswith("procedure-code"):
+            continue
+        concepts = [ext.get("valueCodeableConcept")]
+        concepts += [obj(n).get("valueCodeableConcept") for n in seq(ext.get("extension"))]
+        for concept in concepts:
+            for coding in seq(obj(concept).get("coding")):
+                coding = obj(coding)
+                if is_billing_code_system(text(coding.get("system"))):
+                    found = text(coding.get("code")).strip().upper()
+                    if found:
+                        return found
+    return None
+
+
+def _day(value: object) -> date | None:
+    raw = text(value)
+    try:
+        return date.fromisoformat(raw[:10]) if len(raw) >= 10 else None
+    except ValueError:
+        return None
+
+
+def _claim_item_day(claim: dict, item: dict) -> date | None:
+    """The item's date of service, else the Claim's (billing.claim_day's order)."""
+    day = _day(item.get("servicedDate")) or _day(obj(item.get("servicedPeriod")).get("start"))
+    if day:
+        return day
+    day = _day(obj(claim.get("billablePeriod")).get("start"))
+    if day:
+        return day
+    for other in seq(claim.get("item")):
+        day = _day(obj(other).get("servicedDate"))
+        if day:
+            return day
+    return _day(claim.get("created"))
+
+
+def _first_of_day(index: Index, wanted: list[tuple[str | None, date]]) -> set[str]:
+    """For each (patient, day): the encounter an undated line is given to, the patient's first
+    encounter of the day with a Procedure, else the first encounter of the day."""
+    with_procedures = {index.key(p.get("encounter")) for p in index.by_type.get("Procedure", ())}
+    by_day: dict[tuple[str | None, date], list[tuple[float, str]]] = defaultdict(list)
+    for encounter in index.by_type.get("Encounter", ()):
+        start = obj(encounter.get("period")).get("start")
+        day = index.local_day(start)
+        if day is None:
+            continue
+        moment = parse_instant(start)
+        order = moment.timestamp() if moment else float("-inf")
+        key = f"Encounter/{text(encounter.get('id'))}"
+        by_day[(index.key(encounter.get("subject")), day)].append((order, key))
+    found = set()
+    for patient_day in set(wanted):
+        candidates = sorted(by_day.get(patient_day, ()))
+        if not candidates:
+            continue
+        found.add(next((key for _, key in candidates if key in with_procedures), candidates[0][1]))
+    return found
