@@ -47,6 +47,30 @@ def _rule_table(summary: dict) -> str:
     )
 
 
+EPISODE_RULES = (
+    ("poc-not-certified", "visits outside a certified plan of care (whole visit denied)"),
+    ("progress-report-overdue", "visits past the 10th treatment day without a progress report"),
+    ("poc-certified-late", "visits under a plan certified more than 30 days late"),
+    ("episode-unknown", "visits whose plan of care or history could not be read"),
+)
+
+
+def _episode_section(summary: dict) -> str:
+    """What an auditor cites first: the episode, before any unit (BPM ch.15 §220.1.3, §220.3 D)."""
+    rows = "".join(
+        f"<tr><td><code>{rule}</code></td><td>{html.escape(what)}</td>"
+        f"<td>{summary['by_rule'].get(rule, 0):,}</td>"
+        f"<td>${summary['dollars_by_rule'].get(rule, 0.0):,.2f}</td></tr>"
+        for rule, what in EPISODE_RULES
+    )
+    return (
+        "<h2>Plan of care and progress reports</h2><p>Medicare denies the whole visit when it "
+        "falls outside a certified plan of care or on the 11th treatment day without a "
+        "clinician's progress report.</p><table><tr><th>Rule</th><th>Visits</th>"
+        f"<th>Findings</th><th>At risk</th></tr>{rows}</table>"
+    )
+
+
 def write_report(path: Path, summary: dict, unreadable: int) -> None:
     """Write the report from the audit's counters (see ``plugin.batch.outputs.merge_outputs``)."""
     rows = "".join(
@@ -80,6 +104,7 @@ padding:.5rem .8rem;min-width:140px}}.tile b{{display:block;font-size:1.3rem}}
 therapy code on a Procedure or a billed line and no therapist among the performers; listed in
 visits.csv with the verdict "skipped").</p>
 <div class="tiles">{tiles}</div>
+{_episode_section(summary)}
 {_rule_table(summary)}
 {_bars("Dollars at risk by month", sorted(summary["dollars_by_month"].items()), money=True)}
 {_bars("Findings by month", sorted(summary["by_month"].items()))}

@@ -115,6 +115,38 @@ def _review_threshold(b: VisitBuilder) -> None:
     )
 
 
+def _certification_lapsed(b: VisitBuilder) -> None:
+    """The plan of care began 45 days before the visit and no physician/NPP ever signed it."""
+    day = datetime.fromisoformat(b.day).date()
+    for e in b.entries:
+        plan = e["resource"]
+        if plan["resourceType"] == "CarePlan":
+            plan.pop("contributor", None)
+            plan.pop("created", None)
+            start = day - timedelta(days=45)
+            plan["period"] = {
+                "start": start.isoformat(),
+                "end": (day + timedelta(days=30)).isoformat(),
+            }
+
+
+def _report_overdue(b: VisitBuilder) -> None:
+    """Ten earlier treatment days of the same episode (written by ``generate`` as clean
+    visits of their own) and no progress report: this visit is the 11th treatment day. The
+    plan of care, certified on its first day, starts with the first of them."""
+    day = datetime.fromisoformat(b.day).date()
+    for e in b.entries:
+        plan = e["resource"]
+        if plan["resourceType"] == "CarePlan":
+            start = (day - timedelta(days=max(HISTORY["progress-report-overdue"]))).isoformat()
+            plan["period"] = {"start": start, "end": (day + timedelta(days=40)).isoformat()}
+            plan["created"] = start
+
+
+# Earlier treatment days a defect needs: (days before the visit) for each earlier clean visit.
+HISTORY = {"progress-report-overdue": tuple(range(2, 22, 2))}
+
+
 def _concurrent(b: VisitBuilder) -> None:
     """Scheduled into another patient's slot of the same therapist (see ``generate``)."""
 
@@ -128,6 +160,8 @@ DEFECTS: dict[str, Callable[[VisitBuilder], None]] = {
     "missing-assistant-modifier": _assistant,
     "missing-kx": _kx,
     "concurrent-therapy-overlap": _concurrent,
+    "poc-not-certified": _certification_lapsed,
+    "progress-report-overdue": _report_overdue,
     "doc-no-total-time": _no_total_time,
     "doc-no-functional-goal": _unmeasurable_goals,
     "doc-no-objective-measure": _no_measure_today,
@@ -187,6 +221,29 @@ def assign_team(line: bytes, team: int) -> bytes:
     return line
 
 
+def encounters_written(visits: int, injected: dict[str, int]) -> int:
+    """How many encounters ``generate`` wrote: the visits plus each injected defect's
+    earlier treatment days."""
+    return visits + sum(len(days) * injected.get(rule, 0) for rule, days in HISTORY.items())
+
+
+def _history_visit(n: int, k: int, day: str) -> dict:
+    """An earlier clean visit of patient v{n} on ``day``: its own encounter, note, measure and
+    claim (ids prefixed v{n}h{k}), for the patient v{n} and under the same plan of care."""
+    builder = clean_visit(day=day)
+    _measured_before(builder, day)
+    bundle = unique_ids(builder.bundle(), f"v{n}h{k}")
+    bundle["entry"] = [
+        e
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] not in ("Patient", "CarePlan", "Practitioner")
+    ]
+    text = orjson.dumps(bundle).replace(
+        f'"Patient/v{n}h{k}-pat-1"'.encode(), f'"Patient/v{n}-pat-1"'.encode()
+    )
+    return orjson.loads(text)
+
+
 def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str, int]:
     """Write one NDJSON file per resource type plus truth.csv; returns defects per rule."""
     # S311/B311: synthetic test data must be reproducible from its seed; nothing secret here.
@@ -231,16 +288,22 @@ def generate(out: Path, visits: int, defect_rate: float, seed: int) -> dict[str,
                 if rule:
                     DEFECTS[rule](builder)
                     injected[rule] += 1
-                bundle = unique_ids(builder.bundle(), f"v{n}")
-                for entry in bundle["entry"]:
-                    resource = entry["resource"]
-                    if resource["resourceType"] == "Practitioner":
-                        if team in teams_written:
-                            continue
-                        resource = {**resource, "id": f"{resource['id']}-t{team}"}
-                    line = orjson.dumps(shift_times(resource, slot - 2))  # slot 0 starts at 07:00
-                    files[resource["resourceType"]].write(assign_team(line, team) + b"\n")
-                teams_written.add(team)
+                bundles = [(unique_ids(builder.bundle(), f"v{n}"), slot)]
+                for k, before in enumerate(HISTORY.get(rule or "", ())):
+                    earlier = (datetime.fromisoformat(day) - timedelta(days=before)).date()
+                    earlier_slot = booked.get((team, earlier.isoformat()), 0)
+                    booked[(team, earlier.isoformat())] = earlier_slot + 1
+                    bundles.append((_history_visit(n, k, earlier.isoformat()), earlier_slot))
+                for bundle, at in bundles:
+                    for entry in bundle["entry"]:
+                        resource = entry["resource"]
+                        if resource["resourceType"] == "Practitioner":
+                            if team in teams_written:
+                                continue
+                            resource = {**resource, "id": f"{resource['id']}-t{team}"}
+                        line = orjson.dumps(shift_times(resource, at - 2))  # slot 0 at 07:00
+                        files[resource["resourceType"]].write(assign_team(line, team) + b"\n")
+                    teams_written.add(team)
                 if rule:
                     truth.writerow([f"Encounter/v{n}-enc-1", rule])
         finally:

@@ -360,11 +360,62 @@ def _goal(goal: dict) -> Goal:
     )
 
 
-def _measure(index: Index, observation: dict, encounter: str) -> Measure | None:
-    base = index.cached(("measure", id(observation)), lambda: _measure_of(observation))
-    if base is None or index.key(observation.get("encounter")) != encounter:
-        return base
-    return Measure(base.ref, base.code, base.value, base.when, this_visit=True)
+def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[Measure]:
+    """This visit's measures, and for each measure code the patient's others that can show
+    progress (the earliest dated one, and one undated): enough for doc-no-progress, and the
+    same few items however many Observations a patient has."""
+    by_encounter, history = index.cached(
+        ("patient-measures", patient), lambda: _patient_measures(index, patient)
+    )
+    mine = [
+        Measure(m.ref, m.code, m.value, m.when, this_visit=True)
+        for m in by_encounter.get(encounter, ())
+    ]
+    refs = {m.ref for m in mine}
+    return mine + [m for m in history if m.ref not in refs]
+
+
+def _patient_measures(
+    index: Index, patient: str | None
+) -> tuple[dict[str | None, list[Measure]], list[Measure]]:
+    by_encounter: dict[str | None, list[Measure]] = defaultdict(list)
+    earliest: dict[str, Measure] = {}
+    undated: dict[str, Measure] = {}
+    for observation in index.by_type.get("Observation", ()):
+        if patient and index.key(observation.get("subject")) not in (patient, None):
+            continue
+        measure = _measure_of(observation)
+        if measure is None:
+            continue
+        key = index.key(observation.get("encounter"))
+        by_encounter[key].append(measure)
+        if measure.when is None:
+            undated.setdefault(measure.code, measure)
+        else:
+            moment = _sortable(measure.when)
+            best = earliest.get(measure.code)
+            if best is None or moment < _sortable(best.when):
+                earliest[measure.code] = measure
+            # a measure taken at a visit is also that visit's; kept by encounter above
+    # Per code: the earliest dated measure and, for a visit that is itself the earliest, the
+    # next one would not be earlier; keep the two earliest so either visit can compare.
+    second: dict[str, Measure] = {}
+    for measures in by_encounter.values():
+        for measure in measures:
+            best = earliest.get(measure.code)
+            if measure.when is None or best is None or measure is best:
+                continue
+            other = second.get(measure.code)
+            if other is None or _sortable(measure.when) < _sortable(other.when):
+                second[measure.code] = measure
+    history = [*earliest.values(), *second.values(), *undated.values()]
+    return dict(by_encounter), history
+
+
+def _sortable(when: date | datetime) -> datetime:
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return datetime(when.year, when.month, when.day, tzinfo=UTC)
 
 
 def _measure_of(observation: dict) -> Measure | None:
@@ -657,13 +708,7 @@ def build_visit(
     documents, note_text = _visit_note(index, encounter)
     services = _services_of(index, policy, encounter, note_text, code_map)
 
-    measures = []
-    for observation in index.by_type.get("Observation", ()):
-        if patient and index.key(observation.get("subject")) not in (patient, None):
-            continue
-        measure = _measure(index, observation, encounter)
-        if measure:
-            measures.append(measure)
+    measures = _visit_measures(index, patient, encounter)
 
     goals = [
         index.cached(("goal", id(g)), lambda g=g: _goal(g))

@@ -39,10 +39,10 @@ def covering(episode: Episode, day: date, policy: Policy) -> list[PlanOfCare]:
 
 
 def first_treatment(episode: Episode, plan: PlanOfCare) -> date | None:
-    """The plan's initial treatment: its first treatment day on or after its start."""
-    if plan.start is None:
-        return None
-    return next((d for d in episode.treatment_days if d >= plan.start), plan.start)
+    """The plan's initial treatment: the evaluation that resulted in the plan, on the plan's
+    start date ('The initial treatment includes the evaluation that resulted in the plan',
+    BPM ch.15 §220.1.3 B)."""
+    return plan.start
 
 
 def is_certified(episode: Episode, plan: PlanOfCare) -> bool:

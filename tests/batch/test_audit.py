@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from plugin.batch.audit import run_audit
-from plugin.batch.synth import DEFECTS, generate
+from plugin.batch.synth import DEFECTS, encounters_written, generate
 from plugin.cli import main
 from plugin.review import review_bundle
 from plugin.rules.batch import BATCH_RULES
@@ -36,7 +36,7 @@ def rows(path):
 
 def test_audit_finds_exactly_the_injected_defects(audited):
     data, out, result, injected = audited
-    assert result.visits == 60 and sum(injected.values()) > 0
+    assert result.visits == encounters_written(60, injected) and sum(injected.values()) > 0
     truth = {(r["encounter"], r["rule"]) for r in rows(data / "truth.csv")}
     found = {
         (r["encounter"], r["rule"]) for r in rows(out / "findings.csv") if r["rule"] in DEFECTS
@@ -86,7 +86,7 @@ def test_audit_and_review_agree(audited, tmp_path):
 
 
 def test_outputs_exist_and_report_reads_offline(audited):
-    _, out, result, _ = audited
+    _, out, result, injected = audited
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "findings.parquet").num_rows == result.findings
@@ -102,6 +102,11 @@ def test_outputs_exist_and_report_reads_offline(audited):
         assert f"<code>{rule_id}</code>" in report
         assert re.search(rf"<code>{rule_id}</code>.*?<td>{count:,}</td>", report)
     assert 'src="http' not in report and 'href="http' not in report  # nothing fetched
+    # the episode section: each injected episode defect counted where an auditor looks first
+    section = report.split("<h2>Plan of care and progress reports</h2>")[1].split("<h2>")[0]
+    for rule_id in ("poc-not-certified", "progress-report-overdue"):
+        assert injected[rule_id] > 0
+        assert re.search(rf"<code>{rule_id}</code>.*?<td>{per_rule[rule_id]:,}</td>", section)
 
 
 def test_cli_synth_and_audit(tmp_path):
@@ -135,14 +140,14 @@ def test_cli_synth_and_audit(tmp_path):
 def test_a_dask_cluster_gives_the_same_findings(audited, tmp_path, capsys):
     from distributed import LocalCluster
 
-    data, out, _, _ = audited
+    data, out, _, injected = audited
     with LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:
         result = run_audit(
             data, tmp_path / "cluster", scheduler=cluster.scheduler_address, buckets=3
         )
-    assert result.visits == 60
+    assert result.visits == encounters_written(60, injected)
     assert sorted(
         map(tuple, (r.values() for r in rows(tmp_path / "cluster" / "findings.csv")))
     ) == (sorted(map(tuple, (r.values() for r in rows(out / "findings.csv")))))

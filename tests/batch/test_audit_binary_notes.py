@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from plugin.batch.audit import run_audit
-from plugin.batch.synth import generate
+from plugin.batch.synth import encounters_written, generate
 
 
 def rows(path):
@@ -88,25 +88,25 @@ def narrative_in_the_note(folder) -> None:
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("binary")
     embedded = root / "embedded"
-    generate(embedded, visits=60, defect_rate=0.5, seed=7)
+    visits = encounters_written(60, generate(embedded, visits=60, defect_rate=0.5, seed=7))
     narrative_in_the_note(embedded)
     in_binary = root / "in-binary"
-    assert to_binaries(embedded, in_binary) == 60
-    return root, embedded, in_binary
+    assert to_binaries(embedded, in_binary) == visits
+    return root, embedded, in_binary, visits
 
 
 def test_notes_only_in_binary_give_the_same_findings(exports):
-    root, embedded, in_binary = exports
+    root, embedded, in_binary, visits = exports
     expected = run_audit(embedded, root / "out-embedded", buckets=4, progress=False)
     found = run_audit(in_binary, root / "out-binary", buckets=4, progress=False)
-    assert found.visits == expected.visits == 60 and not found.bad_lines
+    assert found.visits == expected.visits == visits and not found.bad_lines
     for name in ("findings.csv", "visits.csv"):
         assert rows(root / "out-binary" / name) == rows(root / "out-embedded" / name)
 
 
 def test_without_the_binaries_the_notes_are_missed(exports, tmp_path):
     """The check above can fail: a note whose Binary does not reach its visit reads as empty."""
-    root, _, in_binary = exports
+    root, _, in_binary, _ = exports
     (in_binary / "Binary.ndjson").rename(tmp_path / "Binary.ndjson")
     try:
         run_audit(in_binary, tmp_path / "out", scheduler="sync", buckets=4, progress=False)
@@ -156,7 +156,7 @@ def test_a_binary_no_note_points_at_is_left_out_and_one_named_twice_reaches_both
 
 
 def test_odd_binaries_and_note_links_never_stop_the_audit(exports, tmp_path):
-    _, embedded, _ = exports
+    _, embedded, _, visits = exports
     folder = tmp_path / "in"
     folder.mkdir()
     for path in embedded.glob("*.ndjson"):
@@ -185,4 +185,4 @@ def test_odd_binaries_and_note_links_never_stop_the_audit(exports, tmp_path):
     with (folder / "DocumentReference.ndjson").open("ab") as fh:
         fh.write(b"".join(orjson.dumps(d) + b"\n" for d in odd_documents))
     result = run_audit(folder, tmp_path / "out", buckets=4, progress=False)
-    assert result.visits == 60 and not result.bad_lines
+    assert result.visits == visits and not result.bad_lines
