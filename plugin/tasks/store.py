@@ -37,9 +37,17 @@ tasks = sa.Table(
     sa.Column("service_date", sa.String(10), index=True),
     sa.Column("dollars_at_risk", sa.Float, nullable=False, default=0.0),
     sa.Column("authored_on", sa.String(40), nullable=False),
+    # Who may see it, and what the queue shows and searches (captured at sign-off).
+    sa.Column("issuer", sa.String(300), index=True),
+    sa.Column("patient_name", sa.String(200)),
+    sa.Column("patient_mrn", sa.String(64)),
+    sa.Column("therapist_name", sa.String(200), index=True),
+    sa.Column("reopened", sa.Boolean, nullable=False, default=False),
     sa.Column("last_updated", sa.String(40), nullable=False, index=True),
     sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Index("ix_tasks_queue", "issuer", "status", "dollars_at_risk"),
 )
+ADDED = ("issuer", "patient_name", "patient_mrn", "therapist_name", "reopened")
 
 
 class TaskStoreError(PluginError):
@@ -86,6 +94,11 @@ def _columns(task: dict) -> dict:
         "payer": task_input(task, "payer"),
         "service_date": task_input(task, "date-of-service"),
         "authored_on": task.get("authoredOn") or "",
+        "issuer": task_input(task, "ehr"),
+        "patient_name": task_input(task, "patient-name"),
+        "patient_mrn": task_input(task, "patient-mrn"),
+        "therapist_name": task_input(task, "therapist-name"),
+        "reopened": bool(task_input(task, "reopened")),
     }
 
 
@@ -105,6 +118,19 @@ class TaskStore:
     def __init__(self, url: str = "sqlite:///unitguard-tasks.sqlite") -> None:
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """A store written before the queue columns existed gets them (empty: such Tasks show
+        in no coder's queue until re-signed, since their EHR is unknown)."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns("tasks")}
+        with self.engine.begin() as conn:
+            for name in ADDED:
+                if name not in present:
+                    column = tasks.c[name]
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    default = " NOT NULL DEFAULT FALSE" if name == "reopened" else ""
+                    conn.execute(sa.text(f"ALTER TABLE tasks ADD COLUMN {name} {kind}{default}"))
 
     def _stored(self, row) -> Stored:
         return Stored(orjson.loads(row.body), row.version)
@@ -189,34 +215,33 @@ class TaskStore:
         payer: str | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        issuer: str | None = None,
+        therapist_name: str | None = None,
+        text: str | None = None,
+        reopened: bool | None = None,
         sort: str = "-_lastUpdated",
         count: int = 100,
         offset: int = 0,
     ) -> tuple[list[Stored], int]:
         """Tasks matching the filters, sorted; returns (page, total)."""
-        query = sa.select(tasks)
-        if status:
-            query = query.where(tasks.c.status.in_(status))
-        if code:
-            column = tasks.c.code
-            query = query.where(column == code if "|" in code else column.like(f"%|{code}"))
-        for column, value in (
-            (tasks.c.owner, owner),
-            (tasks.c.patient, patient),
-            (tasks.c.encounter, encounter),
-            (tasks.c.identifier, identifier),
-            (tasks.c.therapist, therapist),
-            (tasks.c.payer, payer),
-        ):
-            if value:
-                query = query.where(column == value)
-        if date_from:
-            query = query.where(tasks.c.service_date >= date_from)
-        if date_to:
-            query = query.where(tasks.c.service_date <= date_to)
-        if rule:
-            wrapped = sa.literal(",") + tasks.c.rules + sa.literal(",")
-            query = query.where(wrapped.like(f"%,{rule},%"))
+        query = self._filtered(
+            sa.select(tasks),
+            status=status,
+            code=code,
+            owner=owner,
+            patient=patient,
+            encounter=encounter,
+            identifier=identifier,
+            rule=rule,
+            therapist=therapist,
+            payer=payer,
+            date_from=date_from,
+            date_to=date_to,
+            issuer=issuer,
+            therapist_name=therapist_name,
+            text=text,
+            reopened=reopened,
+        )
         order = {
             "_lastUpdated": tasks.c.last_updated,
             "authored-on": tasks.c.authored_on,
@@ -234,3 +259,94 @@ class TaskStore:
             total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
             rows = conn.execute(query.limit(count).offset(offset)).all()
         return [self._stored(r) for r in rows], int(total or 0)
+
+    @staticmethod
+    def _filtered(
+        query,
+        *,
+        status=None,
+        code=None,
+        owner=None,
+        patient=None,
+        encounter=None,
+        identifier=None,
+        rule=None,
+        therapist=None,
+        payer=None,
+        date_from=None,
+        date_to=None,
+        issuer=None,
+        therapist_name=None,
+        text=None,
+        reopened=None,
+    ):
+        if status:
+            query = query.where(tasks.c.status.in_(status))
+        if code:
+            column = tasks.c.code
+            query = query.where(column == code if "|" in code else column.like(f"%|{code}"))
+        for column, value in (
+            (tasks.c.owner, owner),
+            (tasks.c.patient, patient),
+            (tasks.c.encounter, encounter),
+            (tasks.c.identifier, identifier),
+            (tasks.c.therapist, therapist),
+            (tasks.c.payer, payer),
+            (tasks.c.issuer, issuer),
+            (tasks.c.therapist_name, therapist_name),
+        ):
+            if value:
+                query = query.where(column == value)
+        if date_from:
+            query = query.where(tasks.c.service_date >= date_from)
+        if date_to:
+            query = query.where(tasks.c.service_date <= date_to)
+        if rule:
+            wrapped = sa.literal(",") + tasks.c.rules + sa.literal(",")
+            query = query.where(wrapped.like(f"%,{_escape_like(rule)},%", escape="\\"))
+        if reopened is not None:
+            query = query.where(tasks.c.reopened.is_(reopened))
+        if text and text.strip():
+            pattern = f"%{_escape_like(text.strip().lower())}%"
+            query = query.where(
+                sa.or_(
+                    *(
+                        sa.func.lower(sa.func.coalesce(column, "")).like(pattern, escape="\\")
+                        for column in (
+                            tasks.c.patient_name,
+                            tasks.c.patient_mrn,
+                            tasks.c.therapist_name,
+                            tasks.c.payer,
+                            tasks.c.rules,
+                        )
+                    )
+                )
+            )
+        return query
+
+    def count(self, **filters) -> int:
+        """How many Tasks match the filters (the same as ``search``'s)."""
+        query = self._filtered(sa.select(sa.func.count()).select_from(tasks), **filters)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def choices(self, **filters) -> dict[str, list[str]]:
+        """The values present among the matching Tasks, for the queue's filter menus: therapist
+        names, payers, owners and rule ids, sorted."""
+        out: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for name, column in (
+                ("therapist", tasks.c.therapist_name),
+                ("payer", tasks.c.payer),
+                ("owner", tasks.c.owner),
+            ):
+                query = self._filtered(sa.select(column).distinct(), **filters)
+                out[name] = sorted(v for (v,) in conn.execute(query) if v)
+            query = self._filtered(sa.select(tasks.c.rules).distinct(), **filters)
+            rules = {r for (v,) in conn.execute(query) if v for r in v.split(",") if r}
+            out["rule"] = sorted(rules)
+        return out
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

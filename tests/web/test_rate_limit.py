@@ -151,6 +151,8 @@ def test_queue_actions_are_limited(make_app):
     sid, csrf = new_session(app)
     client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
     stored = app.extensions["unitguard"].store.search()[0][0]
+    coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
+    sid, csrf = app.extensions["unitguard"].sessions.create(coder), coder.csrf
     form = {"sid": sid, "csrf_token": csrf, "action": "reassign", "owner": "Senior coder"}
     version = stored.version
     resp = client.post(f"/queue/{stored.task['id']}/action", data={**form, "version": version})
