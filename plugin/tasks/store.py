@@ -7,6 +7,7 @@ tools read review Tasks from here with ordinary FHIR searches.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,8 +46,26 @@ tasks = sa.Table(
     sa.Column("reopened", sa.Boolean, nullable=False, default=False),
     sa.Column("last_updated", sa.String(40), nullable=False, index=True),
     sa.Column("body", sa.LargeBinary, nullable=False),
-    sa.Index("ix_tasks_queue", "issuer", "status", "dollars_at_risk"),
+    # Covers every column the coder queue filters, sorts and offers as choices, so its queries
+    # never read the wide rows (each carries the Task's body).
+    sa.Index(
+        "ix_tasks_queue",
+        "issuer",
+        "status",
+        "dollars_at_risk",
+        "service_date",
+        "authored_on",
+        "therapist_name",
+        "payer",
+        "owner",
+        "reopened",
+        "rules",
+        "patient_name",
+        "patient_mrn",
+        "id",
+    ),
 )
+CHOICES_SECONDS = 15.0
 ADDED = ("issuer", "patient_name", "patient_mrn", "therapist_name", "reopened")
 
 
@@ -119,6 +138,10 @@ class TaskStore:
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
         self._add_missing_columns()
+        # The queue's filter choices, kept briefly: dropped at once by this process's writes,
+        # after CHOICES_SECONDS for other processes' (several app instances share the store).
+        self._writes = 0
+        self._choices: dict[tuple, tuple[int, float, dict]] = {}
 
     def _add_missing_columns(self) -> None:
         """A store written before the queue columns existed gets them (empty: such Tasks show
@@ -131,6 +154,8 @@ class TaskStore:
                     kind = column.type.compile(dialect=self.engine.dialect)
                     default = " NOT NULL DEFAULT FALSE" if name == "reopened" else ""
                     conn.execute(sa.text(f"ALTER TABLE tasks ADD COLUMN {name} {kind}{default}"))
+            for index in tasks.indexes:
+                index.create(conn, checkfirst=True)
 
     def _stored(self, row) -> Stored:
         return Stored(orjson.loads(row.body), row.version)
@@ -162,6 +187,7 @@ class TaskStore:
             except sa.exc.IntegrityError:
                 conn.rollback()
                 return self.find_by_identifier(cols["identifier"]), False
+        self._writes += 1
         return Stored(orjson.loads(body), 1), True
 
     def find_by_identifier(self, identifier: str) -> Stored:
@@ -199,6 +225,7 @@ class TaskStore:
             )
             if result.rowcount != 1:
                 raise VersionConflict(f"Task {task_id} changed while it was being updated")
+        self._writes += 1
         return Stored(orjson.loads(body), version)
 
     def search(
@@ -254,11 +281,27 @@ class TaskStore:
             name = part.strip().lstrip("-")
             if name in order:
                 keys.append(order[name].desc() if part.strip().startswith("-") else order[name])
-        query = query.order_by(*keys, tasks.c.id)
+        # The page's ids first (sorted on the narrow columns only), then their bodies: sorting
+        # whole rows would drag every matching body through the sort.
+        ids_query = query.with_only_columns(tasks.c.id).order_by(*keys, tasks.c.id)
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
-            rows = conn.execute(query.limit(count).offset(offset)).all()
-        return [self._stored(r) for r in rows], int(total or 0)
+            total = conn.execute(
+                query.with_only_columns(sa.func.count()).select_from(tasks).order_by(None)
+            ).scalar()
+            ids = [r.id for r in conn.execute(ids_query.limit(count).offset(offset))]
+            found = (
+                {
+                    r.id: r
+                    for r in conn.execute(
+                        sa.select(tasks.c.id, tasks.c.body, tasks.c.version).where(
+                            tasks.c.id.in_(ids)
+                        )
+                    )
+                }
+                if ids
+                else {}
+            )
+        return [self._stored(found[i]) for i in ids if i in found], int(total or 0)
 
     @staticmethod
     def _filtered(
@@ -333,19 +376,33 @@ class TaskStore:
     def choices(self, **filters) -> dict[str, list[str]]:
         """The values present among the matching Tasks, for the queue's filter menus: therapist
         names, payers, owners and rule ids, sorted."""
-        out: dict[str, list[str]] = {}
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
+        cached = self._choices.get(key)
+        now = time.monotonic()
+        if cached and cached[0] == self._writes and now - cached[1] < CHOICES_SECONDS:
+            return cached[2]
+        found = self._read_choices(filters)
+        if len(self._choices) > 64:
+            self._choices.clear()
+        self._choices[key] = (self._writes, now, found)
+        return found
+
+    def _read_choices(self, filters: dict) -> dict[str, list[str]]:
+        columns = (tasks.c.therapist_name, tasks.c.payer, tasks.c.owner, tasks.c.rules)
+        query = self._filtered(sa.select(*columns), **filters)  # de-duplicated below
+        seen: list[set[str]] = [set(), set(), set(), set()]
         with self.engine.connect() as conn:
-            for name, column in (
-                ("therapist", tasks.c.therapist_name),
-                ("payer", tasks.c.payer),
-                ("owner", tasks.c.owner),
-            ):
-                query = self._filtered(sa.select(column).distinct(), **filters)
-                out[name] = sorted(v for (v,) in conn.execute(query) if v)
-            query = self._filtered(sa.select(tasks.c.rules).distinct(), **filters)
-            rules = {r for (v,) in conn.execute(query) if v for r in v.split(",") if r}
-            out["rule"] = sorted(rules)
-        return out
+            for row in conn.execute(query):
+                for values, value in zip(seen, row, strict=True):
+                    if value:
+                        values.add(value)
+        rules = {r for joined in seen[3] for r in joined.split(",") if r}
+        return {
+            "therapist": sorted(seen[0]),
+            "payer": sorted(seen[1]),
+            "owner": sorted(seen[2]),
+            "rule": sorted(rules),
+        }
 
 
 def _escape_like(value: str) -> str:
