@@ -74,6 +74,10 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser):
                 assert frame.locator('.finding[data-rule="units-exceed-time"]').count() == 1
                 DOCS.mkdir(exist_ok=True)
                 page.screenshot(path=str(DOCS / "review.png"), full_page=True)
+            if n == 1:  # one cause, one problem: the units follow from the missing minutes
+                cause = frame.locator('.finding[data-rule="missing-minutes"]')
+                assert cause.locator('.follows[data-rule="units-exceed-time"]').count() == 1
+                assert "Because of this" in cause.inner_text()
 
         coders = browser.new_context(viewport={"width": 1280, "height": 800})
         landing = coders.new_page()
