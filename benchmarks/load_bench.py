@@ -72,17 +72,18 @@ def main() -> None:
                 ),
             )
         )
+        server = bind("127.0.0.1", 0, lambda environ, start_response: [])
+        base = f"http://127.0.0.1:{server.server_port}"
         settings = Settings(
             testing=True,
+            public_url=base,  # the redirect URI comes from it, never from the Host header
             task_db="sqlite://",
             outbox_db="sqlite://",
             session_db="sqlite://",
             rate_limits=False,  # this measures capacity, not the per-client limits
             visit_cache_seconds=args.visit_cache_seconds,
         ).validated()
-        app = create_app(settings, registry=registry)
-        server = bind("127.0.0.1", 0, app)
-        base = f"http://127.0.0.1:{server.server_port}"
+        app = server.app = create_app(settings, registry=registry)
         app.register_blueprint(
             create_cds_blueprint(
                 [CdsClient("https://ehr.load/cds", {"keys": [key.as_dict(private=False)]})], base
@@ -119,6 +120,7 @@ def main() -> None:
                         {
                             "iss": "https://ehr.load/cds",
                             "aud": f"{base}/cds-services/{service}",
+                            "iat": int(time.time()),
                             "exp": int(time.time()) + 60,
                             "jti": uuid.uuid4().hex,
                         },

@@ -26,6 +26,7 @@ import orjson  # noqa: E402
 from plugin.tasks import store as store_module  # noqa: E402
 from plugin.tasks.build import IDENTIFIER_SYSTEM, INPUT_SYSTEM, RULE_SYSTEM  # noqa: E402
 from plugin.web import create_app  # noqa: E402
+from plugin.web.security import client_fingerprint  # noqa: E402
 from plugin.web.sessions import LaunchSession  # noqa: E402
 from plugin.web.settings import Settings  # noqa: E402
 
@@ -139,8 +140,10 @@ def measure(url: str, n: int, repeats: int) -> dict[str, tuple[float, float]]:
     ).validated()
     app = create_app(settings)
     session = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
-    sid = app.extensions["unitguard"].sessions.create(session)
     client = app.test_client()
+    with app.test_request_context(environ_base=client.environ_base):
+        # bound to this client, as a launch from it would bind it
+        sid = app.extensions["unitguard"].sessions.create(session, client=client_fingerprint())
     out = {}
     for name, query in QUERIES.items():
         times = []

@@ -134,6 +134,39 @@ class EarlierVisit:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanOfCare:
+    """One plan of care of the discipline, as read (contract §2b, "The episode")."""
+
+    ref: str  # "CarePlan/x"
+    start: date | None
+    end: date | None  # the last day the plan covers (its period end), before the 90-day cap
+    certified_on: date | None = None  # when a physician/NPP signed it (None: not certified)
+    certified_by: str = ""  # who, and how ("Practitioner/md-1 (CarePlan.author)")
+    order_exception: bool = False  # CY2025: signed order plus the plan sent within 30 days
+    sent_on: date | None = None  # when the plan was sent to the physician/NPP, if known
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressReport:
+    ref: str  # "DocumentReference/x"
+    day: date
+    author: str  # the author reference, or "" when not named
+    role: str | None  # PT, OT, SLP, PTA, MD, ... of the author; None when unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """The plan-of-care episode of one discipline around the reviewed visit."""
+
+    discipline: str  # PT, OT or SLP
+    plans: tuple[PlanOfCare, ...] = ()
+    reports: tuple[ProgressReport, ...] = ()
+    treatment_days: tuple[date, ...] = ()  # distinct dates with a service of the discipline
+    unknown: str = ""  # why the plan or history could not be read ("" = read)
+    history_unknown: str = ""  # why earlier visits could not be read ("" = read)
+
+
+@dataclass(frozen=True, slots=True)
 class DayVisit:
     """Another encounter of the patient on the same date of service and discipline (§2b)."""
 
@@ -170,6 +203,8 @@ class Visit:
     stated_timed_minutes: int | None = None  # "total timed code minutes" stated in the note
     same_day: tuple[DayVisit, ...] = ()  # other encounters of the date and discipline (§2b)
     unreadable: tuple[str, ...] = ()  # billed lines that could not be read (needs review)
+    episodes: tuple[Episode, ...] = ()  # one per discipline of the visit (§2b, "The episode")
+    episode_required: bool = False  # the payer requires a certified plan and progress reports
     spend: Spend | None = None  # the KX running total's inputs (Medicare visits only)
 
     @property

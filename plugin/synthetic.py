@@ -60,6 +60,7 @@ class VisitBuilder:
         goal: bool = True,
         measure: bool = True,
         earlier_measure: bool = True,
+        plan_of_care: bool = True,
     ) -> None:
         self.day = day
         self.entries: list[dict] = []
@@ -117,6 +118,8 @@ class VisitBuilder:
         if sopt:
             cov["type"] = {"coding": [{"system": "https://nahdo.org/sopt", "code": sopt}]}
         self.add(cov)
+        if plan_of_care:
+            self.plan_of_care()
         if goal:
             self.add(
                 {
@@ -139,6 +142,79 @@ class VisitBuilder:
         if earlier_measure:
             self.observation(None, "2026-02-10T09:05:00-05:00", 38)
         self.document("enc-1", visit_note, signed=signed)
+
+    def plan_of_care(
+        self,
+        start: str | None = None,
+        end: str | None = None,
+        certified: str | None = None,
+        plan_id: str = "poc-1",
+        discipline: str = "Physical therapy",
+    ) -> dict:
+        """A plan of care certified by a physician (contributor, dated by ``created``): by
+        default from two weeks before the visit for 60 days, signed on its first day."""
+        from datetime import date, timedelta
+
+        day = date.fromisoformat(self.day)
+        start = start or (day - timedelta(days=14)).isoformat()
+        end = end or (date.fromisoformat(start) + timedelta(days=59)).isoformat()
+        if not any(e["resource"].get("id") == "md" for e in self.entries):
+            self.add(
+                {
+                    "resourceType": "Practitioner",
+                    "id": "md",
+                    "name": [{"family": "Referrer", "given": ["Morgan"]}],
+                    "qualification": [{"code": {"text": "MD"}}],
+                }
+            )
+        plan: dict[str, Any] = {
+            "resourceType": "CarePlan",
+            "id": plan_id,
+            "status": "active",
+            "intent": "plan",
+            "title": f"{discipline} plan of care",
+            "category": [{"text": discipline}],
+            "subject": {"reference": "Patient/pat-1"},
+            "period": {"start": start, "end": end},
+            "author": {"reference": "Practitioner/pt"},
+        }
+        if certified != "never":
+            plan["created"] = certified or start
+            plan["contributor"] = [{"reference": "Practitioner/md"}]
+        return self.add(plan)
+
+    def treatment_days(self, days: tuple[str, ...], code: str = "97112") -> None:
+        """Earlier visits of the patient, one per date, each with a treated code."""
+        for n, day in enumerate(days):
+            self.earlier_visit(
+                f"enc-d{n}", day, note="Balance training with verbal cues; tolerated."
+            )
+
+    def progress_report(self, day: str, author: str = "pt", loinc: str = "11508-9") -> dict:
+        """A progress report (LOINC 11508-9, physical therapy) written on ``day``."""
+        return self.add(
+            {
+                "resourceType": "DocumentReference",
+                "id": f"report-{day}-{author}",
+                "status": "current",
+                "docStatus": "final",
+                "type": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+                "description": "Daily progress note"
+                if loinc == "11506-3"
+                else "Physical therapy progress report",
+                "subject": {"reference": "Patient/pat-1"},
+                "date": f"{day}T16:00:00-05:00",
+                "author": [{"reference": f"Practitioner/{author}"}],
+                "content": [
+                    {
+                        "attachment": {
+                            "contentType": "text/plain",
+                            "data": _enc("Progress toward each goal; plan continues."),
+                        }
+                    }
+                ],
+            }
+        )
 
     def add(self, resource: dict) -> dict:
         self.entries.append(

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from sandbox.auth import Client, Grants, allows
 from sandbox.bulk import install_bulk
+from sandbox.cors import install_cors
 from sandbox.profiles import CONTROL, PARAM_TYPES, Profile
 from sandbox.search import matches, sort_key
 from sandbox.store import Conflict, Store, nested_refs, references
@@ -218,6 +219,16 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
             return owner is not None and in_compartment(owner[0], patient)
         refs = references(resource, "patient")
         return not refs or any(r.split("/")[-1] == patient for r in refs)
+
+    def writable(resource: dict, patient: str | None) -> bool:
+        """Whether a token limited to ``patient`` may write ``resource``: it must belong to
+        that patient (every patient reference it holds is theirs, and it holds one)."""
+        if patient is None:
+            return True
+        if resource.get("resourceType") == "Patient":
+            return resource.get("id") == patient
+        refs = references(resource, "patient")
+        return bool(refs) and all(r.split("/")[-1] == patient for r in refs)
 
     @app.before_request
     def misbehave():
@@ -693,12 +704,14 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
     def create(rtype: str):
         if rtype not in sandbox.profile.create:
             return outcome(405, "not-supported", f"creating {rtype} is not allowed here")
-        refused, _ = guard(rtype, "c")
+        refused, patient = guard(rtype, "c")
         if refused:
             return refused
         resource, error = _body(rtype)
         if error:
             return error
+        if not writable(resource, patient):
+            return outcome(403, "forbidden", "the token may write only its patient's resources")
         condition = request.headers.get("If-None-Exist")
         if condition:
             if not sandbox.profile.conditional_create:
@@ -720,12 +733,17 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
     def update(rtype: str, rid: str):
         if rtype not in sandbox.profile.update:
             return outcome(405, "not-supported", f"updating {rtype} is not allowed here")
-        refused, _ = guard(rtype, "u")
+        refused, patient = guard(rtype, "u")
         if refused:
             return refused
         resource, error = _body(rtype)
         if error:
             return error
+        current = sandbox.store.get(rtype, rid)
+        if current is not None and not writable(current[0], patient):
+            return outcome(404, "not-found", f"{rtype}/{rid} is not known")  # as a read says
+        if not writable(resource, patient):
+            return outcome(403, "forbidden", "the token may write only its patient's resources")
         match = request.headers.get("If-Match")
         version = None
         if match:
@@ -782,6 +800,7 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         return render_template_string(FRAME, src=src, encounter="coding work queue")
 
     install_bulk(app, sandbox, fhir, outcome, lambda: sandbox.grants.grant_for(bearer()))
+    install_cors(app)
     return app
 
 

@@ -27,10 +27,48 @@ BEARER = "Bearer"  # the OAuth token type (RFC 6750)
 
 @dataclass
 class Client:
+    """A registered app. ``scopes``: what it registered for (None: any patient/, user/ and
+    launch scopes for an app, any system/ scope for a backend client with a key). Only a
+    client with a key gets system/ scopes, and only by client_credentials."""
+
     client_id: str
     redirect_uris: tuple[str, ...] = ()
     secret: str | None = None
     jwks: dict | None = None  # for private_key_jwt and backend services
+    scopes: frozenset[str] | None = None
+
+
+def _perms(perms: str) -> set[str]:
+    return set({"read": "rs", "write": "cud", "*": "cruds"}.get(perms, perms))
+
+
+def covered(scope: str, allowed: frozenset[str]) -> bool:
+    """Whether ``scope`` is within the ``allowed`` ones (exactly, or by a wider resource type
+    ``*`` or more permission letters at the same level)."""
+    if scope in allowed:
+        return True
+    level, _, rest = scope.partition("/")
+    rtype, _, perms = rest.partition(".")
+    if not perms:
+        return False
+    for grant in allowed:
+        glevel, _, grest = grant.partition("/")
+        gtype, _, gperms = grest.partition(".")
+        if glevel == level and gtype in (rtype, "*") and _perms(perms) <= _perms(gperms):
+            return True
+    return False
+
+
+def grantable(client: Client, requested: frozenset[str], system: bool) -> frozenset[str]:
+    """The requested scopes narrowed to what ``client`` may have: system/ scopes only for a
+    keyed client asking by client_credentials (``system``), never in a user's launch."""
+    if system:
+        keep = {s for s in requested if s.startswith("system/")} if client.jwks else set()
+    else:
+        keep = {s for s in requested if not s.startswith("system/")}
+    if client.scopes is not None:
+        keep = {s for s in keep if covered(s, client.scopes)}
+    return frozenset(keep)
 
 
 @dataclass
@@ -96,7 +134,7 @@ class Grants:
             return back(error="invalid_request", error_description="PKCE S256 is required")
         if args.get("aud", "").rstrip("/") != self.fhir_base.rstrip("/"):
             return back(error="invalid_request", error_description="aud is not this FHIR server")
-        scopes = frozenset(args.get("scope", "").split())
+        scopes = grantable(client, frozenset(args.get("scope", "").split()), system=False)
         context: dict = {}
         if "launch" in scopes:
             context = self.launches.pop(args.get("launch", ""), None) or {}
@@ -167,9 +205,24 @@ class Grants:
             self.seen_jti.add(jti)
         return client
 
+    def _refresh_holder(self, refresh_token: str) -> tuple[bool, Client | None]:
+        """(whether the refresh token is live, the public client it was issued to: None for
+        a confidential client, which must authenticate)."""
+        with self.lock:
+            grant = self.refresh.get(refresh_token)
+        client = self.clients.get(grant.client_id) if grant else None
+        public = client if client and not client.secret and not client.jwks else None
+        return grant is not None, public
+
     def token(self, form: dict, basic: tuple[str, str] | None, token_url: str) -> tuple[int, dict]:
         grant_type = form.get("grant_type")
         client = self._client_auth(form, basic, token_url)
+        if client is None and grant_type == "refresh_token" and not _credentials(form, basic):
+            # SMART App Launch: a public client's refresh request carries only grant_type and
+            # refresh_token (SMART's JS client sends no client_id); the token names the client.
+            live, client = self._refresh_holder(form.get("refresh_token", ""))
+            if not live:
+                return 400, {"error": "invalid_grant", "error_description": "unknown refresh_token"}
         if client is None:
             return 401, {"error": "invalid_client"}
         if grant_type == "authorization_code":
@@ -198,7 +251,9 @@ class Grants:
         if grant_type == "client_credentials":
             if not client.jwks:
                 return 400, {"error": "unauthorized_client"}
-            scopes = frozenset(s for s in form.get("scope", "").split() if s.startswith("system/"))
+            scopes = grantable(client, frozenset(form.get("scope", "").split()), system=True)
+            if not scopes:
+                return 400, {"error": "invalid_scope", "error_description": "no scope allowed"}
             return 200, self._issue(Grant(client.client_id, scopes))
         return 400, {"error": "unsupported_grant_type"}
 
@@ -243,6 +298,11 @@ class Grants:
         if grant is None or grant.expires < time.time():
             return None
         return grant
+
+
+def _credentials(form: dict, basic: tuple[str, str] | None) -> bool:
+    """Whether the token request names or authenticates a client at all."""
+    return bool(basic or form.get("client_id") or form.get("client_assertion"))
 
 
 def allows(grant: Grant, rtype: str, action: str) -> tuple[bool, str | None]:

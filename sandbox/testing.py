@@ -34,9 +34,14 @@ class RunningSandbox:
         return f"{self.base_url}/fhir"
 
     def register(
-        self, client_id: str, redirect_uri: str, secret: str | None = None, jwks: dict | None = None
+        self,
+        client_id: str,
+        redirect_uri: str,
+        secret: str | None = None,
+        jwks: dict | None = None,
+        scopes: frozenset[str] | None = None,
     ) -> None:
-        self.sandbox.grants.register(Client(client_id, (redirect_uri,), secret, jwks))
+        self.sandbox.grants.register(Client(client_id, (redirect_uri,), secret, jwks, scopes))
 
     def launch(self, encounter: str, patient: str = "pat-1") -> str:
         return self.sandbox.grants.new_launch(patient, encounter)
@@ -122,15 +127,17 @@ def running_app(
 
     boxes = (ehr, *others)
     registry = Registry(tuple(entry(n, box) for n, box in enumerate(boxes)))
+    server = bind("127.0.0.1", 0, lambda environ, start_response: [])
+    base = f"http://127.0.0.1:{server.server_port}"
     settings = Settings(
         testing=True,
+        public_url=base,  # the redirect URI and links come from it, never from the Host
         task_db="sqlite://",
         outbox_db="sqlite://",
         session_db="sqlite://",
         private_key=private_key,
     ).validated()
-    server = bind("127.0.0.1", 0, create_app(settings, registry=registry))
-    base = f"http://127.0.0.1:{server.server_port}"
+    server.app = create_app(settings, registry=registry)
     for box in boxes:
         box.sandbox.app_launch_url = f"{base}/launch"
     with running([server]):

@@ -1,7 +1,8 @@
 """The only Flask code of smart_launch: a Blueprint with /launch and /callback.
 
 The launch state lives on the server keyed by ``state``; a browser-binding cookie is set with
-SameSite=None; Secure and checked only if the browser sent it back (an EHR iframe may drop it).
+SameSite=None; Secure and required at the callback: a launch finished in another browser (login
+CSRF: an attacker's own authorization code fed to the victim) is refused.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def create_blueprint(
     states: StateStore,
     on_launched: OnLaunched,
     secure_cookies: bool = True,
+    redirect_uri: str | None = None,
 ) -> Blueprint:
+    """``redirect_uri``: the app's registered callback URL, from its configured public URL
+    (without it, built from the request, i.e. from the Host header: only for tests)."""
     bp = Blueprint("smart", __name__)
 
     def fail(exc: SmartLaunchError, status: int = 400):
@@ -49,7 +53,7 @@ def create_blueprint(
                 ehr,
                 config,
                 states,
-                url_for("smart.callback", _external=True),
+                redirect_uri or url_for("smart.callback", _external=True),
                 launch=launch_id,
                 browser_binding=binding,
                 sign_in=sign_in,
@@ -86,7 +90,9 @@ def create_blueprint(
                     request.args.get("error_description") or request.args["error"], "access_denied"
                 )
             state = states.consume(
-                request.args.get("state"), browser_binding=request.cookies.get(BINDING_COOKIE)
+                request.args.get("state"),
+                browser_binding=request.cookies.get(BINDING_COOKIE),
+                require_binding=True,
             )
             ehr = registry.find_by_issuer(state.iss)
             tokens, context = finish_launch(

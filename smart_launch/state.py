@@ -1,7 +1,8 @@
 """Launch state kept on the server, keyed by a hash of ``state``: single use, expiring.
 
-In an EHR iframe the browser may drop cookies between /launch and the redirect back, so
-nothing here depends on a cookie; a browser binding is checked only when the cookie came back.
+The state is bound to the browser that started the launch (a random value in a cookie); the
+callback must bring it back (``require_binding``), so a launch finished in another browser, the
+login-CSRF attack, is refused. An EHR iframe that drops the cookie cannot finish a launch.
 """
 
 from __future__ import annotations
@@ -65,8 +66,12 @@ class StateStore:
                 (_key(state.state), state.created_at, orjson.dumps(state.to_dict())),
             )
 
-    def consume(self, state: str | None, browser_binding: str | None = None) -> LaunchState:
-        """Take the launch state for ``state`` out of the store (it cannot be used twice)."""
+    def consume(
+        self, state: str | None, browser_binding: str | None = None, require_binding: bool = True
+    ) -> LaunchState:
+        """Take the launch state for ``state`` out of the store (it cannot be used twice).
+        A state made with a browser binding needs the same binding back; with
+        ``require_binding`` a state made without one is refused too."""
         if not state:
             raise StateMismatch("the authorization server returned no state")
         with self._lock:
@@ -80,10 +85,11 @@ class StateStore:
             raise StateMismatch("state does not match")
         if self.clock() - found.created_at > self.ttl:
             raise StateExpired("the launch took too long: start it again from the chart")
-        if (
-            browser_binding
-            and found.browser_binding
-            and not hmac.compare_digest(browser_binding, found.browser_binding)
-        ):
-            raise StateMismatch("this launch was started in another browser")
+        if found.browser_binding or require_binding:
+            if not (
+                browser_binding
+                and found.browser_binding
+                and hmac.compare_digest(browser_binding, found.browser_binding)
+            ):
+                raise StateMismatch("this launch was started in another browser")
         return found

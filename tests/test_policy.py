@@ -51,6 +51,7 @@ def test_every_policy_table_has_version_source_and_effective_date():
         "narrative",
         "mpfs",
         "coverage",
+        "episode",
     }
     for item in policy.provenance:
         assert item.version and item.source and isinstance(item.effective_from, date), item.name

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plugin.batch.ndjson import BadLine
-from plugin.batch.outputs import merge_outputs, write_csv
+from plugin.batch.outputs import merge_outputs, private_folder, write_csv
 from plugin.batch.passes import (
     audit_bucket,
     audit_therapists,
@@ -60,7 +60,7 @@ def run_audit(
     files = sorted(source.glob("*.ndjson"))
     if not files:
         raise InputError(f"{source}: no *.ndjson files (expected FHIR Bulk Data output)")
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)
     total = sum(p.stat().st_size for p in files)
     buckets = max(buckets or 16, -(-total // BUCKET_BYTES))
     therapist_buckets = max(1, buckets // 4)

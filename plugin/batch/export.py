@@ -26,6 +26,11 @@ EXPORT_TYPES = (
     "CoverageEligibilityResponse",  # a payer-reported year-to-date therapy amount
     "Practitioner",
     "PractitionerRole",
+    "CarePlan",  # the episode: plans of care and who certified them
+    "Provenance",
+    "ServiceRequest",
+    "Communication",
+    "Binary",  # note text the DocumentReferences point at
 )
 BULK_SCOPE = "system/*.read"
 

@@ -1,10 +1,17 @@
 """The audit's outputs: the part files of pass 2 and 3 streamed into findings and visits (CSV
-and Parquet), batch findings folded into their visits, and the counters report.html needs."""
+and Parquet), batch findings folded into their visits, and the counters report.html needs.
+
+The outputs hold patient data and text from the chart: each file is created private to its user
+(0600) and a folder the audit creates is 0700; a CSV cell that a spreadsheet would run as a
+formula (it starts with = + - @, a tab or a line break, after any spaces) gets a leading single
+quote (OWASP, "CSV Injection"), numbers excepted."""
 
 from __future__ import annotations
 
 import csv
 import heapq
+import math
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -13,6 +20,56 @@ from plugin.domain import Severity
 
 TOP_VISITS = 20
 ROW_GROUP = 10_000  # rows per Parquet row group (held in memory until written)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(value: object) -> object:
+    """``value`` as a spreadsheet will not run it: text that starts like a formula gets a
+    leading ``'``; numbers (``-2.5``) and everything else are unchanged."""
+    if not isinstance(value, str):
+        return value
+    if not value.startswith(FORMULA_START) and not value.lstrip().startswith(FORMULA_START):
+        return value  # some spreadsheets trim leading spaces before they look for a formula
+    try:
+        if math.isfinite(float(value)) and value.strip() == value:
+            return value
+    except ValueError:
+        pass
+    return "'" + value
+
+
+def safe_row(row: dict) -> dict:
+    return {k: safe_cell(v) for k, v in row.items()}
+
+
+class SafeDictWriter(csv.DictWriter):
+    """``csv.DictWriter`` whose cells are neutralised with ``safe_cell``."""
+
+    def writerow(self, rowdict):
+        return super().writerow(safe_row(rowdict))
+
+    def writerows(self, rowdicts):
+        return super().writerows(safe_row(r) for r in rowdicts)
+
+
+def private_file(path: Path) -> Path:
+    """Create (or empty) ``path`` readable and writable by its owner only (0600), before any
+    data goes in; an existing file is narrowed to 0600 too."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    return path
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and its parents) as 0700; a folder that already exists keeps its mode
+    (it may be the user's own), its files are 0600 anyway."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        os.chmod(path, 0o700)
+    return path
 
 
 def merge_outputs(scratch: Path, out: Path, buckets: int) -> dict:
@@ -33,13 +90,13 @@ def merge_outputs(scratch: Path, out: Path, buckets: int) -> dict:
         "top": [],
     }
     with (
-        (out / "findings.csv").open("w", newline="", encoding="utf-8") as ffh,
-        (out / "visits.csv").open("w", newline="", encoding="utf-8") as vfh,
-        ParquetRows(out / "findings.parquet", FINDING_FIELDS) as findings_parquet,
-        ParquetRows(out / "visits.parquet", VISIT_FIELDS) as visits_parquet,
+        private_file(out / "findings.csv").open("w", newline="", encoding="utf-8") as ffh,
+        private_file(out / "visits.csv").open("w", newline="", encoding="utf-8") as vfh,
+        ParquetRows(private_file(out / "findings.parquet"), FINDING_FIELDS) as findings_parquet,
+        ParquetRows(private_file(out / "visits.parquet"), VISIT_FIELDS) as visits_parquet,
     ):
-        findings_out = csv.DictWriter(ffh, FINDING_FIELDS, extrasaction="ignore")
-        visits_out = csv.DictWriter(vfh, VISIT_FIELDS, extrasaction="ignore")
+        findings_out = SafeDictWriter(ffh, FINDING_FIELDS, extrasaction="ignore")
+        visits_out = SafeDictWriter(vfh, VISIT_FIELDS, extrasaction="ignore")
         findings_out.writeheader()
         visits_out.writeheader()
 
@@ -154,7 +211,8 @@ class ParquetRows:
 
 
 def write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+    """A private CSV (0600) with neutralised cells."""
+    with private_file(path).open("w", newline="", encoding="utf-8") as fh:
+        writer = SafeDictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

@@ -85,4 +85,6 @@ padding:.5rem .8rem;min-width:140px}}.tile b{{display:block;font-size:1.3rem}}
 <th>Verdict</th><th>Findings</th><th>At risk</th></tr>{rows}</table>
 <p>Per-visit results: visits.csv; one row per finding: findings.csv and findings.parquet.</p>
 </body></html>"""
-    path.write_text(body, encoding="utf-8")
+    from plugin.batch.outputs import private_file
+
+    private_file(path).write_text(body, encoding="utf-8")

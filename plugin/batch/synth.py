@@ -137,13 +137,14 @@ DEFECTS: dict[str, Callable[[VisitBuilder], None]] = {
 }
 VISITS_PER_TEAM = 1500
 SLOTS_PER_DAY = 10
-ROLE_IDS = ("pt", "pta", "ot", "ota", "slp")
+ROLE_IDS = ("pt", "pta", "ot", "ota", "slp", "md")
 TYPES = (
     "Patient",
     "Encounter",
     "Practitioner",
     "Coverage",
     "Goal",
+    "CarePlan",
     "Observation",
     "DocumentReference",
     "Procedure",

@@ -27,6 +27,7 @@ from plugin.domain import (
 from plugin.errors import InputError
 from plugin.fhir.billing import claim_counts, patient_lines
 from plugin.fhir.documents import document_text
+from plugin.fhir.episode import read_episodes
 from plugin.fhir.index import (
     Index,
     billing_code,
@@ -41,7 +42,12 @@ from plugin.fhir.index import (
     seq,
     text,
 )
-from plugin.fhir.practitioners import DISCIPLINE_OF, is_signed_by, performer
+from plugin.fhir.practitioners import (
+    DISCIPLINE_OF,
+    is_signed_by,
+    performer,
+    role_of_reference,
+)
 from plugin.fhir.spend import visit_spend
 from plugin.policy.model import Policy
 
@@ -274,6 +280,13 @@ def _service(
     )
 
 
+def _no_timed_overlap(services: list[Service], policy: Policy) -> bool:
+    periods = sorted(
+        (s.start, s.end) for s in services if s.code in policy.timed and s.start and s.end
+    )
+    return all(later[0] >= earlier[1] for earlier, later in zip(periods, periods[1:], strict=False))
+
+
 def count_once(services: list[Service], policy: Policy) -> list[Service]:
     """Each minute counted for one timed code only (contract §2, rules minutes-overlap,
     group-overlap, untimed-overlap): a timed service's counted seconds leave out what an
@@ -283,6 +296,8 @@ def count_once(services: list[Service], policy: Policy) -> list[Service]:
         for s in services
         if s.start and s.end and (s.code in policy.group or s.code in policy.untimed_exclusive)
     )
+    if not exclusive and _no_timed_overlap(services, policy):
+        return services
     merged: list[list] = []
     for start, end in exclusive:
         if merged and start <= merged[-1][1]:
@@ -578,6 +593,34 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
     return index.cached(("assigned-lines", patient), make)
 
 
+def _encounter_disciplines(
+    index: Index, policy: Policy, encounter: str, lines: list[BilledLine]
+) -> set[str]:
+    """The therapy disciplines of another encounter, cheaply (no minutes, no notes): the roles
+    of who performed its therapy procedures, and its lines' GP/GO/GN."""
+
+    def make() -> set[str]:
+        found = {
+            policy.discipline_modifiers[m]
+            for line in lines
+            if line.encounter == encounter
+            for m in line.modifiers
+            if m in policy.discipline_modifiers
+        }
+        for procedure in _procedures_of(index, encounter):
+            if text(procedure.get("status")) not in ("completed", "stopped"):
+                continue
+            if billing_code(procedure.get("code")) not in policy.therapy_codes:
+                continue
+            for item in seq(procedure.get("performer")):
+                role = role_of_reference(index, obj(item).get("actor"))
+                if role in DISCIPLINE_OF:
+                    found.add(DISCIPLINE_OF[role])
+        return found
+
+    return index.cached(("disciplines", encounter), make)
+
+
 def _disciplines(policy: Policy, services: list[Service], lines: list[BilledLine]) -> set[str]:
     found = {
         policy.discipline_modifiers[m]
@@ -665,6 +708,23 @@ def build_visit(
                 continue
             same_day.append(DayVisit(key, tuple(other_services), tuple(other_billed)))
 
+    required = medicare or any(p in (payer or "").lower() for p in policy.episode.payers)
+    episodes: tuple = ()
+    if required:
+
+        def disciplines_of(key: str) -> set[str]:
+            return _encounter_disciplines(index, policy, key, lines)
+
+        episodes = read_episodes(
+            index,
+            policy,
+            patient,
+            day,
+            _disciplines(policy, services, visit_lines),
+            _patient_encounters(index, patient),
+            disciplines_of,
+        )
+
     return Visit(
         encounter=encounter,
         patient=patient,
@@ -687,6 +747,8 @@ def build_visit(
         stated_timed_minutes=stated_timed,
         same_day=tuple(same_day),
         unreadable=unread,
+        episodes=episodes,
+        episode_required=required,
     )
 
 

@@ -95,6 +95,23 @@ def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
     return None
 
 
+def role_of_reference(index: Index, reference: object) -> str | None:
+    """The role (PT, PTA, MD, ...) of whoever a reference names: the resource it points at,
+    else a role word in its ``display`` ("Rivera, Dana, PT"), else None."""
+    key = index.key(reference)
+    resource = index.by_key.get(key) if key else None
+    if resource:
+        role = _role_of(index, resource)
+        if role:
+            return role
+    display = text(obj(reference).get("display"))
+    for token in reversed(display.replace(",", " ").split()):
+        token = token.strip(".").upper()
+        if token in ROLE_TOKENS:
+            return token
+    return _role_named(display) if display else None
+
+
 def furnishes(function: object) -> bool:
     """False when Procedure.performer.function says supervising or co-signing."""
     if not function:

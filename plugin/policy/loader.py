@@ -16,6 +16,7 @@ from pathlib import Path
 
 from plugin.errors import PolicyError
 from plugin.policy.model import (
+    EpisodePolicy,
     Gpci,
     KxYear,
     Mpfs,
@@ -175,6 +176,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
     payers = _read_toml("payers.toml")
     narrative = _read_toml("narrative.toml")
     coverage = _read_toml("coverage.toml")
+    episode = _read_toml("episode.toml")
     mpfs = _read_toml("mpfs.toml")
 
     ptp = read_ptp_csv(DATA_DIR / "ptp_starter.csv")
@@ -208,6 +210,19 @@ def load_policy(policy_dir: str | None = None) -> Policy:
         untimed_unit_exceptions={
             k: int(v) for k, v in codes["untimed_units"].get("exceptions", {}).items()
         },
+        episode=EpisodePolicy(
+            payers=tuple(str(p).lower() for p in episode.get("payers", ())),
+            certification_days=int(episode["certification_days"]),
+            max_interval_days=int(episode["max_interval_days"]),
+            progress_report_days=int(episode["progress_report_days"]),
+            order_exception_days=int(episode["order_exception_days"]),
+            recert_warning_days=int(episode["recert_warning_days"]),
+            certifiers=frozenset(episode["certifiers"]),
+            report_writers=frozenset(episode["report_writers"]),
+            plan_of_care_loinc=frozenset(episode["plan_of_care_loinc"]),
+            progress_report_loinc=frozenset(episode["progress_report_loinc"]),
+            not_progress_report_loinc=frozenset(episode["not_progress_report_loinc"]),
+        ),
         not_covered=tuple(
             NotCovered(
                 str(n["payer"]).lower(), str(n["code"]), str(n["instead"]), n["why"], n["source"]
@@ -242,6 +257,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
                 ("payers", payers),
                 ("narrative", narrative),
                 ("coverage", coverage),
+                ("episode", episode),
                 ("mpfs", mpfs),
             )
         ),

@@ -37,6 +37,23 @@ class PtpEdit:
 
 
 @dataclass(frozen=True, slots=True)
+class EpisodePolicy:
+    """Plan-of-care and progress-report timing (episode.toml)."""
+
+    payers: tuple[str, ...]
+    certification_days: int
+    max_interval_days: int
+    progress_report_days: int
+    order_exception_days: int
+    recert_warning_days: int
+    certifiers: frozenset[str]
+    report_writers: frozenset[str]
+    plan_of_care_loinc: frozenset[str]
+    progress_report_loinc: frozenset[str]
+    not_progress_report_loinc: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class NotCovered:
     """A code a payer does not pay as billed (e.g. Medicare and 97014), and what it pays."""
 
@@ -153,6 +170,7 @@ class Policy:
     untimed_units_per_day: int  # untimed codes: units on one date (1)
     untimed_unit_exceptions: dict[str, int]
     not_covered: tuple[NotCovered, ...]  # codes a payer does not pay, with what it pays
+    episode: EpisodePolicy
     kx_modifier: str
     kx_years: dict[int, KxYear]
     review_threshold: float

@@ -3,11 +3,24 @@
 Retired rule ids are never reused; list them here in a comment when one is retired.
 """
 
-from plugin.rules import coverage, documentation, kx, modifiers, narrative, overlap, units
+from plugin.rules import (
+    coverage,
+    documentation,
+    episode,
+    kx,
+    modifiers,
+    narrative,
+    overlap,
+    units,
+)
 from plugin.rules.base import Issue, Rule
 from plugin.rules.engine import Report, review
 
 ALL_RULES: tuple[Rule, ...] = (
+    episode.poc_not_certified,
+    episode.progress_report_overdue,
+    episode.poc_certified_late,
+    episode.episode_unknown,
     units.units_exceed_time,
     units.units_under_billed,
     units.under_8_minutes,

@@ -19,11 +19,6 @@ class PlannedRule:
     what: str
 
 
-PLANNED_RULES: tuple[PlannedRule, ...] = (
-    PlannedRule("poc-not-certified", "error", 13, "date of service outside a certified plan"),
-    PlannedRule("progress-report-overdue", "error", 13, "11th treatment day without a report"),
-    PlannedRule("poc-certified-late", "warning", 13, "delayed certification"),
-    PlannedRule("episode-unknown", "warning", 13, "plan of care or episode history not readable"),
-)
+PLANNED_RULES: tuple[PlannedRule, ...] = ()
 
 PLANNED_BY_ID = {p.id: p for p in PLANNED_RULES}

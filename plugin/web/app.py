@@ -91,14 +91,18 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
     )
-    sessions = SessionStore(settings.session_db, settings.session_minutes, clock or time.time)
+    sessions = SessionStore(
+        settings.session_db, settings.session_minutes, clock or time.time, settings.idle_minutes
+    )
     secure = settings.public_url.startswith("https://")
     if registry is not None:
         from plugin.web.launch import FhirVisitSource, install_launch
         from smart_launch import Discovery, StateStore, make_session
 
         discovery = Discovery(make_session())
-        install_launch(app, registry, sessions, discovery, StateStore(), secure)
+        install_launch(
+            app, registry, sessions, discovery, StateStore(), secure, settings.public_url
+        )
         if visits is None:
             visits = FhirVisitSource(registry, discovery, sessions)
     if visits is None:
@@ -137,7 +141,7 @@ def create_app(
     from plugin.web.views import bp as views
 
     app.register_blueprint(views)
-    app.register_blueprint(create_task_api(services.store))
+    app.register_blueprint(create_task_api(services.store, settings.public_url))
     app.register_blueprint(create_cds_blueprint(load_cds_clients(registry), settings.public_url))
 
     from smart_launch.jwks import public_jwks

@@ -2,8 +2,9 @@
 
 No standard hook fires at note signing, so this complements the chart launch: the card links
 back to the app with a SMART link. Requests must carry the EHR's signed JWT (CDS Hooks 2.0
-security): signature from the EHR's JWKS, ``aud`` our service URL, ``exp`` in the future and a
-``jti`` never seen before.
+security): signature from the EHR's JWKS, ``aud`` our service URL, ``iat`` and ``exp`` with a
+lifetime of at most 5 minutes, nothing dated in the future beyond a small clock skew, and a
+``jti`` never seen before. A body nested deeper than ``MAX_DEPTH`` is refused before review.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import orjson
 from flask import Blueprint, jsonify, request
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -29,6 +31,9 @@ from plugin.review import review_bundle
 
 log = logging.getLogger(__name__)
 ALGORITHMS = ["RS384", "ES384", "RS256"]
+MAX_LIFETIME = 300  # seconds: CDS Hooks 2.0 says exp is at most 5 minutes after iat
+CLOCK_SKEW = 30  # seconds of clock difference tolerated between the EHR and us
+MAX_DEPTH = 64  # a CDS Hooks request nests about 10 deep; FHIR resources rarely beyond 20
 INDICATOR = {Severity.ERROR: "critical", Severity.WARNING: "warning", Severity.INFO: "info"}
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -118,13 +123,50 @@ def verify(header: str, clients: dict[str, CdsClient], audience: str, seen: Seen
     aud = claims.get("aud")
     if audience not in (aud if isinstance(aud, list) else [aud]):
         raise ValueError("wrong audience")
-    exp = claims.get("exp")
-    if not isinstance(exp, int | float) or exp <= time.time():
+    now = time.time()
+    exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
+    if not _number(exp) or exp <= now:
         raise ValueError("expired")
+    if not _number(iat) or iat > now + CLOCK_SKEW:
+        raise ValueError("missing iat or issued in the future")
+    if nbf is not None and (not _number(nbf) or nbf > now + CLOCK_SKEW):
+        raise ValueError("not valid yet")
+    if exp - iat > MAX_LIFETIME or exp > now + MAX_LIFETIME + CLOCK_SKEW:
+        raise ValueError("lifetime longer than 5 minutes")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not seen.first_use(jti, float(exp)):
         raise ValueError("missing or replayed jti")
     return client.issuer
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def depth(value: object, limit: int = MAX_DEPTH) -> int:
+    """How deep ``value`` nests (without recursion), counting stops past ``limit``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            break
+        stack.extend(
+            (child, level + 1) for child in (item.values() if isinstance(item, dict) else item)
+        )
+    return deepest
+
+
+def _body() -> object:
+    """The request's JSON, or None when it is not JSON or nests too deep (orjson itself refuses
+    past 1024 levels, before Python's recursion limit could be reached)."""
+    try:
+        body = orjson.loads(request.get_data())
+    except orjson.JSONDecodeError:
+        return None
+    return body if depth(body) <= MAX_DEPTH else None
 
 
 def _resources(prefetch: dict) -> list[dict]:
@@ -165,7 +207,7 @@ def create_cds_blueprint(clients: list[CdsClient], public_url: str) -> Blueprint
         except ValueError as exc:
             log.warning("CDS Hooks call refused: %s", exc)
             return _error(401, "unauthorized")
-        body = request.get_json(silent=True)
+        body = _body()
         if not isinstance(body, dict) or body.get("hook") != SERVICES[service_id]["hook"]:
             return _error(400, "the body is not a CDS Hooks request for this service")
         context = body.get("context") or {}

@@ -11,7 +11,7 @@ from plugin.ehr import FetchError, fetch_visit
 from plugin.errors import InputError
 from plugin.tasks.names import human_name
 from plugin.web.roles import CLINICIAN, CODER, is_coder, relative_reference
-from plugin.web.security import set_session_cookie
+from plugin.web.security import client_fingerprint, set_session_cookie
 from plugin.web.sessions import LaunchSession, SessionStore
 from smart_launch import (
     Discovery,
@@ -66,7 +66,10 @@ def install_launch(
     discovery: Discovery,
     states: StateStore,
     secure: bool,
+    public_url: str = "",
 ) -> None:
+    """``public_url`` (``UNITGUARD_PUBLIC_URL``) makes the redirect URI; never the Host header."""
+
     http = make_session()
 
     def roles_of(ehr: RegisteredEhr, tokens: TokenSet):
@@ -110,7 +113,9 @@ def install_launch(
                 role=CLINICIAN,
                 user_name=name_of(ehr, tokens, user),
             )
-            sid = sessions.create(launch)
+            # the id rides in this one URL for iframes that drop the cookie; once the cookie
+            # comes back the app's links leave it out and the bare id is refused
+            sid = sessions.create(launch, client=client_fingerprint())
             target = url_for(
                 "views.review_page", encounter_id=context.encounter, sid=sid, t=int(time.time())
             )
@@ -132,14 +137,21 @@ def install_launch(
                 role=CODER,
                 user_name=name_of(ehr, tokens, user),
             )
-            sid = sessions.create(launch)
+            sid = sessions.create(launch, client=client_fingerprint())
             target = url_for("views.queue", sid=sid)
         response = redirect(target)
         set_session_cookie(response, sid, secure)
         return response
 
     app.register_blueprint(
-        create_blueprint(registry, discovery, states, on_launched, secure_cookies=secure)
+        create_blueprint(
+            registry,
+            discovery,
+            states,
+            on_launched,
+            secure_cookies=secure,
+            redirect_uri=f"{public_url.rstrip('/')}/callback" if public_url else None,
+        )
     )
 
 

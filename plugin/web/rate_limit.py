@@ -1,6 +1,8 @@
 """Rate limits on the surfaces worth abusing: a token bucket per (endpoint, client).
 
-A client is its launch session where the request carries a live one, else its remote address.
+A client is its launch session where the request may use a live one (its cookie, or a URL id
+from the client it is bound to), else its remote address. Limits are counted before any other
+check of the request (session, role, CSRF), so refused requests spend the allowance too.
 Buckets are keyed by a keyed hash of that, so neither session ids nor addresses are kept in the
 clear, and nothing identifying is logged. Over the limit: 429 with ``Retry-After``, as an HTML
 page, a FHIR OperationOutcome (``/fhir/*``) or CDS Hooks JSON.
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, jsonify, render_template, request
 
-from plugin.web.security import request_sid
+from plugin.web.security import resolve_session
 from plugin.web.sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,16 @@ SURFACES = {
     "task_api.search": "task_api",
     "task_api.read": "task_api",
     "task_api.update": "task_api",
+    "views.queue": "queue",
+    "views.task_page": "queue",
 }
+REFRESH = "refresh"  # the review page with ?refresh=1: "Re-read from the chart"
+
+
+def surface_of(endpoint: str) -> str | None:
+    if endpoint == "views.review_page" and request.args.get("refresh") == "1":
+        return REFRESH
+    return SURFACES.get(endpoint)
 
 
 class TokenBuckets:
@@ -95,9 +106,9 @@ class RateLimiter:
 
 
 def _client(sessions: SessionStore) -> str:
-    sid = request_sid()
-    if sid and sessions.get(sid) is not None:  # only a live session; made-up ids count as none
-        return f"sid:{sid}"
+    found = resolve_session(sessions, touch=False)
+    if found.session is not None:  # only a usable session; made-up or copied ids count as none
+        return f"sid:{found.sid}"
     return f"addr:{request.remote_addr or ''}"
 
 
@@ -122,7 +133,7 @@ def install(app: Flask, limiter: RateLimiter, sessions: SessionStore) -> None:
 
     @app.before_request
     def limit() -> Response | None:
-        surface = SURFACES.get(request.endpoint or "")
+        surface = surface_of(request.endpoint or "")
         if surface is None or surface not in limiter.buckets:
             return None
         wait = limiter.take(surface, request.endpoint, _client(sessions))

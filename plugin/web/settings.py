@@ -25,7 +25,8 @@ class Settings:
     coding_owner_display: str = "Coding team"
     write_clean_tasks: bool = False
     task_api_tokens: tuple[str, ...] = ()
-    session_minutes: int = 60
+    session_minutes: int = 60  # a session's whole lifetime
+    idle_minutes: int = 15  # a session ends after this long without a request
     testing: bool = False
     private_key: str | None = None  # PEM path of the app's key for private_key_jwt
     frame_ancestors: tuple[str, ...] = field(default=())
@@ -37,6 +38,8 @@ class Settings:
     rate_actions: int = 60  # sign-off and queue action POSTs
     rate_cds: int = 600  # CDS Hooks calls (the EHR calls from few addresses)
     rate_task_api: int = 300  # /fhir/Task
+    rate_queue: int = 60  # the coder queue and its Task pages
+    rate_refresh: int = 10  # "Re-read from the chart" (each one reads the whole visit again)
 
     def rate_per_minute(self) -> dict[str, int]:
         """Requests per minute per client for each limited surface; empty when limits are off."""
@@ -47,6 +50,8 @@ class Settings:
             "actions": self.rate_actions,
             "cds": self.rate_cds,
             "task_api": self.rate_task_api,
+            "queue": self.rate_queue,
+            "refresh": self.rate_refresh,
         }
 
     @classmethod
@@ -72,10 +77,19 @@ class Settings:
             rate_actions=_int_env("UNITGUARD_RATE_ACTIONS", cls.rate_actions),
             rate_cds=_int_env("UNITGUARD_RATE_CDS", cls.rate_cds),
             rate_task_api=_int_env("UNITGUARD_RATE_TASK_API", cls.rate_task_api),
+            rate_queue=_int_env("UNITGUARD_RATE_QUEUE", cls.rate_queue),
+            rate_refresh=_int_env("UNITGUARD_RATE_REFRESH", cls.rate_refresh),
+            idle_minutes=_int_env("UNITGUARD_IDLE_MINUTES", cls.idle_minutes),
         )
         return replace(base, **overrides).validated()
 
     def validated(self) -> Settings:
+        if self.idle_minutes < 1:
+            raise SettingsError("UNITGUARD_IDLE_MINUTES must be at least 1 minute")
+        if not self.public_url.startswith(("https://", "http://")):
+            raise SettingsError(
+                "UNITGUARD_PUBLIC_URL must be the app's own base URL, e.g. https://unitguard.example"
+            )
         if self.visit_cache_seconds < 0:
             raise SettingsError("UNITGUARD_VISIT_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.visit_cache_size < 1:

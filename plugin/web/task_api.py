@@ -10,6 +10,40 @@ from flask import Blueprint, Response, current_app, request
 from plugin.tasks.store import TaskNotFound, TaskStore, TaskStoreError, VersionConflict
 
 FHIR_JSON = "application/fhir+json"
+# The R4 required value sets the R4B model does not check (it types these as plain codes).
+# Source: FHIR R4 Task resource, https://hl7.org/fhir/R4/task.html (task-status, task-intent,
+# request-priority).
+TASK_CODES = {
+    "status": frozenset(
+        "draft requested received accepted rejected ready cancelled in-progress on-hold failed "
+        "completed entered-in-error".split()
+    ),
+    "intent": frozenset(
+        "unknown proposal plan order original-order reflex-order filler-order instance-order "
+        "option".split()
+    ),
+    "priority": frozenset("routine urgent asap stat".split()),
+}
+
+
+def task_problem(task: dict) -> str | None:
+    """Why ``task`` is not a valid R4 Task (one line, no values echoed), or None."""
+    from fhir.resources.R4B.task import Task
+    from pydantic import ValidationError
+
+    try:
+        Task.model_validate(task)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "Task"
+        return f"not a valid FHIR R4 Task: {where}: {first.get('msg', 'invalid')}"
+    except (TypeError, ValueError, RecursionError):
+        return "not a valid FHIR R4 Task"
+    for element, codes in TASK_CODES.items():
+        value = task.get(element)
+        if (value is not None or element != "priority") and value not in codes:
+            return f"Task.{element} must be one of the R4 codes: {', '.join(sorted(codes))}"
+    return None
 
 
 def outcome(status: int, code: str, text: str) -> Response:
@@ -29,8 +63,19 @@ def _authorised() -> bool:
     return False
 
 
-def create_task_api(store: TaskStore) -> Blueprint:
+def create_task_api(store: TaskStore, public_url: str = "http://127.0.0.1:8080") -> Blueprint:
+    """``public_url`` (``UNITGUARD_PUBLIC_URL``) makes every absolute link; never the Host."""
     bp = Blueprint("task_api", __name__, url_prefix="/fhir")
+    base = f"{public_url.rstrip('/')}/fhir/Task"
+
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return outcome(exc.code or 500, "processing", exc.description or exc.name)
+        current_app.logger.error("Task API error: %s", type(exc).__name__)
+        return outcome(500, "exception", "the Task could not be processed")
 
     @bp.before_request
     def require_token():
@@ -61,13 +106,12 @@ def create_task_api(store: TaskStore) -> Blueprint:
             count=count,
             offset=offset,
         )
-        base = request.base_url
-        links = [{"relation": "self", "url": request.url}]
-        if offset + count < total:
-            query = request.args.to_dict()
-            query["_offset"] = str(offset + count)
-            from urllib.parse import urlencode
+        from urllib.parse import urlencode
 
+        query = request.args.to_dict()
+        links = [{"relation": "self", "url": f"{base}?{urlencode(query)}" if query else base}]
+        if offset + count < total:
+            query["_offset"] = str(offset + count)
             links.append({"relation": "next", "url": f"{base}?{urlencode(query)}"})
         bundle = {
             "resourceType": "Bundle",
@@ -97,19 +141,31 @@ def create_task_api(store: TaskStore) -> Blueprint:
 
     @bp.put("/Task/<task_id>")
     def update(task_id: str):
+        match = request.headers.get("If-Match", "")
+        if not match:
+            return outcome(428, "required", 'PUT needs If-Match with the version read (e.g. W/"3")')
+        try:
+            version = int(match.removeprefix("W/").strip('"'))
+        except ValueError:
+            return outcome(400, "invalid", 'If-Match must be an ETag such as W/"3"')
         try:
             task = orjson.loads(request.get_data())
         except orjson.JSONDecodeError:
             return outcome(400, "invalid", "the body is not JSON")
         if not isinstance(task, dict) or task.get("resourceType") != "Task":
             return outcome(400, "invalid", "the body is not a Task")
-        match = request.headers.get("If-Match", "")
-        version = None
-        if match:
-            try:
-                version = int(match.removeprefix("W/").strip('"'))
-            except ValueError:
-                return outcome(400, "invalid", 'If-Match must be an ETag such as W/"3"')
+        if task.get("id") not in (None, task_id):
+            return outcome(400, "invalid", "the Task's id is not the one in the URL")
+        problem = task_problem(task)
+        if problem:
+            return outcome(400, "invalid", problem)
+        try:
+            current = store.read(task_id)
+        except TaskNotFound:
+            return outcome(404, "not-found", f"Task/{task_id} is not known")
+        if task.get("identifier") != current.task.get("identifier"):
+            # the identifier ties the Task to its visit; If-Match below makes this check exact
+            return outcome(422, "business-rule", "a Task's identifier cannot be changed")
         try:
             stored = store.update(task_id, task, if_match=version)
         except TaskNotFound:

@@ -38,7 +38,7 @@ from plugin.tasks.names import People, people
 from plugin.tasks.store import TaskNotFound, VersionConflict
 from plugin.web import wording
 from plugin.web.roles import CODER
-from plugin.web.security import SESSION_COOKIE, check_csrf, request_sid
+from plugin.web.security import SESSION_COOKIE, check_csrf, resolve_session
 from plugin.web.writeback import CLOSED, reopened_input, sign_off
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,21 @@ SORTS = {
 
 @bp.before_request
 def load_session():
-    g.sid = request_sid()
     ext = current_app.extensions["unitguard"]
-    g.launch = ext.sessions.get(g.sid)
+    found = resolve_session(ext.sessions)
+    g.sid, g.launch, g.url_sid, g.refused = found.sid, found.session, found.url_sid, found.refused
     if g.sid and g.launch is None:
         ext.visit_cache.drop(g.sid)  # the session ended or expired: forget what it read
 
 
 def _require_session():
+    if g.refused:
+        log.warning("session id refused: %s", g.refused)
+        abort(
+            403,
+            description="This link does not belong to this browser; open unitguard from "
+            "the patient's chart.",
+        )
     if g.launch is None:
         abort(
             401,
@@ -124,14 +131,14 @@ def landing():
     ext = current_app.extensions["unitguard"]
     registry = getattr(ext, "registry", None)
     ehrs = [(e.name, e.issuer) for e in registry.ehrs] if registry is not None else []
-    return render_template("landing.html", ehrs=ehrs, launch=g.launch, sid=g.sid)
+    return render_template("landing.html", ehrs=ehrs, launch=g.launch, sid=g.url_sid)
 
 
 @bp.get("/logout")
 def logout_confirm():
     if g.launch is None:
         return render_template("logout.html", ended=True, sid=None)
-    return render_template("logout.html", ended=False, sid=g.sid, csrf=g.launch.csrf)
+    return render_template("logout.html", ended=False, sid=g.url_sid, csrf=g.launch.csrf)
 
 
 @bp.post("/logout")
@@ -214,7 +221,7 @@ def review_page(encounter_id: str):
         advice=wording.billing_advice(report.services, report.visit.billed is not None),
         errors=_errors(report),
         checklist=checklist,
-        sid=g.sid,
+        sid=g.url_sid,
         csrf=g.launch.csrf,
         task=existing[0] if existing else None,
         status=request.args.get("status"),
@@ -256,7 +263,7 @@ def sign_off_view(encounter_id: str):
         result.reason,
     )
     return redirect(
-        url_for("views.review_page", encounter_id=encounter_id, sid=g.sid, status=result.reason)
+        url_for("views.review_page", encounter_id=encounter_id, sid=g.url_sid, status=result.reason)
     )
 
 
@@ -349,7 +356,7 @@ def queue():
         page=page,
         pages=pages,
         query=query,
-        sid=g.sid,
+        sid=g.url_sid,
         me=launch.fhir_user,
     )
 
@@ -474,7 +481,7 @@ def _task_page(stored, launch, *, message=None, error=None, form=None, status=20
         history=task_history(task),
         closed=task.get("status") in CLOSED,
         can_act=launch.role == CODER,
-        sid=g.sid,
+        sid=g.url_sid,
         csrf=launch.csrf,
         message=message,
         error=error,
@@ -502,7 +509,7 @@ def task_review(task_id: str):
     if snapshot is None:
         abort(404, description="This Task was written before reviews were kept with it.")
     return render_template(
-        "snapshot.html", row=_row(stored), report=snapshot, title=wording.title, sid=g.sid
+        "snapshot.html", row=_row(stored), report=snapshot, title=wording.title, sid=g.url_sid
     )
 
 
@@ -577,5 +584,5 @@ def task_action(task_id: str):
     except VersionConflict:
         return _conflict(store, task_id, launch, kept)
     return redirect(
-        url_for("views.task_page", task_id=task_id, sid=g.sid, message=f"Saved: {label}")
+        url_for("views.task_page", task_id=task_id, sid=g.url_sid, message=f"Saved: {label}")
     )

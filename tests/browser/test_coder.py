@@ -220,6 +220,12 @@ def test_cross_patient_and_cross_ehr_access_is_refused(browser):
         frame_b = sign_off(second.new_page(), ehr, "missing-minutes-enc-1")
         other_task = frame_b.locator("span.task").get_attribute("data-task-id")
 
+        # the session id copied into another browser (no cookie) opens nothing
+        thief = browser.new_page()
+        thief.goto(f"{app}/review/units-exceed-enc-1?sid={sid_a}")
+        assert thief.locator('[data-error="403"]').count() == 1
+        thief.close()
+
         probe = first.new_page()
         assert probe.goto(f"{app}/queue?sid={sid_a}").status == 403
         assert probe.goto(f"{app}/queue.csv?sid={sid_a}").status == 403

@@ -712,7 +712,179 @@ def xs_interleaved():
     return _b(b)
 
 
+# --- the episode: plan of care and progress reports (BPM ch.15 §220.1.3, §220.3 D) ----------
+TEN_DAYS = (
+    "2026-02-02", "2026-02-04", "2026-02-06", "2026-02-09", "2026-02-11",
+    "2026-02-13", "2026-02-16", "2026-02-18", "2026-02-20", "2026-02-23",
+)  # fmt: skip
+
+
+def _episode(days=TEN_DAYS, **plan) -> VisitBuilder:
+    """A PT visit on 2026-03-04 after earlier PT treatment days; the plan from 2026-02-02."""
+    b = VisitBuilder(plan_of_care=False)
+    b.plan_of_care(start=plan.pop("start", "2026-02-02"), **plan)
+    b.treatment_days(days)
+    b.proc("97112", "09:00", "09:24")
+    b.line("97112", 2)
+    return b
+
+
+def _report(b: VisitBuilder, day: str, author: str = "pt", loinc: str = "11508-9") -> None:
+    b.progress_report(day, author, loinc)
+
+
+def plan_certified_in_date():
+    return _b(_episode(days=TEN_DAYS[:5]))
+
+
+def plan_pending_first_30_days():
+    """Not yet signed 10 days into the plan: pending (certify 'within 30 days')."""
+    return _b(_episode(days=(), start="2026-02-22", certified="never"))
+
+
+def plan_only_therapist_signed():
+    """Only the PT signed, 43 days after the first treatment: no physician/NPP certification."""
+    return _b(_episode(days=("2026-01-20", *TEN_DAYS[:4]), start="2026-01-20", certified="never"))
+
+
+def plan_expired():
+    """'90 calendar days from the date of the initial treatment': a plan from 2025-11-20 to
+    2026-06-30 is certified through 2026-02-17 only; no recertified plan follows."""
+    return _b(_episode(days=(), start="2025-11-20", end="2026-06-30"))
+
+
+def plan_recertified():
+    b = _episode(days=(), start="2025-11-20", end="2026-02-17")
+    b.plan_of_care(start="2026-02-18", end="2026-05-18", certified="2026-02-20", plan_id="poc-2")
+    return _b(b)
+
+
+def plan_signed_after_visit():
+    """'Since delayed certification is allowed, the date the certification is signed is
+    important only to determine if it is timely or delayed': a later signature certifies."""
+    return _b(_episode(days=("2026-02-20",), start="2026-02-20", certified="2026-03-10"))
+
+
+def plan_certified_late():
+    """Signed 2026-03-10, 36 days after the first treatment on 2026-02-02."""
+    return _b(_episode(days=TEN_DAYS[:5], certified="2026-03-10"))
+
+
+def plan_order_exception():
+    """CY2025: a signed, dated physician order plus the plan sent within 30 days certifies."""
+    b = _episode(days=TEN_DAYS[:5], certified="never")
+    b.add(
+        {
+            "resourceType": "ServiceRequest",
+            "id": "order-1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/pat-1"},
+            "authoredOn": "2026-01-28",
+            "requester": {"reference": "Practitioner/md"},
+        }
+    )
+    b.add(
+        {
+            "resourceType": "Communication",
+            "id": "sent-1",
+            "status": "completed",
+            "subject": {"reference": "Patient/pat-1"},
+            "about": [{"reference": "CarePlan/poc-1"}],
+            "sent": "2026-02-05T10:00:00-05:00",
+            "recipient": [{"reference": "Practitioner/md"}],
+        }
+    )
+    return _b(b)
+
+
+def eleventh_day_no_report():
+    """'at least once every 10 treatment days': 10 earlier days, this visit is the 11th."""
+    return _b(_episode())
+
+
+def report_on_day_ten():
+    """A PT report on day 10 closes the period: this visit is day 1 of the next."""
+    b = _episode()
+    _report(b, "2026-02-23")
+    return _b(b)
+
+
+def assistant_report_on_day_ten():
+    """PTAs 'may write elements of the progress report' but 'these are not complete progress
+    reports': the 11th day is still overdue."""
+    b = _episode()
+    _report(b, "2026-02-23", author="pta")
+    return _b(b)
+
+
+def daily_progress_note_on_day_ten():
+    """LOINC 11506-3 'Progress note' is the daily note, not a Medicare progress report."""
+    b = _episode()
+    _report(b, "2026-02-23", loinc="11506-3")
+    return _b(b)
+
+
+def two_visits_one_day_count_once():
+    """Ten treatment days with two visits on one of them, this visit the 10th day: in time."""
+    b = _episode(days=(*TEN_DAYS[:9], "2026-02-23"))
+    b.earlier_visit("enc-twice", "2026-02-23", note="Afternoon session, balance with cues.")
+    b.entries = [
+        e
+        for e in b.entries
+        if not (e["resource"]["resourceType"] == "Encounter" and e["resource"]["id"] == "enc-d8")
+        and not (
+            e["resource"]["resourceType"] == "Procedure"
+            and e["resource"]["encounter"]["reference"] == "Encounter/enc-d8"
+        )
+    ]
+    return _b(b)
+
+
+def no_plan_of_care_read():
+    return _b(clean_visit(plan_of_care=False))
+
+
+def commercial_without_plan():
+    return _b(clean_visit(plan_of_care=False, payer="Acme Commercial Health", sopt="5"))
+
+
+def only_an_ot_plan_for_a_pt_visit():
+    """PT and OT episodes are apart: an OT plan does not certify PT treatment."""
+    b = clean_visit(plan_of_care=False)
+    b.plan_of_care(discipline="Occupational therapy", plan_id="poc-ot")
+    return _b(b)
+
+
 CASES: dict[str, dict[str, list]] = {
+    "poc-not-certified": {
+        "pass": [
+            clean,
+            plan_certified_in_date,
+            plan_pending_first_30_days,
+            plan_recertified,
+            plan_signed_after_visit,
+            plan_order_exception,
+            no_plan_of_care_read,
+        ],
+        "fail": [plan_only_therapist_signed, plan_expired],
+    },
+    "poc-certified-late": {
+        "pass": [clean, plan_certified_in_date, plan_signed_after_visit],
+        "fail": [plan_certified_late],
+    },
+    "progress-report-overdue": {
+        "pass": [clean, report_on_day_ten, two_visits_one_day_count_once],
+        "fail": [
+            eleventh_day_no_report,
+            assistant_report_on_day_ten,
+            daily_progress_note_on_day_ten,
+        ],
+    },
+    "episode-unknown": {
+        "pass": [clean, commercial_without_plan, plan_certified_in_date],
+        "fail": [no_plan_of_care_read, only_an_ot_plan_for_a_pt_visit],
+    },
     "units-exceed-time": {
         "pass": [clean, back_to_back, two_sevens_one_day, seconds_add_up, total_timed_only],
         "fail": [

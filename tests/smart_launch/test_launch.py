@@ -156,8 +156,13 @@ def test_state_is_single_use_expiring_and_bound(registry):
     fresh = start_launch(
         ehr, config(), store, "https://app.test/cb", launch="l", browser_binding="browser-a"
     )
-    # the iframe dropped the cookie: the server-side state still carries the launch
-    assert store.consume(fresh.state.state, browser_binding=None).launch == "l"
+    # the binding is required: without the cookie (another browser, login CSRF) it is refused
+    with pytest.raises(StateMismatch, match="another browser"):
+        store.consume(fresh.state.state, browser_binding=None)
+    again = start_launch(
+        ehr, config(), store, "https://app.test/cb", launch="l", browser_binding="browser-a"
+    )
+    assert store.consume(again.state.state, browser_binding="browser-a").launch == "l"
     late = start_launch(ehr, config(), store, "https://app.test/cb", launch="l")
     clock[0] += 601
     with pytest.raises(StateExpired):

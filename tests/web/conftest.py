@@ -28,3 +28,12 @@ def defective():
 @pytest.fixture
 def clock():
     return FakeClock()
+
+
+def bound_session(app, session) -> str:
+    """Store ``session`` bound to the Flask test client, as a launch from that client binds it
+    (an id in the URL is honoured only from the client the session was made for)."""
+    from plugin.web.security import client_fingerprint
+
+    with app.test_request_context(environ_base=app.test_client().environ_base):
+        return app.extensions["unitguard"].sessions.create(session, client=client_fingerprint())

@@ -119,8 +119,7 @@ def test_launch_to_review_page(app):
     authorize = urlsplit(resp.headers["Location"])
     query = parse_qs(authorize.query)
     assert query["aud"] == [ISS] and query["launch"] == ["abc"]
-    # the EHR's iframe dropped the binding cookie: the server-side state still completes it
-    client.delete_cookie("ug_launch")
+    # the browser brings the launch's binding cookie back (required: see test_security_findings)
     back = client.get(f"/callback?code=c1&state={query['state'][0]}")
     assert back.status_code == 302
     assert "/review/units-exceed-enc-1" in back.headers["Location"]

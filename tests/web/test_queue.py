@@ -19,7 +19,7 @@ from plugin.web.settings import Settings
 from plugin.web.views import neutralise
 from plugin.web.visits import StaticVisitSource
 from plugin.web.wording import billing_advice, grouped, title, units
-from tests.web.conftest import defective
+from tests.web.conftest import bound_session, defective
 
 ISS = "http://ehr.test/fhir"
 OTHER = "http://other-ehr.test/fhir"
@@ -68,7 +68,7 @@ def app(tmp_path):
 
 def session(app, **kw) -> tuple[str, str]:
     launch = LaunchSession(**{"iss": ISS, **kw})
-    return app.extensions["unitguard"].sessions.create(launch), launch.csrf
+    return bound_session(app, launch), launch.csrf
 
 
 def sign(app, encounter: str, iss: str = ISS) -> str:

@@ -18,7 +18,7 @@ from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
 from smart_launch import Registry
 from smart_launch.registry import RegisteredEhr
-from tests.web.conftest import defective
+from tests.web.conftest import bound_session, defective
 
 ISS = "https://ehr.test/fhir"
 APP = "http://app.test"
@@ -66,7 +66,7 @@ def make_app(tmp_path, clock):
 
 def new_session(app) -> tuple[str, str]:
     session = LaunchSession(iss=ISS, patient="Patient/pat-1", encounter="Encounter/enc-1")
-    return app.extensions["unitguard"].sessions.create(session), session.csrf
+    return bound_session(app, session), session.csrf
 
 
 def assert_throttled(resp, retry_after: str = "30") -> None:
@@ -84,6 +84,7 @@ def cds_call(client, **claims):
         {
             "iss": CDS_ISS,
             "aud": f"{APP}/cds-services/{SERVICE}",
+            "iat": int(time.time()),
             "exp": int(time.time()) + 300,
             "jti": str(uuid.uuid4()),
             **claims,
@@ -152,7 +153,7 @@ def test_queue_actions_are_limited(make_app):
     client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
     stored = app.extensions["unitguard"].store.search()[0][0]
     coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
-    sid, csrf = app.extensions["unitguard"].sessions.create(coder), coder.csrf
+    sid, csrf = bound_session(app, coder), coder.csrf
     form = {"sid": sid, "csrf_token": csrf, "action": "reassign", "owner": "Senior coder"}
     version = stored.version
     resp = client.post(f"/queue/{stored.task['id']}/action", data={**form, "version": version})
@@ -202,10 +203,15 @@ def test_normal_use_is_never_limited_by_the_defaults(make_app):
     for _ in range(10):  # ten launches in a minute from one clinic address
         assert client.get("/launch?iss=https://evil.test/fhir&launch=x").status_code == 400
     sid, csrf = new_session(app)
-    for _ in range(20):  # a therapist re-reads and re-signs a visit many times
-        assert client.get(f"/review/enc-1?sid={sid}&refresh=1").status_code == 200
+    for n in range(20):  # a therapist re-reads and re-signs a visit many times
+        if n % 2:  # a re-read from the chart every few seconds, for a whole minute
+            assert client.get(f"/review/enc-1?sid={sid}&refresh=1").status_code == 200
         resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
         assert resp.status_code == 302
+    coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
+    coder_sid = bound_session(app, coder)
+    for _ in range(30):  # and a coder pages through the queue
+        assert client.get(f"/queue?sid={coder_sid}").status_code == 200
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     for _ in range(50):  # a tool paging through the Task API
         assert client.get("/fhir/Task", headers=auth).status_code == 200

@@ -27,7 +27,15 @@ def clean_env(monkeypatch):
 def test_defaults_cache_a_minute_and_limit_every_surface():
     settings = Settings.from_env()
     assert settings.visit_cache_seconds == 60 and settings.visit_cache_size == 256
-    assert settings.rate_per_minute() == {"launch": 60, "actions": 60, "cds": 600, "task_api": 300}
+    assert settings.rate_per_minute() == {
+        "launch": 60,
+        "actions": 60,
+        "cds": 600,
+        "task_api": 300,
+        "queue": 60,
+        "refresh": 10,
+    }
+    assert settings.idle_minutes == 15
 
 
 def test_variables_set_the_cache_and_the_limits(monkeypatch):

@@ -11,7 +11,7 @@ from plugin.web import create_app
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
-from tests.web.conftest import defective
+from tests.web.conftest import bound_session, defective
 
 ISS = "http://ehr.test/fhir"
 API_TOKEN = "test-api-token-0123456789"
@@ -39,7 +39,7 @@ def launch(app):
         fhir_user="Practitioner/pt",
         token={"access_token": "secret-tok"},
     )
-    sid = app.extensions["unitguard"].sessions.create(session)
+    sid = bound_session(app, session)
     return sid, session.csrf
 
 
@@ -87,7 +87,7 @@ def test_sign_off_refuses_a_missing_or_wrong_csrf_token(app, launch):
     assert app.extensions["unitguard"].store.search()[1] == 0
 
 
-def test_clean_visit_writes_no_task_unless_configured(tmp_path, launch):
+def test_clean_visit_writes_no_task_unless_configured(tmp_path):
     settings = Settings(
         testing=True,
         task_db=f"sqlite:///{tmp_path}/t2.sqlite",
@@ -97,15 +97,18 @@ def test_clean_visit_writes_no_task_unless_configured(tmp_path, launch):
     app = create_app(
         settings.validated(), visits=StaticVisitSource({"enc-1": clean_visit().bundle()})
     )
-    sid, csrf = launch
-    resp = app.test_client().post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    session = LaunchSession(iss=ISS, patient="Patient/pat-1", encounter="Encounter/enc-1")
+    sid = bound_session(app, session)
+    resp = app.test_client().post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": session.csrf}
+    )
     assert "no+coding+review+needed" in resp.headers["Location"]
     assert app.extensions["unitguard"].store.search()[1] == 0
 
 
 def coder_session(app, iss: str = ISS, user: str = "Practitioner/coder-1") -> tuple[str, str]:
     session = LaunchSession(iss=iss, fhir_user=user, role="coder", user_name="Casey Coder")
-    return app.extensions["unitguard"].sessions.create(session), session.csrf
+    return bound_session(app, session), session.csrf
 
 
 def _signed_task(app, launch):

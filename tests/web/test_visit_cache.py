@@ -11,7 +11,7 @@ from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visit_cache import VisitCache
 from plugin.web.visits import StaticVisitSource
-from tests.web.conftest import defective
+from tests.web.conftest import bound_session, defective
 
 ISS = "http://ehr.test/fhir"
 
@@ -51,7 +51,7 @@ def app(tmp_path, source, clock):
 
 def new_session(app) -> tuple[str, str]:
     session = LaunchSession(iss=ISS, patient="Patient/pat-1", encounter="Encounter/enc-1")
-    return app.extensions["unitguard"].sessions.create(session), session.csrf
+    return bound_session(app, session), session.csrf
 
 
 def test_second_page_load_reads_nothing_from_the_ehr(app, source):
