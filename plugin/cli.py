@@ -337,15 +337,34 @@ def synth(visits: int, defect_rate: float, seed: int, out_dir: str) -> None:
     type=click.Path(dir_okay=False),
     help="TOML file of registered EHRs (or UNITGUARD_EHRS).",
 )
-def serve(host: str, port: int, ehrs_file: str | None) -> None:
-    """Serve the SMART app: /launch, /callback, /review/<id>, /queue, /fhir/Task, /healthz.
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Worker processes (1-32); they share sessions, launches and limits via the databases.",
+)
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option(
+    "--timeout",
+    default=30,
+    show_default=True,
+    type=int,
+    help="Seconds a request may run before its worker is replaced.",
+)
+def serve(
+    host: str, port: int, ehrs_file: str | None, workers: int, threads: int, timeout: int
+) -> None:
+    """Serve the SMART app under gunicorn: /launch, /callback, /review/<id>, /queue,
+    /fhir/Task, /healthz.
 
     Settings come from UNITGUARD_* variables (UNITGUARD_SECRET_KEY, UNITGUARD_TASK_DB, ...).
+    SIGTERM or SIGINT stops it gracefully (requests in flight may finish).
     """
     import os
     import secrets
 
-    from plugin.serving import bind, serve_until_stopped
+    from plugin.serving import GunicornLimits, run_gunicorn
     from plugin.web import create_app
     from plugin.web.settings import Settings
     from smart_launch.registry import RegistryError
@@ -353,15 +372,17 @@ def serve(host: str, port: int, ehrs_file: str | None) -> None:
     overrides: dict = {"ehrs_file": ehrs_file}
     if not os.environ.get("UNITGUARD_SECRET_KEY"):
         # Sessions and tokens live on the server; the key only signs what Flask itself signs.
+        # Every worker is forked from this process, so all of them hold this one key.
         overrides["secret_key"] = secrets.token_hex(32)
     if not os.environ.get("UNITGUARD_PUBLIC_URL"):
         overrides["public_url"] = f"http://{host}:{port}"
+    limits = GunicornLimits(workers=workers, threads=threads, timeout=timeout)
     try:
+        limits.validated()
         app = create_app(Settings.from_env(**overrides))
-        server = bind(host, port, app)
     except (PluginError, RegistryError) as exc:
         raise UserError(str(exc), 2) from None
-    base = f"http://{host}:{server.server_port}"
+    base = f"http://{host}:{port}"
 
     def announce() -> None:
         click.echo(f"unitguard app on {base}")
@@ -374,8 +395,13 @@ def serve(host: str, port: int, ehrs_file: str | None) -> None:
             "/healthz",
         ):
             click.echo(f"  {base}{path}")
+        click.echo(f"  ({workers} workers x {threads} threads, {timeout} s per request)")
+        sys.stdout.flush()
 
-    serve_until_stopped([server], announce)
+    try:
+        run_gunicorn(app, host, port, limits, announce)
+    except PluginError as exc:
+        raise UserError(str(exc), 2) from None
 
 
 @main.command()
@@ -413,7 +439,7 @@ def sandbox(
     """
     from pathlib import Path
 
-    from plugin.serving import bind, serve_until_stopped
+    from plugin.serving import bind, log_routes, serve_until_stopped
     from sandbox.app import create_app as create_sandbox
     from sandbox.auth import Client
     from sandbox.testing import build_sandbox
@@ -426,6 +452,7 @@ def sandbox(
     box = build_sandbox(profile, Path(data_dir), open_access, base, f"{app_url}/launch")
     box.grants.register(Client("unitguard", (f"{app_url}/callback",)))
     server.app = create_sandbox(box, base)
+    log_routes(server.app)
 
     def announce() -> None:
         click.echo(f"sandbox EHR ({profile} profile, synthetic data only) on {base}")
@@ -452,7 +479,7 @@ def demo(port: int) -> None:
     import secrets
     from pathlib import Path
 
-    from plugin.serving import bind, serve_until_stopped
+    from plugin.serving import bind, log_routes, serve_until_stopped
     from plugin.web import create_app
     from plugin.web.settings import Settings
     from sandbox.app import create_app as create_sandbox
@@ -472,6 +499,7 @@ def demo(port: int) -> None:
     box = build_sandbox("full", fixtures, False, ehr_base, f"{app_base}/launch")
     box.grants.register(Client("unitguard", (f"{app_base}/callback",)))
     ehr_server.app = create_sandbox(box, ehr_base)
+    log_routes(ehr_server.app)
     registry = Registry(
         (
             RegisteredEhr(

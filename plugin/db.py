@@ -5,25 +5,52 @@ from __future__ import annotations
 import atexit
 import os
 import tempfile
+import weakref
 
 import sqlalchemy as sa
 
 MEMORY_URLS = ("sqlite://", "sqlite:///:memory:")
+_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 
 
 def _scratch_file() -> str:
     handle, path = tempfile.mkstemp(prefix="unitguard-", suffix=".sqlite")
     os.close(handle)
-    atexit.register(lambda: os.path.exists(path) and os.remove(path))
+    owner = os.getpid()  # a forked server worker must not delete the file its siblings share
+    atexit.register(lambda: os.getpid() == owner and os.path.exists(path) and os.remove(path))
     return path
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (they reopen on next use)."""
+    for engine in list(_engines):
+        engine.dispose()
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child (a gunicorn worker), never reuse the parent's connections: two
+    processes on one connection corrupt each other's transactions. ``close=False``: closing
+    one here would end the parent's session on the server."""
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+# Before a fork the parent closes its idle pooled connections, so a child inherits none that it
+# could use or, by dropping it, close under the parent (a gunicorn master forks only at start
+# and to replace a worker, and serves no requests itself).
+os.register_at_fork(before=dispose_engines, after_in_child=_forget_inherited_connections)
 
 
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``. An in-memory SQLite URL gets a private temporary file instead:
     an in-memory database lives in one connection, and threads sharing one connection
-    interleave their transactions (sessions were lost under 20 concurrent users)."""
+    interleave their transactions (sessions were lost under 20 concurrent users). The file is
+    made before any server worker is forked, so the workers share it."""
     if url in MEMORY_URLS:
         url = f"sqlite:///{_scratch_file()}"
     if url.startswith("sqlite:"):
-        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    _engines.add(engine)
+    return engine

@@ -173,7 +173,19 @@ class VisitBuilder:
             "status": "active",
             "intent": "plan",
             "title": f"{discipline} plan of care",
-            "category": [{"text": discipline}],
+            # US Core files a plan of treatment under assess-plan (Epic's CarePlan search
+            # requires a category); the text names the discipline.
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
+                            "code": "assess-plan",
+                        }
+                    ],
+                    "text": discipline,
+                }
+            ],
             "subject": {"reference": "Patient/pat-1"},
             "period": {"start": start, "end": end},
             "author": {"reference": "Practitioner/pt"},

@@ -412,8 +412,10 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         for rtype, params in sorted(profile.search.items()):
             codes = ["read", "vread", "history-instance", "search-type"]
             codes += ["create"] * (rtype in profile.create) + ["update"] * (rtype in profile.update)
+            revinclude = list(profile.revinclude.get(rtype, ()))
             resources.append(
                 {
+                    **({"searchRevInclude": revinclude} if revinclude else {}),
                     "type": rtype,
                     "interaction": [{"code": c} for c in codes],
                     "versioning": "versioned",

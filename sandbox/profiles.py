@@ -3,17 +3,23 @@ captures of Epic's May-2026 sandbox and Oracle Health's August-2026 secure Capab
 
 - epic: Procedure/Observation/DocumentReference/Condition searchable by encounter; no ChargeItem;
   Claim only by _id; search Bundles carry an OperationOutcome entry; Task read/search/update but
-  no create; no conditional create. Refuses Observation by patient without `category` or `code`.
+  no create; no conditional create. Refuses Observation by patient without `category` or `code`,
+  and CarePlan without `category`. Provenance is read only, reached by CarePlan
+  `_revinclude=Provenance:target`; ServiceRequest, Communication and EpisodeOfCare by patient.
 - oracle: Procedure/Observation not searchable by encounter; ChargeItem by context (with
   `-status=billable`, as Oracle requires); at most 200 entries per page; no Task and no Claim.
-  Refuses a prefixed date without a time, and on Procedure/Observation a date range left open.
+  Refuses a prefixed date without a time, and on Procedure/Observation/CarePlan a date range left
+  open. CarePlan by patient (with `_revinclude=Provenance:target`), Provenance only by `target`,
+  ServiceRequest by patient; Communication only as the inbox (category, received, recipient and
+  -email-status together), so never by patient; no EpisodeOfCare (docs/episode.md).
 - full: everything, Task create and conditional create included; refuses nothing it understands.
+  It declares no `searchRevInclude`, so Provenance is searched by `target`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sandbox.search import PREFIXES
 
@@ -46,6 +52,13 @@ PARAM_TYPES = {
     "type": "token",
     "identifier": "token",
     "name": "string",
+    "target": "reference",
+    "requester": "reference",
+    "recipient": "reference",
+    "received": "date",
+    "authored": "date",
+    "intent": "token",
+    "-email-status": "token",
 }
 DATE_PARAMS = {p for p, t in PARAM_TYPES.items() if t == "date"}
 
@@ -65,6 +78,8 @@ class Profile:
     outcome_entries: bool = False
     scope_style: str = "v2"
     refusals: tuple[Callable[[str, Params], str | None], ...] = ()
+    # type -> the _revinclude values its CapabilityStatement declares (searchRevInclude)
+    revinclude: dict[str, tuple[str, ...]] = field(default_factory=dict)
     vendor: dict | None = None  # how the CapabilityStatement names the server
 
     def refusal(self, rtype: str, params: Params) -> str | None:
@@ -94,8 +109,9 @@ def oracle_date_needs_time(rtype: str, params: Params) -> str | None:
 
 
 def oracle_date_closed_range(rtype: str, params: Params) -> str | None:
-    """Oracle Procedure and Observation: "The date and prefix pairs must create a closed range"."""
-    if rtype not in ("Procedure", "Observation"):
+    """Oracle Procedure, Observation and CarePlan: "The date and prefix pairs must create a closed
+    range" (CarePlan: "the 'date' parameter must be provided twice")."""
+    if rtype not in ("Procedure", "Observation", "CarePlan"):
         return None
     prefixes = {v[:2] for n, v in params if n == "date" and v[:2] in PREFIXES}
     if prefixes and not ({"ge", "gt"} & prefixes and {"le", "lt"} & prefixes):
@@ -126,6 +142,36 @@ def epic_observation_needs_category(rtype: str, params: Params) -> str | None:
     return None
 
 
+def epic_careplan_needs_category(rtype: str, params: Params) -> str | None:
+    """Epic CarePlan.Search: `category` "is a required search parameter" (R4 CapabilityStatement,
+    May 2026)."""
+    if rtype == "CarePlan" and not {"category", "_id"} & _names(params):
+        return "CarePlan search requires a category parameter"
+    return None
+
+
+def oracle_communication(rtype: str, params: Params) -> str | None:
+    """Oracle Communication: `_id`, or `category`, `received`, `recipient` and `-email-status`
+    together (secure R4 CapabilityStatement, August 2026): the inbox, never by patient."""
+    names = _names(params)
+    if rtype != "Communication" or "_id" in names:
+        return None
+    missing = sorted({"category", "received", "recipient", "-email-status"} - names)
+    if missing:
+        return (
+            f"Communication search requires _id, or category, received, recipient and "
+            f"-email-status together (missing {', '.join(missing)})"
+        )
+    return None
+
+
+def oracle_provenance_needs_target(rtype: str, params: Params) -> str | None:
+    """Oracle Provenance: `target` "is a required field if the _id field is not given"."""
+    if rtype == "Provenance" and not {"target", "_id"} & _names(params):
+        return "Provenance search requires _id or target"
+    return None
+
+
 CLINICAL = {
     "Patient": _s("name", "identifier"),
     "Encounter": _s(*PATIENT, "date", "status", "class"),
@@ -148,12 +194,20 @@ PROFILES = {
             "DocumentReference": _s(*PATIENT, "encounter", "date", "type"),
             "Claim": frozenset({"_id", "_count"}),
             "Task": _s(*PATIENT, "encounter", "focus", "status", "owner", "code", "identifier"),
+            "CarePlan": _s(*PATIENT, "category", "date", "status", "encounter", "intent"),
+            "ServiceRequest": _s(
+                *PATIENT, "encounter", "category", "code", "status", "requester", "authored"
+            ),
+            "EpisodeOfCare": _s("patient", "status", "type"),
         },
         create=frozenset({"Communication", "Observation", "Procedure", "DocumentReference"}),
         update=frozenset({"Task", "Observation", "Procedure", "DocumentReference"}),
+        # Provenance is read only: reached by _revinclude=Provenance:target, never searched
+        read_only=frozenset({"Binary", "Provenance"}),
         outcome_entries=True,
         scope_style="v1",
-        refusals=(epic_observation_needs_category,),
+        refusals=(epic_observation_needs_category, epic_careplan_needs_category),
+        revinclude={"CarePlan": ("Provenance:target",)},
         vendor={
             "software": {"name": "Epic", "version": "May 2026", "releaseDate": "2026-05-11"},
             "implementation": {"description": "unitguard sandbox imitating Epic's FHIR server"},
@@ -168,11 +222,24 @@ PROFILES = {
             "Condition": _s(*PATIENT),
             "DocumentReference": _s(*PATIENT, "encounter", "date"),
             "ChargeItem": frozenset({"_id", "_count", "context", "account", "-status"}),
+            "CarePlan": frozenset({"_id", "_count", "patient", "date", "category"}),
+            "Provenance": frozenset({"_id", "target"}),
+            "ServiceRequest": frozenset({"_id", "_count", *PATIENT, "code"}),
+            "Communication": frozenset(
+                {"_id", "category", "received", "recipient", "-email-status"}
+            ),
         },
         create=frozenset({"Communication", "Observation", "DocumentReference"}),
         update=frozenset({"Observation", "DocumentReference", "Encounter"}),
         page_cap=200,
-        refusals=(oracle_date_needs_time, oracle_date_closed_range, oracle_charge_item),
+        refusals=(
+            oracle_date_needs_time,
+            oracle_date_closed_range,
+            oracle_charge_item,
+            oracle_communication,
+            oracle_provenance_needs_target,
+        ),
+        revinclude={"CarePlan": ("Provenance:target",)},
         vendor={
             "publisher": "Oracle Health",
             "implementation": {
@@ -192,6 +259,11 @@ PROFILES = {
             "Claim": _s(*PATIENT, "encounter"),
             "ChargeItem": _s(*PATIENT, "context", "status"),
             "Task": _s(*PATIENT, "encounter", "focus", "status", "owner", "code", "identifier"),
+            # no searchRevInclude declared: the fetch asks for Provenance by target instead
+            "CarePlan": _s(*PATIENT, "category", "date", "status", "intent"),
+            "Provenance": _s("patient", "target"),
+            "ServiceRequest": _s(*PATIENT, "requester", "authored", "status", "code"),
+            "EpisodeOfCare": _s(*PATIENT, "status"),
         },
         create=frozenset(
             {

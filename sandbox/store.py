@@ -18,6 +18,10 @@ REF_FIELDS = {  # search parameter -> the resource fields holding that reference
     "focus": ("focus",),
     "owner": ("owner",),
     "practitioner": ("practitioner",),
+    "target": ("target",),
+    "requester": ("requester",),
+    "recipient": ("recipient",),
+    "based-on": ("basedOn",),
 }
 
 

@@ -3,20 +3,35 @@
 The state is bound to the browser that started the launch (a random value in a cookie); the
 callback must bring it back (``require_binding``), so a launch finished in another browser, the
 login-CSRF attack, is refused. An EHR iframe that drops the cookie cannot finish a launch.
+
+The store is a database table (SQLAlchemy): give it the app's shared database so a launch
+started on one server worker can finish on another. Without one it keeps an in-memory table
+for this process only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import sqlite3
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import orjson
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
 
 from smart_launch.errors import StateExpired, StateMismatch
+
+_meta = sa.MetaData()
+_table = sa.Table(
+    "launch_state",
+    _meta,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False, index=True),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -45,39 +60,47 @@ def _key(state: str) -> str:
 
 
 class StateStore:
-    """SQLite-backed (``:memory:`` by default) so several threads and workers can share it."""
+    """``engine``: the database every server process shares (SQLite file or PostgreSQL);
+    ``None`` keeps the states in this process's memory (one process only)."""
 
-    def __init__(self, path: str = ":memory:", ttl_seconds: float = 600.0, clock=time.time) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS launch_state "
-            "(key TEXT PRIMARY KEY, created REAL, body BLOB)"
-        )
-        self._lock = threading.Lock()
+    def __init__(
+        self, engine: sa.Engine | None = None, ttl_seconds: float = 600.0, clock=time.time
+    ) -> None:
+        if engine is None:
+            engine = sa.create_engine(
+                "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+            self._lock = threading.Lock()  # one shared connection: one transaction at a time
+        else:
+            self._lock = nullcontext()
+        self.engine = engine
+        _meta.create_all(engine)
         self.ttl, self.clock = ttl_seconds, clock
 
     def put(self, state: LaunchState) -> None:
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM launch_state WHERE created < ?", (self.clock() - self.ttl,)
-            )
-            self._db.execute(
-                "INSERT INTO launch_state VALUES (?, ?, ?)",
-                (_key(state.state), state.created_at, orjson.dumps(state.to_dict())),
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(_table.delete().where(_table.c.created < self.clock() - self.ttl))
+            conn.execute(
+                _table.insert().values(
+                    key=_key(state.state),
+                    created=state.created_at,
+                    body=orjson.dumps(state.to_dict()),
+                )
             )
 
     def consume(
         self, state: str | None, browser_binding: str | None = None, require_binding: bool = True
     ) -> LaunchState:
-        """Take the launch state for ``state`` out of the store (it cannot be used twice).
-        A state made with a browser binding needs the same binding back; with
-        ``require_binding`` a state made without one is refused too."""
+        """Take the launch state for ``state`` out of the store (it cannot be used twice, even
+        by two processes at once: the row is deleted and returned in one statement). A state
+        made with a browser binding needs the same binding back; with ``require_binding`` a
+        state made without one is refused too."""
         if not state:
             raise StateMismatch("the authorization server returned no state")
-        with self._lock:
-            row = self._db.execute(
-                "DELETE FROM launch_state WHERE key = ? RETURNING body", (_key(state),)
-            ).fetchone()
+        with self._lock, self.engine.begin() as conn:
+            row = conn.execute(
+                _table.delete().where(_table.c.key == _key(state)).returning(_table.c.body)
+            ).first()
         if row is None:
             raise StateMismatch("unknown or already used state: start the launch again")
         found = LaunchState.from_dict(orjson.loads(row[0]))

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Protocol
 
 from plugin.errors import PluginError
@@ -33,6 +34,19 @@ from smart_launch.http import origin
 # earlier visits' (for the cloned-note rule); past this many, older notes are left unread.
 MAX_BINARY_READS = 60
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+# Requests of one round sent at once: round 2 holds up to 14 searches (the episode's included),
+# all in one wave rather than two.
+MAX_PARALLEL = 16
+
+# The earlier visits read for the episode (treatment days since the plan of care began): a
+# plan's certification covers at most 90 days, so two certified intervals reach back 180.
+HISTORY_DAYS = 180
+
+# Epic answers CarePlan only with a `category` ("a required search parameter", its R4
+# CapabilityStatement): US Core files a plan of treatment under assess-plan (docs/episode.md).
+EPIC_CAREPLAN_CATEGORY = "assess-plan"
+PROVENANCE_TARGET = "Provenance:target"
 
 # Epic answers Observation by patient only with a category or code (ehr.md, Q2/addenda): ask for
 # the categories functional and outcome measures are filed under (contract section 5).
@@ -68,15 +82,38 @@ class Strategy:
     claim_by_patient: bool
     charge_status: bool = False  # ChargeItem declares `-status` (Oracle: required, "billable")
     vendor: str | None = None  # "epic" or "oracle" when the statement names one
+    # type -> the search parameters it declares; empty when unknown (then only `types` counts)
+    params: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
+    # type -> its declared searchRevInclude values ("Provenance:target")
+    revinclude: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
+
+    def searchable(self, rtype: str, *needed: str) -> bool:
+        """The type is searched here with every one of these parameters (when the statement
+        lists parameters for it; a statement that lists none is taken at its word on types)."""
+        if rtype not in self.types:
+            return False
+        declared = self.params.get(rtype)
+        return declared is None or not declared or set(needed) <= declared
 
     @classmethod
     def from_capabilities(cls, statement: dict) -> Strategy:
         by_encounter, types, claim_by_patient, charge_status = set(), set(), False, False
+        declared: dict[str, frozenset[str]] = {}
+        revinclude: dict[str, frozenset[str]] = {}
         for rest in statement.get("rest") or []:
             for resource in rest.get("resource") or []:
                 rtype = resource.get("type", "")
+                interactions = {
+                    (i or {}).get("code") for i in resource.get("interaction") or [] if i
+                }
+                if interactions and "search-type" not in interactions:
+                    continue  # read only (Epic's Provenance, every Binary): never searched
                 types.add(rtype)
                 params = {p.get("name") for p in resource.get("searchParam") or []}
+                declared[rtype] = frozenset(p for p in params if isinstance(p, str))
+                revinclude[rtype] = frozenset(
+                    v for v in resource.get("searchRevInclude") or [] if isinstance(v, str)
+                )
                 if "encounter" in params or (rtype == "ChargeItem" and "context" in params):
                     by_encounter.add(rtype)
                 if rtype == "Claim" and {"patient", "encounter"} & params:
@@ -89,6 +126,8 @@ class Strategy:
             claim_by_patient,
             charge_status,
             _vendor(statement),
+            declared,
+            revinclude,
         )
 
 
@@ -126,19 +165,23 @@ def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -
         stats.requests += len(calls)
     if len(calls) <= 1:
         return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
         return list(pool.map(lambda call: call(), calls))
 
 
 Params = dict[str, str | list[str]]
 
 
-def _year_window(year_start: str) -> Params:
-    """The visit's calendar year as a closed `date` range with times (Oracle refuses a prefixed
-    date without a time, and an open range on Procedure and Observation). A day to spare at
-    each end keeps a visit in any time zone inside; the review tells the years apart."""
-    year = int(year_start[:4])
-    return {"date": [f"ge{year - 1}-12-31T00:00:00Z", f"lt{year + 1}-01-02T00:00:00Z"]}
+def _history_window(start: str) -> Params:
+    """The visits' window as a closed `date` range with times (Oracle refuses a prefixed date
+    without a time, and an open range on Procedure and Observation): from the earlier of the
+    visit's 1 January and HISTORY_DAYS before the visit (an episode that crosses 1 January is
+    seen whole), to the day after. A day to spare at each end keeps a visit in any time zone
+    inside; the review tells the years apart."""
+    day = date.fromisoformat(start)
+    first = min(date(day.year, 1, 1), day - timedelta(days=HISTORY_DAYS)) - timedelta(days=1)
+    last = day + timedelta(days=2)
+    return {"date": [f"ge{first.isoformat()}T00:00:00Z", f"lt{last.isoformat()}T00:00:00Z"]}
 
 
 def _charge_params(strategy: Strategy, encounter_id: str) -> Params:
@@ -149,11 +192,11 @@ def _charge_params(strategy: Strategy, encounter_id: str) -> Params:
 
 
 def _round2_searches(
-    strategy: Strategy, encounter_id: str, patient: str, year_start: str | None
+    strategy: Strategy, encounter_id: str, patient: str, start: str | None
 ) -> list[tuple[str, Params]]:
     """The searches keyed by the encounter or the patient. Resources of other encounters are
     history: the extraction tells them apart by their encounter reference."""
-    year = _year_window(year_start) if year_start else {}
+    window = _history_window(start) if start else {}
     observations: Params = {"patient": patient}
     if strategy.vendor == "epic":
         observations["category"] = EPIC_OBSERVATION_CATEGORIES
@@ -161,16 +204,16 @@ def _round2_searches(
     if "Procedure" in strategy.types:
         if "Procedure" in strategy.by_encounter:
             searches.append(("Procedure", {"encounter": f"Encounter/{encounter_id}"}))
-        # The patient's procedures of the year: this visit's at Oracle, and at every server the
-        # earlier visits' notes for the cloned-note rule.
-        searches.append(("Procedure", {"patient": patient, **year}))
+        # The patient's procedures of the window: this visit's at Oracle, and at every server
+        # the earlier visits' (their notes for the cloned-note rule, their days for the episode).
+        searches.append(("Procedure", {"patient": patient, **window}))
     for rtype, params in (
         ("Observation", observations),
         ("Goal", {"patient": patient}),
         ("Condition", {"patient": patient}),
-        ("DocumentReference", {"patient": patient}),
+        ("DocumentReference", {"patient": patient}),  # notes, progress reports, plan documents
         ("Coverage", {"beneficiary": f"Patient/{patient}"}),
-        ("Encounter", {"patient": patient, **year}),
+        ("Encounter", {"patient": patient, **window}),
     ):
         if rtype in strategy.types:
             searches.append((rtype, params))
@@ -178,7 +221,68 @@ def _round2_searches(
         searches.append(("ChargeItem", _charge_params(strategy, encounter_id)))
     if "Claim" in strategy.types and strategy.claim_by_patient:
         searches.append(("Claim", {"patient": patient}))
+    searches += _episode_searches(strategy, patient)
     return searches
+
+
+def _episode_searches(strategy: Strategy, patient: str) -> list[tuple[str, Params]]:
+    """The plans of care (with their Provenance where the server includes it), and the orders
+    and messages of the CY2025 order exception, where the server serves them by patient. A type
+    not served is a reading note; a search it refuses becomes one when it answers 400."""
+    searches: list[tuple[str, Params]] = []
+    if "CarePlan" in strategy.types:
+        plans: Params = {"patient": patient}
+        if strategy.vendor == "epic":
+            plans["category"] = EPIC_CAREPLAN_CATEGORY
+        if PROVENANCE_TARGET in strategy.revinclude.get("CarePlan", ()):
+            plans["_revinclude"] = PROVENANCE_TARGET
+        searches.append(("CarePlan", plans))
+    for rtype in ("ServiceRequest", "Communication"):
+        if strategy.searchable(rtype, "patient"):
+            searches.append((rtype, {"patient": patient}))
+    return searches
+
+
+def _unserved(strategy: Strategy, resources: dict[str, dict]) -> list[dict]:
+    """Reading notes for what the episode needs and the server does not serve by patient: plans
+    of care (the review then says episode-unknown with this reason), and, only when the patient
+    has orders, the messages of the CY2025 order exception (Oracle serves Communication only as
+    an inbox): an unsigned plan's certification is then unknown (plugin/fhir/episode.py)."""
+    notes = []
+    if not strategy.searchable("CarePlan", "patient"):
+        notes.append(
+            _note(
+                "the EHR does not serve CarePlan by patient (its CapabilityStatement); "
+                "the review goes on without plans of care",
+                "unserved-CarePlan",
+            )
+        )
+    orders = any(r.get("resourceType") == "ServiceRequest" for r in resources.values())
+    if orders and not strategy.searchable("Communication", "patient"):
+        notes.append(
+            _note(
+                "the EHR does not serve Communication by patient (its CapabilityStatement): "
+                "whether the plan of care was sent to the ordering physician/NPP (the CY2025 "
+                "order exception) cannot be read",
+                "unserved-Communication",
+            )
+        )
+    return notes
+
+
+def _provenance_search(
+    strategy: Strategy, searches: list[tuple[str, Params]], resources: dict[str, dict]
+) -> list[tuple[str, Params]]:
+    """Provenance of the plans read, by `target`, where the server did not include it with the
+    CarePlan search and serves it that way (a round after the plans)."""
+    included = any(
+        rtype == "CarePlan" and params.get("_revinclude") == PROVENANCE_TARGET
+        for rtype, params in searches
+    )
+    plans = sorted(k for k, r in resources.items() if r.get("resourceType") == "CarePlan")
+    if included or not plans or not strategy.searchable("Provenance", "target"):
+        return []
+    return [("Provenance", {"target": ",".join(plans)})]
 
 
 def _search_or_note(
@@ -211,20 +315,35 @@ def _search_or_note(
 
 
 def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
-    """Practitioners and roles the visit's Procedures and notes point at, not yet fetched."""
+    """Practitioners and roles not yet fetched that the review reads a role from: performers of
+    Procedures, authors and authenticators of notes and reports, the authors and contributors
+    of plans of care, signers of their Provenance, requesters of orders."""
     wanted: set[tuple[str, str]] = set()
     for resource in resources.values():
-        refs = []
-        if resource.get("resourceType") == "Procedure":
-            refs = [(p or {}).get("actor") for p in resource.get("performer") or []]
-        elif resource.get("resourceType") == "DocumentReference":
-            refs = [resource.get("authenticator")]
+        rtype = resource.get("resourceType")
+        refs: list[object] = []
+        if rtype == "Procedure":
+            refs = [(p or {}).get("actor") for p in _list(resource.get("performer"))]
+        elif rtype == "DocumentReference":
+            refs = [*_list(resource.get("authenticator")), *_list(resource.get("author"))]
+        elif rtype == "CarePlan":
+            refs = [resource.get("author"), *_list(resource.get("contributor"))]
+        elif rtype == "Provenance":
+            refs = [(s or {}).get("who") for s in _list(resource.get("signature"))]
+        elif rtype == "ServiceRequest":
+            refs = [resource.get("requester")]
         for ref in refs:
-            for rtype in ("Practitioner", "PractitionerRole"):
-                rid = _ref_id(ref, rtype)
-                if rid and f"{rtype}/{rid}" not in resources:
-                    wanted.add((rtype, rid))
+            for kind in ("Practitioner", "PractitionerRole"):
+                rid = _ref_id(ref, kind)
+                if rid and f"{kind}/{rid}" not in resources and _FHIR_ID.fullmatch(rid):
+                    wanted.add((kind, rid))
     return wanted
+
+
+def _list(value: object) -> list:
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return [value] if isinstance(value, dict) else []
 
 
 def _keep(resources: dict[str, dict], found: Iterable[object]) -> None:
@@ -244,10 +363,12 @@ def fetch_visit(
     """A collection Bundle with the visit, its history and charges, ready for the review.
 
     Round 1 reads the Encounter (and the CapabilityStatement unless a strategy is given);
-    round 2 searches everything keyed by the patient or the encounter; round 3 reads the
-    practitioners they point at, the Binary each visit note keeps its text in (Epic, Oracle)
-    and, at Oracle, the year's earlier charges. Paging inside a
-    search adds requests, never another round of dependent requests.
+    round 2 searches everything keyed by the patient or the encounter, the plans of care with
+    their Provenance (`_revinclude`) included; round 3 reads the practitioners they point at,
+    the Binary each visit note keeps its text in (Epic, Oracle), at Oracle the year's earlier
+    charges, and the plans' Provenance by `target` where it could not be included; round 4,
+    only then, reads the Provenance signers. Paging inside a search adds requests, never
+    another round of dependent requests.
     """
     calls: list[Callable[[], object]] = [lambda: client.read("Encounter", encounter_id)]
     if strategy is None:
@@ -262,9 +383,13 @@ def fetch_visit(
     if patient is None:
         raise FetchError(f"Encounter/{encounter_id} names no patient")
     start = ((encounter.get("period") or {}).get("start") or "")[:10]
-    year_start = f"{start[:4]}-01-01" if len(start) == 10 else None
+    try:
+        date.fromisoformat(start)
+    except ValueError:
+        start = ""
+    year_start = f"{start[:4]}-01-01" if start else None
 
-    searches = _round2_searches(strategy, encounter_id, patient, year_start)
+    searches = _round2_searches(strategy, encounter_id, patient, start or None)
     found = _concurrently([_search_or_note(client, t, p, patient) for t, p in searches], stats)
     resources: dict[str, dict] = {f"Encounter/{encounter_id}": encounter}
     outcomes: list[dict] = []
@@ -273,10 +398,10 @@ def fetch_visit(
             raise FetchError("the FHIR client returned something other than a search result")
         outcomes += result.outcomes
     _keep(resources, found)
+    outcomes += _unserved(strategy, resources)
 
-    calls = [
-        (lambda t=t, i=i: _read_or_none(client, t, i)) for t, i in sorted(_referenced(resources))
-    ]
+    tried = _referenced(resources)  # practitioners asked for (a failed read is not asked twice)
+    calls = [(lambda t=t, i=i: _read_or_none(client, t, i)) for t, i in sorted(tried)]
     # The Patient (name, MRN) for the coder queue: captured into the Task at sign-off.
     if f"Patient/{patient}" not in resources:
         calls.append(lambda: _patient_or_none(client, patient))
@@ -294,10 +419,23 @@ def fetch_visit(
                 calls.append(
                     _search_or_note(client, "ChargeItem", _charge_params(strategy, rid), patient)
                 )
+    # The plans' Provenance, where the CarePlan search could not include it.
+    calls += [
+        _search_or_note(client, t, p, patient)
+        for t, p in _provenance_search(strategy, searches, resources)
+    ]
     calls += _binary_reads(client, resources, encounter_id, outcomes)
     third = _concurrently(calls, stats)
     outcomes += [o for result in third for o in getattr(result, "outcomes", [])]
     _keep(resources, third)
+
+    # The signers the Provenance of round 3 names (only when it came in that round).
+    calls = [
+        (lambda t=t, i=i: _read_or_none(client, t, i))
+        for t, i in sorted(_referenced(resources) - tried)
+    ]
+    fourth = _concurrently(calls, stats)
+    _keep(resources, [r for r in fourth if r is not None])
 
     entries = [{"resource": r} for r in resources.values()]
     entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]

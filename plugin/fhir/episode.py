@@ -29,6 +29,9 @@ DISCIPLINE_WORDS = (
     ("language patholog", "SLP"),
 )
 DISCIPLINE_TOKENS = {"PT": "PT", "OT": "OT", "SLP": "SLP", "ST": "SLP"}
+# What ``disciplines_of`` gives for a visit with services but no discipline read (no modifier,
+# no performer credential: Epic before charges).
+UNKNOWN_DISCIPLINE = "?"
 
 
 def discipline_named(*labels: str) -> str | None:
@@ -119,16 +122,20 @@ def _certification(
     return min(found)
 
 
-def _order_exception(
-    index: Index, policy: Policy, patient: str | None, key: str, start: date | None
-) -> tuple[bool, date | None]:
-    """CY2025: a signed, dated physician/NPP order, and the plan sent within 30 days."""
-    orders = [
+def _signed_orders(index: Index, policy: Policy, patient: str | None) -> list[dict]:
+    return [
         r
         for r in _of_patient(index, "ServiceRequest", patient)
         if _role(index, r.get("requester")) in policy.episode.certifiers
         and index.local_day(r.get("authoredOn"))
     ]
+
+
+def _order_exception(
+    index: Index, policy: Policy, patient: str | None, key: str, start: date | None
+) -> tuple[bool, date | None]:
+    """CY2025: a signed, dated physician/NPP order, and the plan sent within 30 days."""
+    orders = _signed_orders(index, policy, patient)
     if not orders or start is None:
         return False, None
     for message in _of_patient(index, "Communication", patient):
@@ -224,6 +231,59 @@ def read_reports(
     return found
 
 
+def _unread_signers(index: Index, patient: str | None, plans: list[PlanOfCare]) -> str:
+    """A signer of the plans (author, contributor, Provenance signature) whose role cannot be
+    read because the record read does not hold it (a CDS prefetch, a failed read): its
+    certification is then unknown, not absent."""
+    keys = {p.ref for p in plans}
+    refs: list[object] = []
+    for plan in _of_patient(index, "CarePlan", patient):
+        if f"CarePlan/{text(plan.get('id'))}" in keys:
+            refs += [plan.get("author"), *seq(plan.get("contributor"))]
+    for provenance in index.by_type.get("Provenance", ()):
+        if keys & {index.key(t) for t in seq(provenance.get("target"))}:
+            refs += [obj(s).get("who") for s in seq(provenance.get("signature"))]
+    for ref in refs:
+        key = index.key(ref)
+        if key and key not in index.by_key and _role(index, ref) is None:
+            return key
+    return ""
+
+
+def _reason(note: str) -> str:
+    """A fetch note as the reason episode-unknown gives: without the 'server note (warning): '
+    the review puts before it, nor the tail saying the review went on."""
+    if note.startswith("server note (") and "): " in note:
+        note = note.split("): ", 1)[1]
+    for tail in ("; the review goes on without those resources", "; the review goes on without"):
+        note = note.split(tail)[0]
+    return note
+
+
+def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[str]:
+    """The visit's discipline when nothing on the visit says it (no GP/GO/GN line, no performer
+    credential: Epic before charges) but every plan of care the patient has begun by that day
+    is of one discipline. Said in a reading note; two disciplines decide nothing."""
+    named = set()
+    for plan in _of_patient(index, "CarePlan", patient):
+        start = index.local_day(obj(plan.get("period")).get("start")) or index.local_day(
+            plan.get("created")
+        )
+        if start is not None and start > day:
+            continue
+        discipline = _plan_discipline(index, plan)
+        if discipline:
+            named.add(discipline)
+    if len(named) != 1:
+        return set()
+    (discipline,) = named
+    index.note(
+        f"the visit's discipline is not on its lines or performers; taken as {discipline}, "
+        "the discipline of the patient's plans of care"
+    )
+    return named
+
+
 def read_episodes(
     index: Index,
     policy: Policy,
@@ -236,9 +296,16 @@ def read_episodes(
     """One Episode per therapy discipline of the visit."""
     if day is None:
         return ()
-    refused = [n for n in index.notes if "refused" in n]
+    # Reading notes the fetch left (plugin/ehr/fetch.py): a search the EHR refused (HTTP 400),
+    # or a type it does not serve by patient.
+    refused = [_reason(n) for n in index.notes if "refused" in n or "does not serve" in n]
+    therapy = disciplines & {"PT", "OT", "SLP"}
+    inferred = False
+    if not therapy:
+        therapy = _sole_plan_discipline(index, patient, day)
+        inferred = bool(therapy)
     episodes = []
-    for discipline in sorted(disciplines & {"PT", "OT", "SLP"}):
+    for discipline in sorted(therapy):
         plans = index.cached(
             ("plans", patient, discipline),
             lambda d=discipline: read_plans(index, policy, patient, d),
@@ -247,14 +314,28 @@ def read_episodes(
             ("reports", patient, discipline),
             lambda d=discipline: read_reports(index, policy, patient, d),
         )
+        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
         days = sorted(
             {
                 when
                 for _, key, when in encounters
-                if when is not None and when <= day and discipline in disciplines_of(key)
+                if when is not None and when <= day and counted & disciplines_of(key)
             }
         )
         unknown = history = ""
+        certified = any(p.certified_on or p.order_exception for p in plans)
+        unsigned_why = next((n for n in refused if "Provenance" in n), "")
+        unread = _unread_signers(index, patient, plans) if plans and not certified else ""
+        if unread and not unsigned_why:
+            unsigned_why = f"{unread}, who signed it, is not in the record read"
+        if plans and not certified and not unsigned_why and _signed_orders(index, policy, patient):
+            # A signed order without the messages: the CY2025 exception may certify the plan.
+            unsigned_why = next((n for n in refused if "Communication" in n), "")
+        if plans and not certified and unsigned_why:
+            # The plans' signatures may be in the Provenance the EHR would not give.
+            unknown = (
+                f"the {discipline} plan of care's certification could not be read ({unsigned_why})"
+            )
         if not plans:
             why = next((n for n in refused if "CarePlan" in n), "")
             unknown = f"no {discipline} plan of care could be read" + (

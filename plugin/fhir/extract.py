@@ -27,7 +27,7 @@ from plugin.domain import (
 from plugin.errors import InputError
 from plugin.fhir.billing import claim_counts, patient_lines
 from plugin.fhir.documents import document_text
-from plugin.fhir.episode import read_episodes
+from plugin.fhir.episode import UNKNOWN_DISCIPLINE, read_episodes
 from plugin.fhir.index import (
     Index,
     billing_code,
@@ -713,7 +713,14 @@ def build_visit(
     if required:
 
         def disciplines_of(key: str) -> set[str]:
-            return _encounter_disciplines(index, policy, key, lines)
+            found = _encounter_disciplines(index, policy, key, lines)
+            if found:
+                return found
+            # A therapy visit whose discipline is not said (Epic: no charges, no credential)
+            _, other_note = _visit_note(index, key)
+            other = _services_of(index, policy, key, other_note, code_map)
+            billed = any(ln.encounter == key for ln in lines)
+            return {UNKNOWN_DISCIPLINE} if other or billed else set()
 
         episodes = read_episodes(
             index,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from plugin.domain import Episode, PlanOfCare, Severity
+from plugin.domain import Episode, PlanOfCare, Severity, Visit
 from plugin.policy.model import Policy
 from plugin.rules.base import Issue, rule, whole_lines
 from plugin.rules.context import Context
@@ -116,8 +116,8 @@ def poc_not_certified(ctx: Context) -> Iterator[Issue]:
     day = ctx.visit.day
     policy = ctx.policy
     for episode in ctx.visit.episodes:
-        if not episode.plans:
-            continue
+        if not episode.plans or episode.unknown:
+            continue  # nothing read, or the certification was not readable: episode-unknown
         plans = covering(episode, day, policy)
         if not plans:
             latest = max(
@@ -250,3 +250,105 @@ def episode_unknown(ctx: Context) -> Iterator[Issue]:
                     fix="Check the plan of care and the last progress report in the chart",
                     evidence=(ctx.visit.encounter,),
                 )
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeStatus:
+    """What the therapist sees of one discipline's episode before signing (review page, CDS
+    card): where the visit falls in the report period, how far the certification reaches, and
+    what falls due at the next visit."""
+
+    discipline: str
+    day_number: int | None  # treatment day N since the last clinician report (or the start)
+    limit: int  # the report period (10 treatment days)
+    since_report: bool  # N counts from a clinician report, not the episode start
+    since: date | None
+    certified_through: date | None  # the last day the certified plan covering the visit covers
+    plan: str  # what the plan line says
+    warnings: tuple[str, ...]  # due next visit, due now, recertification soon
+    unknown: str  # "episode unknown: why", or ""
+
+    @property
+    def day_line(self) -> str:
+        if self.day_number is None:
+            return ""
+        start = "the last progress report" if self.since_report else "the episode start"
+        when = f" ({self.since})" if self.since else ""
+        return (
+            f"{self.discipline} treatment day {self.day_number} of {self.limit} since {start}{when}"
+        )
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        if self.unknown:
+            return (self.unknown,)
+        return tuple(x for x in (self.day_line, self.plan, *self.warnings) if x)
+
+
+def episode_status(visit: Visit, policy: Policy) -> tuple[EpisodeStatus, ...]:
+    """The episode lines of a visit for the payers that require a plan of care; () otherwise."""
+    day = visit.day
+    if not visit.episode_required or day is None:
+        return ()
+    limit = policy.episode.progress_report_days
+    if not visit.episodes:
+        why = "the visit's therapy discipline is unknown"
+        return (
+            EpisodeStatus("", None, limit, False, None, None, "", (), f"episode unknown: {why}"),
+        )
+    found = []
+    for episode in visit.episodes:
+        unknown = episode.unknown or episode.history_unknown
+        if unknown:
+            found.append(
+                EpisodeStatus(
+                    episode.discipline,
+                    None,
+                    limit,
+                    False,
+                    None,
+                    None,
+                    "",
+                    (),
+                    f"{episode.discipline} episode unknown: {unknown}",
+                )
+            )
+            continue
+        clock = report_clock(episode, day, policy)
+        warnings = []
+        if clock is not None:
+            if clock.day_number == limit - 1:
+                warnings.append(f"progress report due next visit (day {limit})")
+            elif clock.day_number == limit:
+                warnings.append(f"progress report due at this visit (day {limit} of {limit})")
+            elif clock.day_number > limit:
+                warnings.append(f"progress report overdue (day {clock.day_number})")
+        plans = covering(episode, day, policy)
+        certified = [p for p in plans if is_certified(episode, p)]
+        through = max((certified_end(p, policy) or day for p in certified), default=None)
+        if through is not None:
+            plan = f"plan of care certified through {through}"
+            left = (through - day).days
+            if left <= policy.episode.recert_warning_days:
+                in_days = "today" if left == 0 else f"in {left} day{'' if left == 1 else 's'}"
+                warnings.append(f"recertification due by {through} ({in_days})")
+        elif plans:
+            begun = first_treatment(episode, plans[0]) or plans[0].start or day
+            due = begun + timedelta(days=policy.episode.certification_days)
+            plan = f"plan of care not yet certified (physician/NPP signature due by {due})"
+        else:
+            plan = f"no certified plan of care covers {day}"
+        found.append(
+            EpisodeStatus(
+                episode.discipline,
+                clock.day_number if clock else None,
+                limit,
+                bool(clock and clock.last_report),
+                clock.since if clock else None,
+                through,
+                plan,
+                tuple(warnings),
+                "",
+            )
+        )
+    return tuple(found)

@@ -3,6 +3,10 @@
 Each write is stored first (SQLite by default), then delivered; a failed delivery stays with
 its error and is retried with exponential backoff. Delivery uses conditional create on the
 Task's identifier, so a retry after a lost response still leaves exactly one Task.
+
+Several processes (server workers) may deliver at once: each write is claimed first by one
+conditional UPDATE that pushes its next attempt past a lease, so only one process sends it;
+a process that dies mid-send leaves the write to be retried when the lease runs out.
 """
 
 from __future__ import annotations
@@ -48,10 +52,12 @@ class Outbox:
         base_delay: float = 2.0,
         max_delay: float = 600.0,
         clock: Callable[[], float] = time.time,
+        lease: float = 300.0,
     ) -> None:
         self.engine = make_engine(url)
         meta.create_all(self.engine)
         self.base_delay, self.max_delay, self.clock = base_delay, max_delay, clock
+        self.lease = lease
 
     def enqueue(self, target: str, identifier: str, task: dict) -> None:
         """Store a write; a newer write of the same Task replaces one still pending."""
@@ -102,6 +108,22 @@ class Outbox:
             ).all()
         delivered = failed = 0
         for row in due:
+            claimed = now + self.lease
+            with self.engine.begin() as conn:
+                won = conn.execute(
+                    outbox.update()
+                    .where(
+                        outbox.c.id == row.id,
+                        outbox.c.delivered_at.is_(None),
+                        outbox.c.next_attempt == row.next_attempt,
+                    )
+                    .values(next_attempt=claimed)
+                ).rowcount
+            if won != 1:
+                continue  # another process claimed it, or a newer write replaced it
+            # The row is ours while next_attempt is our claim; a newer write (enqueue sets it
+            # back to 0) must not be marked delivered by this send of the older body.
+            ours = (outbox.c.id == row.id, outbox.c.next_attempt == claimed)
             try:
                 send(row.target, orjson.loads(row.body))
             except Exception as exc:  # noqa: BLE001 - any failure keeps the write for a retry
@@ -110,7 +132,7 @@ class Outbox:
                 with self.engine.begin() as conn:
                     conn.execute(
                         outbox.update()
-                        .where(outbox.c.id == row.id)
+                        .where(*ours)
                         .values(
                             attempts=row.attempts + 1,
                             next_attempt=now + delay,
@@ -122,7 +144,7 @@ class Outbox:
             with self.engine.begin() as conn:
                 conn.execute(
                     outbox.update()
-                    .where(outbox.c.id == row.id)
+                    .where(*ours)
                     .values(attempts=row.attempts + 1, delivered_at=self.clock(), last_error=None)
                 )
         return DeliveryReport(delivered, failed, self.pending())

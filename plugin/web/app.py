@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -12,9 +14,11 @@ from typing import Any
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
+from plugin.serving import log_routes
 from plugin.tasks.outbox import Outbox
 from plugin.tasks.store import TaskStore
 from plugin.web import rate_limit, security
+from plugin.web.body_limit import FORM_MEMORY, FORM_PARTS, BodyLimit
 from plugin.web.rate_limit import RateLimiter
 from plugin.web.sessions import SessionStore
 from plugin.web.settings import Settings
@@ -90,7 +94,13 @@ def create_app(
         FRAME_ANCESTORS=settings.frame_ancestors,
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         SESSION_COOKIE_SAMESITE="None" if settings.public_url.startswith("https://") else "Lax",
+        MAX_CONTENT_LENGTH=settings.max_body,
+        MAX_FORM_MEMORY_SIZE=min(FORM_MEMORY, settings.max_body),
+        MAX_FORM_PARTS=FORM_PARTS,
     )
+    # Outermost: an oversized body is refused before Flask, the session or any check sees it.
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body)
+    log_routes(app)  # the access log shows route templates, never paths or queries
     sessions = SessionStore(
         settings.session_db, settings.session_minutes, clock or time.time, settings.idle_minutes
     )
@@ -101,7 +111,13 @@ def create_app(
 
         discovery = Discovery(make_session())
         install_launch(
-            app, registry, sessions, discovery, StateStore(), secure, settings.public_url
+            app,
+            registry,
+            sessions,
+            discovery,
+            StateStore(sessions.engine),
+            secure,
+            settings.public_url,
         )
         if visits is None:
             visits = FhirVisitSource(registry, discovery, sessions)
@@ -116,7 +132,11 @@ def create_app(
         visits=visits,
         outbox=Outbox(settings.outbox_db),
         visit_cache=VisitCache(
-            settings.visit_cache_seconds, settings.visit_cache_size, clock or time.monotonic
+            settings.visit_cache_seconds,
+            settings.visit_cache_size,
+            clock or time.monotonic,
+            engine=sessions.engine,
+            salt=hmac.new(settings.secret_key.encode(), b"visit-cache", hashlib.sha256).digest(),
         ),
         code_maps=_code_maps(registry),
         registry=registry,
@@ -132,9 +152,13 @@ def create_app(
             services.start_delivery_loop()
     app.extensions["unitguard"] = services
     security.install(app)
-    rate_limit.install(
-        app, RateLimiter(settings.rate_per_minute(), clock or time.monotonic), sessions
+    # Buckets in the session database, keyed with a salt every worker derives alike: a limit
+    # holds across all the server's workers.
+    salt = hmac.new(settings.secret_key.encode(), b"rate-limit", hashlib.sha256).digest()
+    limiter = RateLimiter(
+        settings.rate_per_minute(), clock or time.time, engine=sessions.engine, salt=salt
     )
+    rate_limit.install(app, limiter, sessions)
 
     from plugin.web.cds_hooks import create_cds_blueprint, load_cds_clients
     from plugin.web.task_api import create_task_api

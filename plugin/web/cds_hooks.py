@@ -28,6 +28,7 @@ from plugin.domain import Severity
 from plugin.errors import InputError
 from plugin.policy import load_policy
 from plugin.review import review_bundle
+from plugin.rules.episode import episode_status
 
 log = logging.getLogger(__name__)
 ALGORITHMS = ["RS384", "ES384", "RS256"]
@@ -43,6 +44,11 @@ PREFETCH = {
     "notes": "DocumentReference?patient={{context.patientId}}",
     "encounters": "Encounter?patient={{context.patientId}}",
     "coverage": "Coverage?patient={{context.patientId}}",
+    # the episode (contract §2b): plans of care with their signatures (Epic requires a
+    # category on CarePlan; both vendors include Provenance by _revinclude), and the orders
+    "careplans": "CarePlan?patient={{context.patientId}}&category=assess-plan"
+    "&_revinclude=Provenance:target",
+    "orders": "ServiceRequest?patient={{context.patientId}}",
 }
 SERVICES = {
     "unitguard-encounter-discharge": {
@@ -247,8 +253,23 @@ def create_cds_blueprint(clients: list[CdsClient], public_url: str) -> Blueprint
             for f in report.findings
             if f.severity is not Severity.INFO
         ]
+        if SERVICES[service_id]["hook"] == "patient-view":
+            cards += _episode_cards(report)
         log.info("CDS Hooks %s: %d card(s)", service_id, len(cards))
         return jsonify({"cards": cards})
+
+    def _episode_cards(report) -> list[dict]:
+        """When the chart is opened: where the patient's episode stands (the review page's
+        episode lines), a warning when something falls due at the next visit or is unknown."""
+        cards = []
+        for status in episode_status(report.visit, load_policy()):
+            lines = status.lines
+            summary = "; ".join(lines)
+            if len(summary) > 139:
+                summary = summary[:138] + "…"
+            indicator = "warning" if status.warnings or status.unknown else "info"
+            cards.append(_card(indicator, summary, "\n\n".join(lines), report.visit.encounter))
+        return cards
 
     def _card(indicator: str, summary: str, detail: str, encounter: str | None) -> dict:
         card = {

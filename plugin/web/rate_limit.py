@@ -4,8 +4,10 @@ A client is its launch session where the request may use a live one (its cookie,
 from the client it is bound to), else its remote address. Limits are counted before any other
 check of the request (session, role, CSRF), so refused requests spend the allowance too.
 Buckets are keyed by a keyed hash of that, so neither session ids nor addresses are kept in the
-clear, and nothing identifying is logged. Over the limit: 429 with ``Retry-After``, as an HTML
-page, a FHIR OperationOutcome (``/fhir/*``) or CDS Hooks JSON.
+clear, and nothing identifying is logged. The app keeps the buckets in its shared database
+(``SharedBuckets``), so a limit holds across every server worker, not per worker. Over the
+limit: 429 with ``Retry-After``, as an HTML page, a FHIR OperationOutcome (``/fhir/*``) or CDS
+Hooks JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
+import sqlalchemy as sa
 from flask import Flask, Response, jsonify, render_template, request
 
 from plugin.web.security import resolve_session
@@ -84,15 +87,95 @@ class TokenBuckets:
             return wait
 
 
-class RateLimiter:
-    """Per-minute limits by surface; a surface with 0 (or absent) is not limited."""
+_meta = sa.MetaData()
+_buckets = sa.Table(
+    "rate_buckets",
+    _meta,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("last", sa.Float, nullable=False, index=True),
+)
+
+
+class SharedBuckets:
+    """The same token buckets in a database table every server process shares.
+
+    Each take is one conditional UPDATE (atomic in SQLite and PostgreSQL alike), so two
+    workers cannot both spend the last token. A bucket untouched for ``per`` seconds is full
+    again and is deleted, which bounds the table. ``clock`` must be wall time (``time.time``):
+    a monotonic clock is not comparable between processes.
+    """
 
     def __init__(
-        self, per_minute: Mapping[str, int], clock: Callable[[], float] = time.monotonic
+        self,
+        engine: sa.Engine,
+        rate: int,
+        per: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        purge_every: float = 60.0,
     ) -> None:
-        self._salt = secrets.token_bytes(32)
+        self.engine, self.capacity, self.refill = engine, float(rate), rate / per
+        self.per, self.clock, self.purge_every = per, clock, purge_every
+        self._next_purge = 0.0
+        _meta.create_all(engine)
+
+    def _refilled(self, now: float):
+        grown = _buckets.c.tokens + (now - _buckets.c.last) * self.refill
+        return sa.case((grown > self.capacity, self.capacity), else_=grown)
+
+    def take(self, key: str) -> float:
+        now = self.clock()
+        if now >= self._next_purge:
+            self._next_purge = now + self.purge_every
+            with self.engine.begin() as conn:
+                conn.execute(_buckets.delete().where(_buckets.c.last < now - self.per))
+        refilled = self._refilled(now)
+        for _ in range(3):  # a lost race on the first insert of a key is retried
+            with self.engine.begin() as conn:
+                spent = conn.execute(
+                    _buckets.update()
+                    .where(_buckets.c.key == key, refilled >= 1)
+                    .values(tokens=refilled - 1, last=now)
+                )
+                if spent.rowcount == 1:
+                    return 0.0
+                left = conn.execute(
+                    sa.select(refilled).where(_buckets.c.key == key)
+                ).scalar_one_or_none()
+            if left is not None:
+                return (1 - left) / self.refill
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        _buckets.insert().values(key=key, tokens=self.capacity - 1, last=now)
+                    )
+                return 0.0
+            except sa.exc.IntegrityError:
+                continue
+        return 1 / self.refill
+
+
+class RateLimiter:
+    """Per-minute limits by surface; a surface with 0 (or absent) is not limited.
+
+    With ``engine`` the buckets live in that (shared) database, else in this process. ``salt``
+    keys the hash of each client; processes sharing buckets must share it.
+    """
+
+    def __init__(
+        self,
+        per_minute: Mapping[str, int],
+        clock: Callable[[], float] = time.monotonic,
+        engine: sa.Engine | None = None,
+        salt: bytes | None = None,
+    ) -> None:
+        self._salt = salt or secrets.token_bytes(32)
         self.buckets = {
-            surface: TokenBuckets(rate, 60.0, clock)
+            surface: (
+                SharedBuckets(engine, rate, 60.0, clock)
+                if engine is not None
+                else TokenBuckets(rate, 60.0, clock)
+            )
             for surface, rate in per_minute.items()
             if rate > 0
         }
@@ -101,8 +184,8 @@ class RateLimiter:
         buckets = self.buckets.get(surface)
         if buckets is None:
             return 0.0
-        key = hmac.new(self._salt, f"{endpoint}\0{client}".encode(), hashlib.sha256).hexdigest()
-        return buckets.take(key)
+        text = f"{surface}\0{endpoint}\0{client}".encode()
+        return buckets.take(hmac.new(self._salt, text, hashlib.sha256).hexdigest())
 
 
 def _client(sessions: SessionStore) -> str:

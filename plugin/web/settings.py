@@ -40,6 +40,7 @@ class Settings:
     rate_task_api: int = 300  # /fhir/Task
     rate_queue: int = 60  # the coder queue and its Task pages
     rate_refresh: int = 10  # "Re-read from the chart" (each one reads the whole visit again)
+    max_body: int = 1024 * 1024  # bytes; a larger request body gets 413 before it is read
 
     def rate_per_minute(self) -> dict[str, int]:
         """Requests per minute per client for each limited surface; empty when limits are off."""
@@ -80,6 +81,7 @@ class Settings:
             rate_queue=_int_env("UNITGUARD_RATE_QUEUE", cls.rate_queue),
             rate_refresh=_int_env("UNITGUARD_RATE_REFRESH", cls.rate_refresh),
             idle_minutes=_int_env("UNITGUARD_IDLE_MINUTES", cls.idle_minutes),
+            max_body=_int_env("UNITGUARD_MAX_BODY", cls.max_body),
         )
         return replace(base, **overrides).validated()
 
@@ -90,6 +92,8 @@ class Settings:
             raise SettingsError(
                 "UNITGUARD_PUBLIC_URL must be the app's own base URL, e.g. https://unitguard.example"
             )
+        if self.max_body < 1024:
+            raise SettingsError("UNITGUARD_MAX_BODY must be at least 1024 bytes")
         if self.visit_cache_seconds < 0:
             raise SettingsError("UNITGUARD_VISIT_CACHE_SECONDS must be 0 (off) or more seconds")
         if self.visit_cache_size < 1:

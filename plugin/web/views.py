@@ -25,6 +25,7 @@ from plugin.domain import Severity
 from plugin.errors import InputError
 from plugin.policy import load_policy
 from plugin.review import review_bundle
+from plugin.rules.episode import episode_status
 from plugin.tasks.build import (
     INPUT_SYSTEM,
     history_entry,
@@ -187,7 +188,7 @@ def _review(encounter_id: str, fresh: bool = False):
     if launch.patient and report.visit.patient and report.visit.patient != launch.patient:
         abort(403, description="This visit is another patient's; open it from their chart.")
     if cached is None:
-        ext.visit_cache.put(g.sid, encounter_id, bundle)
+        ext.visit_cache.put(g.sid, encounter_id, bundle, reread=fresh)
     g.bundle = bundle
     return report
 
@@ -220,6 +221,7 @@ def review_page(encounter_id: str):
         units=wording.units,
         advice=wording.billing_advice(report.services, report.visit.billed is not None),
         errors=_errors(report),
+        episodes=episode_status(report.visit, load_policy()),
         checklist=checklist,
         sid=g.url_sid,
         csrf=g.launch.csrf,

@@ -29,6 +29,9 @@ PROFILES = {
         "Coverage": {"beneficiary"},
         "Practitioner": set(),
         "Claim": {"_id"},
+        "CarePlan": {"patient", "category"},
+        "ServiceRequest": {"patient"},
+        "Communication": {"patient"},
     },
     "oracle": {
         "Encounter": {"patient", "date"},
@@ -40,6 +43,10 @@ PROFILES = {
         "Coverage": {"beneficiary"},
         "Practitioner": set(),
         "ChargeItem": {"context", "_id", "-status"},
+        "CarePlan": {"patient", "_id"},
+        "Provenance": {"target", "_id"},
+        "ServiceRequest": {"patient"},
+        "Communication": {"_id", "category", "received", "recipient", "-email-status"},
     },
     "full": {
         "Encounter": {"patient", "date"},
@@ -52,8 +59,16 @@ PROFILES = {
         "Practitioner": set(),
         "Claim": {"patient", "encounter"},
         "ChargeItem": {"context"},
+        "CarePlan": {"patient"},
+        "Provenance": {"target"},
+        "ServiceRequest": {"patient"},
+        "Communication": {"patient"},
     },
 }
+
+# CarePlan declares searchRevInclude Provenance:target at both vendors (their statements); the
+# full profile declares none, so the fetch asks for Provenance by target a round later.
+REVINCLUDE = {"epic": {"CarePlan"}, "oracle": {"CarePlan"}, "full": set()}
 
 
 VENDOR = {  # how each vendor's CapabilityStatement names it
@@ -72,8 +87,13 @@ class FakeEhr:
         self.name = profile
         self.refusing = refusing
         self.profile = PROFILES[profile]
+        # Provenance is kept even where it is not searched: Epic serves it read-only, reached
+        # by CarePlan's _revinclude.
         self.resources = [
-            e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] in self.profile
+            e["resource"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] in self.profile
+            or e["resource"]["resourceType"] == "Provenance"
         ]
         self.calls: list[str] = []
         self.lock = threading.Lock()
@@ -86,7 +106,15 @@ class FakeEhr:
             "rest": [
                 {
                     "resource": [
-                        {"type": t, "searchParam": [{"name": p} for p in sorted(ps)]}
+                        {
+                            "type": t,
+                            "searchParam": [{"name": p} for p in sorted(ps)],
+                            **(
+                                {"searchRevInclude": ["Provenance:target"]}
+                                if t in REVINCLUDE[self.name]
+                                else {}
+                            ),
+                        }
                         for t, ps in self.profile.items()
                     ]
                 }
@@ -107,8 +135,12 @@ class FakeEhr:
     def search(self, rtype: str, params: dict) -> SearchResult:
         self._log(f"search {rtype}")
         allowed = self.profile.get(rtype)
+        params = dict(params)
+        revinclude = params.pop("_revinclude", None)
         if allowed is None or not set(params) <= allowed:
             raise AssertionError(f"{rtype}?{sorted(params)} is not declared by this server")
+        if revinclude and rtype not in REVINCLUDE[self.name]:
+            raise AssertionError(f"{rtype} declares no _revinclude here")
         pairs = [(k, v) for k, vs in params.items() for v in (vs if isinstance(vs, list) else [vs])]
         why = VENDOR_RULES[self.name].refusal(rtype, pairs)
         if why or rtype in self.refusing:
@@ -118,6 +150,14 @@ class FakeEhr:
             for r in self.resources
             if r["resourceType"] == rtype and all(self._matches(r, k, v) for k, v in pairs)
         ]
+        if revinclude == "Provenance:target":
+            keys = {f"{r['resourceType']}/{r['id']}" for r in out}
+            out += [
+                r
+                for r in self.resources
+                if r["resourceType"] == "Provenance"
+                and keys & {t.get("reference") for t in r.get("target", [])}
+            ]
         return SearchResult(out)
 
     @staticmethod
@@ -129,10 +169,16 @@ class FakeEhr:
             return when >= bound if value.startswith("ge") else when < bound
         if key == "category":
             wanted = set(value.split(","))
-            codes = {c.get("code") for cat in resource.get("category", []) for c in cat["coding"]}
+            codes = {
+                c.get("code") for cat in resource.get("category", []) for c in cat.get("coding", [])
+            }
             return bool(wanted & codes)
         if key == "-status":
             return resource.get("status") == value
+        if key == "target":
+            return bool(
+                set(value.split(",")) & {t.get("reference") for t in resource.get("target", [])}
+            )
         field = {
             "patient": ("subject", "patient", "beneficiary"),
             "beneficiary": ("beneficiary",),

@@ -55,6 +55,10 @@ def test_chart_launch_to_review_page(profile, fixture, billed):
         assert ('data-rule="units-exceed-time"' in html) is billed
     else:
         assert 'data-verdict="supported"' in html
+    # the episode, read over HTTP as each vendor serves it, is shown before signing
+    assert 'data-episode-known="true"' in html
+    assert re.search(r'data-episode-day="1"\s+data-certified-through="\d{4}-\d{2}-\d{2}"', html)
+    assert "PT treatment day 1 of 10 since the episode start" in html
 
 
 @pytest.mark.parametrize("profile", ["full", "epic", "oracle"])

@@ -268,3 +268,57 @@ def test_note_text_is_readable_as_binary(profile):
     binary = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Binary")
     assert {"code": "read"} in binary["interaction"]
     assert http.get("/fhir/Binary/note-1").get_json()["contentType"] == "text/plain"
+
+
+# --- The episode's searches (docs/episode.md) ---------------------------------------------------
+
+
+def test_epic_wants_a_careplan_category_and_includes_provenance_only_by_revinclude():
+    _, http = client_for("epic")
+    why = outcome_of(http.get("/fhir/CarePlan", query_string={"patient": PATIENT}), 400)
+    assert "category" in why
+    found = http.get(
+        "/fhir/CarePlan",
+        query_string={
+            "patient": PATIENT,
+            "category": "assess-plan",
+            "_revinclude": "Provenance:target",
+        },
+    ).get_json()
+    assert [e for e in found["entry"] if e["resource"]["resourceType"] == "CarePlan"]
+    # Provenance is read only at Epic: never searched
+    outcome_of(http.get("/fhir/Provenance", query_string={"target": "CarePlan/x"}), 404)
+    statement = http.get("/fhir/metadata").get_json()
+    kinds = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert kinds["CarePlan"]["searchRevInclude"] == ["Provenance:target"]
+    assert {i["code"] for i in kinds["Provenance"]["interaction"]} == {"read", "vread"}
+
+
+def test_oracle_serves_no_communication_by_patient_and_provenance_only_by_target():
+    _, http = client_for("oracle")
+    why = outcome_of(http.get("/fhir/Communication", query_string={"patient": PATIENT}), 400)
+    assert "patient" in why  # not a Communication search parameter at Oracle
+    inbox = {"category": "alert", "recipient": "Practitioner/x"}
+    why = outcome_of(http.get("/fhir/Communication", query_string=inbox), 400)
+    assert "-email-status" in why and "received" in why
+    why = outcome_of(http.get("/fhir/Provenance"), 400)
+    assert "target" in why
+    ok = http.get("/fhir/Provenance", query_string={"target": "CarePlan/units-exceed-poc-1"})
+    assert ok.status_code == 200
+    plans = http.get("/fhir/CarePlan", query_string={"patient": PATIENT}).get_json()
+    assert plans["total"] >= 1
+    open_range = {"patient": PATIENT, "date": "ge2026-01-01T00:00:00Z"}
+    assert "closed" in outcome_of(http.get("/fhir/CarePlan", query_string=open_range), 400)
+    statement = http.get("/fhir/metadata").get_json()
+    assert "EpisodeOfCare" not in {r["type"] for r in statement["rest"][0]["resource"]}
+
+
+def test_the_full_profile_serves_the_episode_searches():
+    _, http = client_for("full")
+    for path, query in (
+        ("/fhir/CarePlan", {"patient": PATIENT}),
+        ("/fhir/Communication", {"patient": PATIENT}),
+        ("/fhir/Provenance", {"target": "CarePlan/units-exceed-poc-1"}),
+        ("/fhir/ServiceRequest", {"patient": PATIENT}),
+    ):
+        assert http.get(path, query_string=query).status_code == 200, path
