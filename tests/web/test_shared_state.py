@@ -14,6 +14,7 @@ from plugin.web.settings import Settings
 from smart_launch import LaunchState, Registry, StateStore
 from smart_launch.errors import StateMismatch
 from smart_launch.registry import RegisteredEhr
+from tests.web.conftest import bound_session
 from tests.web.test_rate_limit import ISS, assert_throttled
 from tests.web.test_visit_cache import CountingSource, defective
 
@@ -39,12 +40,14 @@ def two_workers(tmp_path, clock, source=None, **settings):
 def test_a_launch_started_by_one_worker_finishes_on_the_other_once(tmp_path):
     url = f"sqlite:///{tmp_path}/s.sqlite"
     started, finishing = StateStore(make_engine(url)), StateStore(make_engine(url))
-    started.put(LaunchState("st-1", "verifier", ISS, "http://app/callback", 1.0e12))
+    started.put(
+        LaunchState("st-1", "verifier", ISS, "http://app/callback", 1.0e12, browser_binding="b")
+    )
     got = []
 
     def consume(store):
         try:
-            got.append(store.consume("st-1").code_verifier)
+            got.append(store.consume("st-1", browser_binding="b").code_verifier)
         except StateMismatch:
             got.append("refused")
 
@@ -70,8 +73,8 @@ def test_a_rate_limit_holds_across_workers(tmp_path, clock):
 def test_a_reread_on_one_worker_is_not_undone_by_the_other_workers_copy(tmp_path, clock):
     source = CountingSource({"enc-1": defective()})
     one, two = two_workers(tmp_path, clock, source)
-    sid = one.extensions["unitguard"].sessions.create(
-        LaunchSession(iss=ISS, patient="Patient/pat-1", encounter="Encounter/enc-1")
+    sid = bound_session(
+        one, LaunchSession(iss=ISS, patient="Patient/pat-1", encounter="Encounter/enc-1")
     )
     page = f"/review/enc-1?sid={sid}"
     assert 'data-verdict="unsupported"' in one.test_client().get(page).text
