@@ -486,7 +486,7 @@ def demo(port: int) -> None:
     from plugin.web.settings import Settings
     from sandbox.app import create_app as create_sandbox
     from sandbox.auth import Client
-    from sandbox.testing import build_sandbox
+    from sandbox.testing import APP_SCOPES, CODER_ROLE_CODES, CODERS, build_sandbox
     from smart_launch import Registry
     from smart_launch.registry import RegisteredEhr
 
@@ -508,15 +508,10 @@ def demo(port: int) -> None:
                 name="sandbox",
                 issuer=f"{ehr_base}/fhir",
                 client_id="unitguard",
-                scopes=(
-                    "launch",
-                    "openid",
-                    "fhirUser",
-                    "offline_access",
-                    "patient/*.rs",
-                    "user/Task.cu",
-                ),
+                scopes=APP_SCOPES,
                 profile="full",
+                coders=CODERS,
+                coder_role_codes=CODER_ROLE_CODES,
             ),
         )
     )
@@ -531,8 +526,12 @@ def demo(port: int) -> None:
 
     def announce() -> None:
         click.echo(f"sandbox EHR (synthetic data only): {ehr_base}/")
-        click.echo(f"unitguard app:                     {app_base}/  (queue: {app_base}/queue)")
-        click.echo(f"Open {ehr_base}/ and press 'unitguard' beside a visit.")
+        click.echo(f"unitguard app:                     {app_base}/")
+        click.echo(f"Therapist: Open {ehr_base}/ and press 'unitguard' beside a visit.")
+        click.echo(
+            f"Coder:     Open {ehr_base}/ and press 'Coding work queue' (EHR launch), or sign "
+            f"in at {app_base}/login?iss={ehr_base}/fhir as Casey Coder (standalone launch)."
+        )
 
     serve_until_stopped([ehr_server, app_server], announce)
 

@@ -19,6 +19,15 @@ ROLES = {
     "OTA": "224Z00000X",
     "SLP": "235Z00000X",
 }
+# Invented names of the synthetic clinic's staff (no real person).
+STAFF_NAMES = {
+    "PT": ("Dana", "Reyes", "PT"),
+    "PTA": ("Sam", "Ortiz", "PTA"),
+    "OT": ("Lee", "Park", "OT"),
+    "OTA": ("Rui", "Costa", "COTA"),
+    "SLP": ("Mo", "Ahmed", "SLP"),
+}
+MRN_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
 
 CLEAN_NOTE = (
     "Pt with impaired single-leg balance and decreased proprioception R ankle after TKA. "
@@ -58,7 +67,14 @@ class VisitBuilder:
         self.claim_items: list[dict] = []
         self.allowed: dict[int, float] = {}  # id(claim item) -> payer-allowed amount
         self.counter = 0
-        self.add({"resourceType": "Patient", "id": "pat-1", "name": [{"family": "Example"}]})
+        self.add(
+            {
+                "resourceType": "Patient",
+                "id": "pat-1",
+                "identifier": [{"type": MRN_TYPE, "value": "100001"}],
+                "name": [{"given": ["Alex"], "family": "Example"}],
+            }
+        )
         enc: dict[str, Any] = {
             "resourceType": "Encounter",
             "id": "enc-1",
@@ -80,6 +96,13 @@ class VisitBuilder:
                 {
                     "resourceType": "Practitioner",
                     "id": role.lower(),
+                    "name": [
+                        {
+                            "given": [STAFF_NAMES[role][0]],
+                            "family": STAFF_NAMES[role][1],
+                            "suffix": [STAFF_NAMES[role][2]],
+                        }
+                    ],
                     "qualification": [
                         {"code": {"coding": [{"system": NUCC, "code": ROLES[role]}]}}
                     ],

@@ -122,6 +122,36 @@ def load_ndjson(store: Store, folder: Path) -> list[str]:
 
 
 ALL_PATIENTS_GROUP = "all-patients"
+CODER_USER = "Practitioner/coder-1"  # on the demo's coder list
+CODER_ROLE_SYSTEM = "https://unitguard.example.org/sandbox/role"
+CODER_ROLE_CODE = "coding-specialist"  # the demo's coder_role_codes
+
+
+def add_coding_staff(store: Store) -> None:
+    """The sandbox's coders (invented people): Casey Coder is on the app's coder list; Robin
+    Role is a coder through a PractitionerRole coded ``coding-specialist``; Taylor Frontdesk
+    is neither (a user the queue refuses)."""
+    for rid, given, family in (
+        ("coder-1", "Casey", "Coder"),
+        ("coder-2", "Robin", "Role"),
+        ("frontdesk-1", "Taylor", "Frontdesk"),
+    ):
+        store.put(
+            {
+                "resourceType": "Practitioner",
+                "id": rid,
+                "name": [{"given": [given], "family": family}],
+            }
+        )
+    store.put(
+        {
+            "resourceType": "PractitionerRole",
+            "id": "coder-2-role",
+            "active": True,
+            "practitioner": {"reference": "Practitioner/coder-2"},
+            "code": [{"coding": [{"system": CODER_ROLE_SYSTEM, "code": CODER_ROLE_CODE}]}],
+        }
+    )
 
 
 def add_patient_group(store: Store) -> None:
@@ -313,14 +343,29 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         form posts the same request back with the chosen patient."""
         args = {**request.args.to_dict(), **request.form.to_dict()}
         chosen = args.pop("sandbox_patient", None)
+        user = args.pop("sandbox_user", None)
         picked = None
         if request.method == "POST" and chosen is not None:
             picked = picked_context(chosen, "launch/encounter" in args.get("scope", "").split())
             if picked is None:
                 return Response("unknown patient", status=400, mimetype="text/plain")
+        if request.method == "POST" and user is not None:
+            if (
+                not user.startswith("Practitioner/")
+                or sandbox.store.get("Practitioner", user.split("/", 1)[1]) is None
+            ):
+                return Response("unknown user", status=400, mimetype="text/plain")
+            picked = {"user": user}
         status, target = sandbox.grants.authorize(args, picked)
         if status == 302:
             return redirect(target)
+        if status == 200 and target == "user":
+            users = [
+                (f"Practitioner/{p['id']}", patient_name(p))
+                for p in sandbox.store.all("Practitioner")
+                if p.get("id")
+            ]
+            return render_template_string(SIGN_IN, args=args, users=users)
         if status == 200:
             patients = [
                 (p["id"], patient_name(p)) for p in sandbox.store.all("Patient") if p.get("id")
@@ -735,7 +780,9 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
                     ),
                 )
             )
-        return render_template_string(CHART, rows=rows, profile=sandbox.profile.name)
+        return render_template_string(
+            CHART, rows=rows, profile=sandbox.profile.name, coder=CODER_USER
+        )
 
     @app.get("/chart/launch/<encounter_id>")
     def chart_launch(encounter_id: str):
@@ -747,6 +794,13 @@ def create_app(sandbox: Sandbox, base_url: str) -> Flask:
         src = f"{sandbox.app_launch_url}?{urlencode({'iss': fhir, 'launch': launch})}"
         return render_template_string(FRAME, src=src, encounter=encounter_id)
 
+    @app.get("/chart/coder-launch")
+    def coder_launch():
+        """The EHR menu's "Coding work queue": a launch without patient context, as a coder."""
+        launch = sandbox.grants.new_launch(None, None, user=request.args.get("user", CODER_USER))
+        src = f"{sandbox.app_launch_url}?{urlencode({'iss': fhir, 'launch': launch})}"
+        return render_template_string(FRAME, src=src, encounter="coding work queue")
+
     install_bulk(app, sandbox, fhir, outcome, lambda: sandbox.grants.grant_for(bearer()))
     install_cors(app)
     return app
@@ -756,11 +810,22 @@ CHART = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>San
 <style>body{font:14px system-ui;margin:1rem}td,th{padding:.2rem .6rem;text-align:left}
 .warn{background:#fff3cd;padding:.4rem}</style></head><body>
 <p class="warn">Sandbox EHR ({{ profile }} profile): synthetic data only, never patient data.</p>
+<p><a class="coder-launch" id="coder-launch" href="/chart/coder-launch">Coding work queue</a>
+(the EHR menu's launch as the coder {{ coder }}, no patient)</p>
 <h1>Patient chart</h1><table><tr><th>Patient</th><th>Visit</th><th>Date</th><th></th></tr>
 {% for patient, visits in rows %}{% for e in visits %}<tr>
 <td>{{ patient.id }}</td><td>{{ e.id }}</td><td>{{ (e.period or {}).start }}</td>
 <td><a class="launch" data-encounter="{{ e.id }}" href="/chart/launch/{{ e.id }}">unitguard</a>
 </td></tr>{% endfor %}{% endfor %}</table></body></html>"""
+
+SIGN_IN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
+<style>body{font:14px system-ui;margin:1rem}.warn{background:#fff3cd;padding:.4rem}</style></head>
+<body><p class="warn">Sandbox EHR: synthetic data only, never patient data.</p>
+<h1>Sign in to the sandbox EHR as</h1><form method="post" action="/oauth/authorize">
+{% for name, value in args.items() %}<input type="hidden" name="{{ name }}" value="{{ value }}">
+{% endfor %}<ul>{% for ref, label in users %}<li><button type="submit" name="sandbox_user"
+data-user="{{ ref }}" value="{{ ref }}">{{ label }}</button></li>{% endfor %}</ul>
+</form></body></html>"""
 
 PICKER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Choose a
 patient</title><style>body{font:14px system-ui;margin:1rem}.warn{background:#fff3cd;padding:.4rem}

@@ -117,7 +117,8 @@ class Grants:
     def authorize(self, args: dict[str, str], picked: dict | None = None) -> tuple[int, str]:
         """(302, redirect URL) or (400, message) for an authorize request; (200, "") when a
         standalone launch asks for a patient and none is ``picked`` yet: the caller shows the
-        patient picker and calls again with the chosen context."""
+        patient picker and calls again with the chosen context; (200, "user") when a standalone
+        sign-in (``openid fhirUser``, no patient) has not said who the user is yet."""
         client = self.clients.get(args.get("client_id", ""))
         redirect_uri = args.get("redirect_uri", "")
         if client is None or redirect_uri not in client.redirect_uris:
@@ -143,6 +144,10 @@ class Grants:
             if picked is None:
                 return 200, ""
             context = picked
+        elif "openid" in scopes or "fhirUser" in scopes:  # standalone sign-in: who is it?
+            if picked is None or not picked.get("user"):
+                return 200, "user"
+            context = {"user": picked["user"]}
         code = secrets.token_urlsafe(24)
         grant = Grant(
             client.client_id,

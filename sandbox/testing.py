@@ -7,7 +7,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.app import Sandbox, add_patient_group, create_app, load_bundles, load_ndjson
+from sandbox.app import (
+    CODER_ROLE_CODE,
+    CODER_USER,
+    Sandbox,
+    add_coding_staff,
+    add_patient_group,
+    create_app,
+    load_bundles,
+    load_ndjson,
+)
 from sandbox.auth import Client, Grants
 from sandbox.profiles import PROFILES
 from sandbox.store import Store
@@ -50,6 +59,7 @@ def build_sandbox(
         load_bundles(store, data_dir, f"{base_url}/fhir")
         load_ndjson(store, data_dir)
         add_patient_group(store)
+        add_coding_staff(store)
     return Sandbox(
         store, PROFILES[profile], Grants(f"{base_url}/fhir"), open_access, app_launch_url
     )
@@ -71,35 +81,52 @@ def running_sandbox(
         yield RunningSandbox(base, sandbox)
 
 
-APP_SCOPES = ("launch", "openid", "fhirUser", "offline_access", "patient/*.rs", "user/Task.cu")
+APP_SCOPES = (
+    "launch",
+    "openid",
+    "fhirUser",
+    "offline_access",
+    "patient/*.rs",
+    "user/Task.cu",
+    "user/Practitioner.rs",
+    "user/PractitionerRole.rs",
+)
+CODERS = (CODER_USER,)
+CODER_ROLE_CODES = (CODER_ROLE_CODE,)
 
 
 @contextmanager
 def running_app(
-    ehr: RunningSandbox, client_id: str = "unitguard", private_key: str | None = None
+    ehr: RunningSandbox,
+    client_id: str = "unitguard",
+    private_key: str | None = None,
+    others: tuple[RunningSandbox, ...] = (),
 ) -> Iterator[str]:
     """The unitguard app on an ephemeral loopback port, registered with the sandbox (and the
-    sandbox's chart pointed at it); yields the app's base URL."""
+    sandbox's chart pointed at it); yields the app's base URL. ``others`` registers more
+    sandboxes as further EHRs of the same app (each with the same coder list)."""
     from plugin.serving import bind, running
     from plugin.web import create_app
     from plugin.web.settings import Settings
     from smart_launch import Registry
     from smart_launch.registry import RegisteredEhr
 
-    profile = ehr.sandbox.profile
-    registry = Registry(
-        (
-            RegisteredEhr(
-                name="sandbox",
-                issuer=ehr.fhir,
-                client_id=client_id,
-                scopes=APP_SCOPES,
-                scope_style=profile.scope_style,
-                profile=profile.name,
-                private_key=private_key,
-            ),
+    def entry(n: int, box: RunningSandbox) -> RegisteredEhr:
+        profile = box.sandbox.profile
+        return RegisteredEhr(
+            name="sandbox" if n == 0 else f"sandbox {n + 1}",
+            issuer=box.fhir,
+            client_id=client_id,
+            scopes=APP_SCOPES,
+            scope_style=profile.scope_style,
+            profile=profile.name,
+            private_key=private_key,
+            coders=CODERS,
+            coder_role_codes=CODER_ROLE_CODES,
         )
-    )
+
+    boxes = (ehr, *others)
+    registry = Registry(tuple(entry(n, box) for n, box in enumerate(boxes)))
     server = bind("127.0.0.1", 0, lambda environ, start_response: [])
     base = f"http://127.0.0.1:{server.server_port}"
     settings = Settings(
@@ -111,6 +138,7 @@ def running_app(
         private_key=private_key,
     ).validated()
     server.app = create_app(settings, registry=registry)
-    ehr.sandbox.app_launch_url = f"{base}/launch"
+    for box in boxes:
+        box.sandbox.app_launch_url = f"{base}/launch"
     with running([server]):
         yield base

@@ -42,12 +42,10 @@ def create_blueprint(
         log.warning("launch refused: %s", exc.error)
         abort(status, description=exc.description)
 
-    @bp.get("/launch")
-    def launch():
-        iss, launch_id = request.args.get("iss"), request.args.get("launch")
+    def begin(iss: str | None, launch_id: str | None, sign_in: bool):
         try:
             ehr = registry.find_by_issuer(iss)  # allowlist first: no request to unknown hosts
-            if not launch_id:
+            if not launch_id and not sign_in:
                 raise SmartLaunchError("the EHR did not send a launch value", "invalid_request")
             config = discovery.get(ehr.issuer)
             binding = secrets.token_urlsafe(16)
@@ -58,6 +56,7 @@ def create_blueprint(
                 redirect_uri or url_for("smart.callback", _external=True),
                 launch=launch_id,
                 browser_binding=binding,
+                sign_in=sign_in,
             )
         except SmartLaunchError as exc:
             return fail(exc)
@@ -71,6 +70,17 @@ def create_blueprint(
             samesite="None" if secure_cookies else "Lax",
         )
         return response
+
+    @bp.get("/launch")
+    def launch():
+        return begin(request.args.get("iss"), request.args.get("launch"), sign_in=False)
+
+    @bp.get("/login")
+    def login():
+        """A standalone sign-in (a coder's, without patient context) at the EHR ``iss``."""
+        if not request.args.get("iss"):
+            return redirect(url_for("views.landing"))
+        return begin(request.args.get("iss"), None, sign_in=True)
 
     @bp.get("/callback")
     def callback():
@@ -86,7 +96,11 @@ def create_blueprint(
             )
             ehr = registry.find_by_issuer(state.iss)
             tokens, context = finish_launch(
-                ehr, discovery.get(ehr.issuer), state, request.args.to_dict()
+                ehr,
+                discovery.get(ehr.issuer),
+                state,
+                request.args.to_dict(),
+                require_patient=False,  # without a patient: a coder's launch, checked by the app
             )
         except SmartLaunchError as exc:
             return fail(exc, 401 if exc.error in ("state_mismatch", "state_expired") else 400)

@@ -57,10 +57,17 @@ def start_launch(
     redirect_uri: str,
     launch: str | None = None,
     browser_binding: str | None = None,
+    sign_in: bool = False,
 ) -> Started:
-    """Build the authorize URL; EHR launch passes ``launch``, standalone asks for context."""
+    """Build the authorize URL; EHR launch passes ``launch``, standalone asks for context.
+    ``sign_in`` is a standalone launch without patient context (a coder's login): it asks
+    for the user's identity (``openid fhirUser``) and the user-level scopes only."""
     scopes = list(ehr.scopes) or []
-    if launch:
+    if sign_in and not launch:
+        scopes = ["openid", "fhirUser"] + [
+            s for s in scopes if s.startswith("user/") or s in ("offline_access", "online_access")
+        ]
+    elif launch:
         scopes = [s for s in scopes if not s.startswith("launch/")]
         if "launch" not in scopes:
             scopes.insert(0, "launch")
@@ -93,8 +100,11 @@ def finish_launch(
     state: LaunchState,
     params: dict[str, str],
     require_encounter: bool = True,
+    require_patient: bool = True,
 ) -> tuple[TokenSet, LaunchContext]:
-    """Exchange the code (never retried: codes are single-use) and read the launch context."""
+    """Exchange the code (never retried: codes are single-use) and read the launch context.
+    With ``require_patient`` False a launch without patient context (a coder's) is accepted;
+    one with a patient still needs its encounter when ``require_encounter``."""
     if params.get("error"):
         raise AuthorizationDenied(
             params.get("error_description") or params["error"], params["error"]
@@ -116,7 +126,9 @@ def finish_launch(
             f"the token endpoint refused the code ({type(exc).__name__})"
         ) from exc
     tokens, context = parse_token_response(dict(body))
-    if not context.patient or (require_encounter and not context.encounter):
+    if (require_patient and not context.patient) or (
+        context.patient and require_encounter and not context.encounter
+    ):
         raise MissingLaunchContext("the EHR did not say which patient and visit were open")
     return tokens, context
 

@@ -28,6 +28,10 @@ class RegisteredEhr:
     scope_style: str = "v2"  # v1 for servers that want patient/X.read
     quirks: dict = field(default_factory=dict)
     codes: dict = field(default_factory=dict)  # [ehr.codes]: map = CSV of the EHR's own codes
+    # Who may work the coder queue (contract section 5): fhirUser references, and the
+    # PractitionerRole codes that make a user a coder.
+    coders: tuple[str, ...] = ()
+    coder_role_codes: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"RegisteredEhr(name={self.name!r}, issuer={self.issuer!r})"
@@ -76,6 +80,12 @@ def load_registry(path: str | Path) -> Registry:
         profile = table.get("profile")
         if profile is not None and profile not in PROFILES:
             raise RegistryError(f"{where}: 'profile' must be one of {', '.join(PROFILES)}")
+        lists = {}
+        for name in ("coders", "coder_role_codes"):
+            value = table.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise RegistryError(f"{where}: '{name}' must be a list of strings")
+            lists[name] = tuple(value)
         key = table.get("private_key")
         if key is not None and not Path(key).is_file():
             raise RegistryError(f"{where}: 'private_key' file {key} does not exist")
@@ -91,6 +101,7 @@ def load_registry(path: str | Path) -> Registry:
                 scope_style=table.get("scope_style", "v2"),
                 quirks=dict(table.get("quirks", {})),
                 codes=dict(table.get("codes", {})),
+                **lists,
             )
         )
     issuers = [e.issuer for e in ehrs]

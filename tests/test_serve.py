@@ -100,12 +100,17 @@ def test_demo_serves_the_chart_and_the_app_and_stops():
         wait_healthy(port, proc)
         chart = requests.get(f"http://127.0.0.1:{port + 10}/", timeout=5)
         assert chart.ok and 'data-encounter="units-exceed-enc-1"' in chart.text
+        assert 'id="coder-launch"' in chart.text
+        landing = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert landing.ok and f'data-iss="http://127.0.0.1:{port + 10}/fhir"' in landing.text
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=10)
     finally:
         proc.kill()
     assert proc.returncode == 0
     assert f"Open http://127.0.0.1:{port + 10}/" in out
+    assert f"http://127.0.0.1:{port}/login?iss=http://127.0.0.1:{port + 10}/fhir" in out
+    assert "Coding work queue" in out
 
 
 def test_sandbox_refuses_a_taken_port():

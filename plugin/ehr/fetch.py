@@ -402,6 +402,9 @@ def fetch_visit(
 
     tried = _referenced(resources)  # practitioners asked for (a failed read is not asked twice)
     calls = [(lambda t=t, i=i: _read_or_none(client, t, i)) for t, i in sorted(tried)]
+    # The Patient (name, MRN) for the coder queue: captured into the Task at sign-off.
+    if f"Patient/{patient}" not in resources:
+        calls.append(lambda: _patient_or_none(client, patient))
     # Oracle serves charges only by encounter: the same year's earlier visits' ChargeItems give
     # the KX running total (Epic exposes none; a full server answered Claim?patient above).
     if "ChargeItem" in strategy.by_encounter and year_start:
@@ -437,6 +440,15 @@ def fetch_visit(
     entries = [{"resource": r} for r in resources.values()]
     entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def _patient_or_none(client: FhirReader, patient: str) -> dict | None:
+    """The Patient, for the names the coder queue shows; the review does not need it, so any
+    refusal or failure only leaves the name out."""
+    try:
+        return client.read("Patient", patient)
+    except (PluginError, FhirError):
+        return None
 
 
 def _read_or_none(client: FhirReader, rtype: str, rid: str) -> dict | None:

@@ -7,16 +7,20 @@ of adding another.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime
 
+import orjson
 from fhir.resources.R4B.task import Task
 from pydantic import ValidationError
 
 from plugin.domain import Severity
 from plugin.errors import PluginError
 from plugin.fhir.validation import first_problem
+from plugin.report import to_dict
 from plugin.rules.engine import Report
+from plugin.tasks.names import People
 
 SYSTEM = "https://unitguard.example.org/fhir"
 TASK_CODE_SYSTEM = f"{SYSTEM}/CodeSystem/task-code"
@@ -24,6 +28,7 @@ TASK_CODE = "coding-review"
 RULE_SYSTEM = f"{SYSTEM}/CodeSystem/rule"
 INPUT_SYSTEM = f"{SYSTEM}/CodeSystem/task-input"
 IDENTIFIER_SYSTEM = f"{SYSTEM}/task-id"
+ACTION_EXTENSION = f"{SYSTEM}/StructureDefinition/task-action"
 PRIORITY = {Severity.ERROR: "asap", Severity.WARNING: "urgent", Severity.INFO: "routine"}
 
 
@@ -48,6 +53,68 @@ def task_input(task: dict, code: str) -> object:
                 for key, value in item.items():
                     if key.startswith("value"):
                         return value.get("reference") if key == "valueReference" else value
+    return None
+
+
+def task_snapshot(task: dict) -> dict | None:
+    """The review as it stood at sign-off (the report JSON the Task carries), or None."""
+    attachment = task_input(task, "review")
+    if not isinstance(attachment, dict) or not attachment.get("data"):
+        return None
+    try:
+        return orjson.loads(base64.b64decode(attachment["data"]))
+    except ValueError:
+        return None
+
+
+def history_entry(
+    action: str,
+    what: str,
+    who: str | None,
+    note: str = "",
+    when: datetime | None = None,
+    who_name: str | None = None,
+) -> dict:
+    """One line of a Task's history as a FHIR Annotation: the action's code and what it did in
+    extensions, the person's note as the text (what it did when there is no note)."""
+    entry: dict = {
+        "extension": [
+            {"url": ACTION_EXTENSION, "valueCode": action},
+            {"url": f"{ACTION_EXTENSION}-what", "valueString": what},
+        ],
+        "time": (when or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "text": note or what,
+    }
+    if who and "/" in who:
+        entry["authorReference"] = {"reference": who, **({"display": who_name} if who_name else {})}
+    elif who or who_name:
+        entry["authorString"] = who_name or who
+    return entry
+
+
+def task_history(task: dict) -> list[dict]:
+    """The Task's history, oldest first: who, when, what and the note."""
+    out = []
+    for note in task.get("note") or []:
+        ext = {e.get("url"): e for e in note.get("extension") or [] if isinstance(e, dict)}
+        action = (ext.get(ACTION_EXTENSION) or {}).get("valueCode")
+        what = (ext.get(f"{ACTION_EXTENSION}-what") or {}).get("valueString") or action
+        author = (
+            note.get("authorString")
+            or (note.get("authorReference") or {}).get("display")
+            or (note.get("authorReference") or {}).get("reference")
+        )
+        text = note.get("text", "")
+        out.append(
+            {
+                "action": action or "note",
+                "what": what or "Note",
+                "who": author or "—",
+                "when": note.get("time", ""),
+                "note": "" if text == what else text,
+            }
+        )
+    return out
     return None
 
 
@@ -79,6 +146,7 @@ def review_task(
     owner: dict | None = None,
     requester: str | None = None,
     now: datetime | None = None,
+    people: People | None = None,
 ) -> dict:
     """The Task resource (as a dict) for a reviewed visit; TaskBuildError if it is not valid."""
     visit = report.visit
@@ -116,6 +184,35 @@ def review_task(
                 "valueReference": {"reference": therapist},
             }
         )
+    people = people or People()
+    for code, value in (
+        ("patient-name", people.patient_name),
+        ("patient-mrn", people.patient_mrn),
+        ("therapist-name", people.therapist_name),
+    ):
+        if value:
+            inputs.append(
+                {
+                    "type": {"coding": [{"system": INPUT_SYSTEM, "code": code}]},
+                    "valueString": value,
+                }
+            )
+    inputs.append(
+        {
+            "type": {"coding": [{"system": INPUT_SYSTEM, "code": "ehr"}]},
+            "valueUri": issuer,
+        }
+    )
+    inputs.append(
+        {
+            "type": {"coding": [{"system": INPUT_SYSTEM, "code": "review"}]},
+            "valueAttachment": {
+                "contentType": "application/json",
+                "title": "The review at sign-off",
+                "data": base64.b64encode(orjson.dumps(to_dict(report))).decode(),
+            },
+        }
+    )
     if visit.payer:
         inputs.append(
             {

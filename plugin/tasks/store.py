@@ -7,6 +7,7 @@ tools read review Tasks from here with ordinary FHIR searches.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,9 +38,35 @@ tasks = sa.Table(
     sa.Column("service_date", sa.String(10), index=True),
     sa.Column("dollars_at_risk", sa.Float, nullable=False, default=0.0),
     sa.Column("authored_on", sa.String(40), nullable=False),
+    # Who may see it, and what the queue shows and searches (captured at sign-off).
+    sa.Column("issuer", sa.String(300), index=True),
+    sa.Column("patient_name", sa.String(200)),
+    sa.Column("patient_mrn", sa.String(64)),
+    sa.Column("therapist_name", sa.String(200), index=True),
+    sa.Column("reopened", sa.Boolean, nullable=False, default=False),
     sa.Column("last_updated", sa.String(40), nullable=False, index=True),
     sa.Column("body", sa.LargeBinary, nullable=False),
+    # Covers every column the coder queue filters, sorts and offers as choices, so its queries
+    # never read the wide rows (each carries the Task's body).
+    sa.Index(
+        "ix_tasks_queue",
+        "issuer",
+        "status",
+        "dollars_at_risk",
+        "service_date",
+        "authored_on",
+        "therapist_name",
+        "payer",
+        "owner",
+        "reopened",
+        "rules",
+        "patient_name",
+        "patient_mrn",
+        "id",
+    ),
 )
+CHOICES_SECONDS = 15.0
+ADDED = ("issuer", "patient_name", "patient_mrn", "therapist_name", "reopened")
 
 
 class TaskStoreError(PluginError):
@@ -86,6 +113,11 @@ def _columns(task: dict) -> dict:
         "payer": task_input(task, "payer"),
         "service_date": task_input(task, "date-of-service"),
         "authored_on": task.get("authoredOn") or "",
+        "issuer": task_input(task, "ehr"),
+        "patient_name": task_input(task, "patient-name"),
+        "patient_mrn": task_input(task, "patient-mrn"),
+        "therapist_name": task_input(task, "therapist-name"),
+        "reopened": bool(task_input(task, "reopened")),
     }
 
 
@@ -105,6 +137,25 @@ class TaskStore:
     def __init__(self, url: str = "sqlite:///unitguard-tasks.sqlite") -> None:
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+        # The queue's filter choices, kept briefly: dropped at once by this process's writes,
+        # after CHOICES_SECONDS for other processes' (several app instances share the store).
+        self._writes = 0
+        self._choices: dict[tuple, tuple[int, float, dict]] = {}
+
+    def _add_missing_columns(self) -> None:
+        """A store written before the queue columns existed gets them (empty: such Tasks show
+        in no coder's queue until re-signed, since their EHR is unknown)."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns("tasks")}
+        with self.engine.begin() as conn:
+            for name in ADDED:
+                if name not in present:
+                    column = tasks.c[name]
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    default = " NOT NULL DEFAULT FALSE" if name == "reopened" else ""
+                    conn.execute(sa.text(f"ALTER TABLE tasks ADD COLUMN {name} {kind}{default}"))
+            for index in tasks.indexes:
+                index.create(conn, checkfirst=True)
 
     def _stored(self, row) -> Stored:
         return Stored(orjson.loads(row.body), row.version)
@@ -136,6 +187,7 @@ class TaskStore:
             except sa.exc.IntegrityError:
                 conn.rollback()
                 return self.find_by_identifier(cols["identifier"]), False
+        self._writes += 1
         return Stored(orjson.loads(body), 1), True
 
     def find_by_identifier(self, identifier: str) -> Stored:
@@ -173,6 +225,7 @@ class TaskStore:
             )
             if result.rowcount != 1:
                 raise VersionConflict(f"Task {task_id} changed while it was being updated")
+        self._writes += 1
         return Stored(orjson.loads(body), version)
 
     def search(
@@ -189,34 +242,33 @@ class TaskStore:
         payer: str | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        issuer: str | None = None,
+        therapist_name: str | None = None,
+        text: str | None = None,
+        reopened: bool | None = None,
         sort: str = "-_lastUpdated",
         count: int = 100,
         offset: int = 0,
     ) -> tuple[list[Stored], int]:
         """Tasks matching the filters, sorted; returns (page, total)."""
-        query = sa.select(tasks)
-        if status:
-            query = query.where(tasks.c.status.in_(status))
-        if code:
-            column = tasks.c.code
-            query = query.where(column == code if "|" in code else column.like(f"%|{code}"))
-        for column, value in (
-            (tasks.c.owner, owner),
-            (tasks.c.patient, patient),
-            (tasks.c.encounter, encounter),
-            (tasks.c.identifier, identifier),
-            (tasks.c.therapist, therapist),
-            (tasks.c.payer, payer),
-        ):
-            if value:
-                query = query.where(column == value)
-        if date_from:
-            query = query.where(tasks.c.service_date >= date_from)
-        if date_to:
-            query = query.where(tasks.c.service_date <= date_to)
-        if rule:
-            wrapped = sa.literal(",") + tasks.c.rules + sa.literal(",")
-            query = query.where(wrapped.like(f"%,{rule},%"))
+        query = self._filtered(
+            sa.select(tasks),
+            status=status,
+            code=code,
+            owner=owner,
+            patient=patient,
+            encounter=encounter,
+            identifier=identifier,
+            rule=rule,
+            therapist=therapist,
+            payer=payer,
+            date_from=date_from,
+            date_to=date_to,
+            issuer=issuer,
+            therapist_name=therapist_name,
+            text=text,
+            reopened=reopened,
+        )
         order = {
             "_lastUpdated": tasks.c.last_updated,
             "authored-on": tasks.c.authored_on,
@@ -229,8 +281,129 @@ class TaskStore:
             name = part.strip().lstrip("-")
             if name in order:
                 keys.append(order[name].desc() if part.strip().startswith("-") else order[name])
-        query = query.order_by(*keys, tasks.c.id)
+        # The page's ids first (sorted on the narrow columns only), then their bodies: sorting
+        # whole rows would drag every matching body through the sort.
+        ids_query = query.with_only_columns(tasks.c.id).order_by(*keys, tasks.c.id)
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
-            rows = conn.execute(query.limit(count).offset(offset)).all()
-        return [self._stored(r) for r in rows], int(total or 0)
+            total = conn.execute(
+                query.with_only_columns(sa.func.count()).select_from(tasks).order_by(None)
+            ).scalar()
+            ids = [r.id for r in conn.execute(ids_query.limit(count).offset(offset))]
+            found = (
+                {
+                    r.id: r
+                    for r in conn.execute(
+                        sa.select(tasks.c.id, tasks.c.body, tasks.c.version).where(
+                            tasks.c.id.in_(ids)
+                        )
+                    )
+                }
+                if ids
+                else {}
+            )
+        return [self._stored(found[i]) for i in ids if i in found], int(total or 0)
+
+    @staticmethod
+    def _filtered(
+        query,
+        *,
+        status=None,
+        code=None,
+        owner=None,
+        patient=None,
+        encounter=None,
+        identifier=None,
+        rule=None,
+        therapist=None,
+        payer=None,
+        date_from=None,
+        date_to=None,
+        issuer=None,
+        therapist_name=None,
+        text=None,
+        reopened=None,
+    ):
+        if status:
+            query = query.where(tasks.c.status.in_(status))
+        if code:
+            column = tasks.c.code
+            query = query.where(column == code if "|" in code else column.like(f"%|{code}"))
+        for column, value in (
+            (tasks.c.owner, owner),
+            (tasks.c.patient, patient),
+            (tasks.c.encounter, encounter),
+            (tasks.c.identifier, identifier),
+            (tasks.c.therapist, therapist),
+            (tasks.c.payer, payer),
+            (tasks.c.issuer, issuer),
+            (tasks.c.therapist_name, therapist_name),
+        ):
+            if value:
+                query = query.where(column == value)
+        if date_from:
+            query = query.where(tasks.c.service_date >= date_from)
+        if date_to:
+            query = query.where(tasks.c.service_date <= date_to)
+        if rule:
+            wrapped = sa.literal(",") + tasks.c.rules + sa.literal(",")
+            query = query.where(wrapped.like(f"%,{_escape_like(rule)},%", escape="\\"))
+        if reopened is not None:
+            query = query.where(tasks.c.reopened.is_(reopened))
+        if text and text.strip():
+            pattern = f"%{_escape_like(text.strip().lower())}%"
+            query = query.where(
+                sa.or_(
+                    *(
+                        sa.func.lower(sa.func.coalesce(column, "")).like(pattern, escape="\\")
+                        for column in (
+                            tasks.c.patient_name,
+                            tasks.c.patient_mrn,
+                            tasks.c.therapist_name,
+                            tasks.c.payer,
+                            tasks.c.rules,
+                        )
+                    )
+                )
+            )
+        return query
+
+    def count(self, **filters) -> int:
+        """How many Tasks match the filters (the same as ``search``'s)."""
+        query = self._filtered(sa.select(sa.func.count()).select_from(tasks), **filters)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def choices(self, **filters) -> dict[str, list[str]]:
+        """The values present among the matching Tasks, for the queue's filter menus: therapist
+        names, payers, owners and rule ids, sorted."""
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
+        cached = self._choices.get(key)
+        now = time.monotonic()
+        if cached and cached[0] == self._writes and now - cached[1] < CHOICES_SECONDS:
+            return cached[2]
+        found = self._read_choices(filters)
+        if len(self._choices) > 64:
+            self._choices.clear()
+        self._choices[key] = (self._writes, now, found)
+        return found
+
+    def _read_choices(self, filters: dict) -> dict[str, list[str]]:
+        columns = (tasks.c.therapist_name, tasks.c.payer, tasks.c.owner, tasks.c.rules)
+        query = self._filtered(sa.select(*columns), **filters)  # de-duplicated below
+        seen: list[set[str]] = [set(), set(), set(), set()]
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                for values, value in zip(seen, row, strict=True):
+                    if value:
+                        values.add(value)
+        rules = {r for joined in seen[3] for r in joined.split(",") if r}
+        return {
+            "therapist": sorted(seen[0]),
+            "payer": sorted(seen[1]),
+            "owner": sorted(seen[2]),
+            "rule": sorted(rules),
+        }
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

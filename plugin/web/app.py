@@ -42,6 +42,7 @@ class AppServices:
     visit_cache: VisitCache = field(default_factory=lambda: VisitCache(0))
     # Per issuer, the EHR's own procedure codes mapped to CPT ([ehr.codes] map in the EHR list).
     code_maps: dict[str, dict] = field(default_factory=dict)
+    registry: Any = None  # the registered EHRs (the landing page offers their logins)
 
     def ehr_accepts_tasks(self, issuer: str) -> bool:
         return issuer in self.task_capable_issuers
@@ -138,6 +139,7 @@ def create_app(
             salt=hmac.new(settings.secret_key.encode(), b"visit-cache", hashlib.sha256).digest(),
         ),
         code_maps=_code_maps(registry),
+        registry=registry,
         **extra,
     )
     if registry is not None and any(e.quirks.get("backend_key") for e in registry.ehrs):

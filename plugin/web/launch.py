@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
-from flask import Flask, redirect, url_for
+from flask import Flask, abort, redirect, url_for
 
 from plugin.ehr import FetchError, fetch_visit
 from plugin.errors import InputError
+from plugin.tasks.names import human_name
+from plugin.web.roles import CLINICIAN, CODER, is_coder, relative_reference
 from plugin.web.security import client_fingerprint, set_session_cookie
 from plugin.web.sessions import LaunchSession, SessionStore
 from smart_launch import (
@@ -23,6 +26,8 @@ from smart_launch import (
     refresh,
 )
 from smart_launch.flask import create_blueprint
+
+log = logging.getLogger(__name__)
 
 
 class FhirVisitSource:
@@ -65,22 +70,76 @@ def install_launch(
 ) -> None:
     """``public_url`` (``UNITGUARD_PUBLIC_URL``) makes the redirect URI; never the Host header."""
 
+    http = make_session()
+
+    def roles_of(ehr: RegisteredEhr, tokens: TokenSet):
+        def read(user: str) -> list[dict]:
+            client = FhirClient(ehr.issuer, token=lambda: tokens.access_token, session=http)
+            try:
+                if user.startswith("PractitionerRole/"):
+                    return [client.read("PractitionerRole", user.split("/", 1)[1])]
+                return list(client.search("PractitionerRole", {"practitioner": user}).resources)
+            except FhirError as exc:
+                log.warning("PractitionerRole lookup failed: %s", type(exc).__name__)
+                return []
+
+        return read
+
+    def name_of(ehr: RegisteredEhr, tokens: TokenSet, user: str | None) -> str | None:
+        """The signed-in user's name (for the Task history); None when the EHR will not say."""
+        if not user or not user.startswith(("Practitioner/", "PractitionerRole/")):
+            return None
+        client = FhirClient(ehr.issuer, token=lambda: tokens.access_token, session=http)
+        try:
+            resource = client.read(*user.split("/", 1))
+            if resource.get("resourceType") == "PractitionerRole":
+                ref = (resource.get("practitioner") or {}).get("reference") or ""
+                if not ref.startswith("Practitioner/"):
+                    return None
+                resource = client.read(*ref.split("/", 1))
+        except FhirError:
+            return None
+        return human_name(resource)
+
     def on_launched(ehr: RegisteredEhr, tokens: TokenSet, context: LaunchContext):
-        launch = LaunchSession(
-            iss=ehr.issuer,
-            patient=f"Patient/{context.patient}",
-            encounter=f"Encounter/{context.encounter}",
-            fhir_user=context.fhir_user,
-            token=tokens.to_dict(),
-        )
-        sid = sessions.create(launch, client=client_fingerprint())
-        # the id rides in this one URL for iframes that drop the cookie; once the cookie comes
-        # back the app's links leave it out and the bare id is refused
-        response = redirect(
-            url_for(
+        user = relative_reference(context.fhir_user, ehr.issuer)
+        if context.patient:  # a clinician's launch: this patient's visit only
+            launch = LaunchSession(
+                iss=ehr.issuer,
+                patient=f"Patient/{context.patient}",
+                encounter=f"Encounter/{context.encounter}",
+                fhir_user=user,
+                token=tokens.to_dict(),
+                role=CLINICIAN,
+                user_name=name_of(ehr, tokens, user),
+            )
+            # the id rides in this one URL for iframes that drop the cookie; once the cookie
+            # comes back the app's links leave it out and the bare id is refused
+            sid = sessions.create(launch, client=client_fingerprint())
+            target = url_for(
                 "views.review_page", encounter_id=context.encounter, sid=sid, t=int(time.time())
             )
-        )
+        else:  # no patient: the EHR's menu or a standalone sign-in, for coders only
+            if not user:
+                abort(403, description="The EHR did not say who you are (fhirUser); sign in again.")
+            if not is_coder(user, ehr.coders, ehr.coder_role_codes, roles_of(ehr, tokens)):
+                log.info("launch without patient refused: not a coder")
+                abort(
+                    403,
+                    description="The coding work queue is for coders. Ask your administrator "
+                    "to add your account to this EHR's coder list, or open unitguard from a "
+                    "patient's visit.",
+                )
+            launch = LaunchSession(
+                iss=ehr.issuer,
+                fhir_user=user,
+                token=tokens.to_dict(),
+                role=CODER,
+                user_name=name_of(ehr, tokens, user),
+            )
+            sid = sessions.create(launch, client=client_fingerprint())
+            target = url_for("views.queue", sid=sid)
+        response = redirect(target)
         set_session_cookie(response, sid, secure)
         return response
 

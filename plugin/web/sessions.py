@@ -40,6 +40,7 @@ class LaunchSession:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     token: dict = field(default_factory=dict)  # TokenSet fields; never sent to the browser
     role: str = "therapist"  # or "coder"
+    user_name: str | None = None  # the signed-in user's name, for the Task history
     # the client it is bound to: a keyed hash of its address and User-Agent (never the values)
     client: str = ""
     cookie_seen: bool = False  # the browser sent the session cookie back at least once
@@ -109,3 +110,10 @@ class SessionStore:
             conn.execute(
                 table.update().where(table.c.id == sid).values(data=orjson.dumps(asdict(session)))
             )
+
+    def delete(self, sid: str | None) -> None:
+        """End a session (logout): its id is refused from now on, in a cookie or a URL."""
+        if not sid:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.id == sid))

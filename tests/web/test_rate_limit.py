@@ -152,6 +152,8 @@ def test_queue_actions_are_limited(make_app):
     sid, csrf = new_session(app)
     client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
     stored = app.extensions["unitguard"].store.search()[0][0]
+    coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
+    sid, csrf = bound_session(app, coder), coder.csrf
     form = {"sid": sid, "csrf_token": csrf, "action": "reassign", "owner": "Senior coder"}
     version = stored.version
     resp = client.post(f"/queue/{stored.task['id']}/action", data={**form, "version": version})
@@ -206,8 +208,10 @@ def test_normal_use_is_never_limited_by_the_defaults(make_app):
             assert client.get(f"/review/enc-1?sid={sid}&refresh=1").status_code == 200
         resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
         assert resp.status_code == 302
-    for _ in range(30):  # and pages through the coder queue
-        assert client.get(f"/queue?sid={sid}").status_code == 200
+    coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
+    coder_sid = bound_session(app, coder)
+    for _ in range(30):  # and a coder pages through the queue
+        assert client.get(f"/queue?sid={coder_sid}").status_code == 200
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     for _ in range(50):  # a tool paging through the Task API
         assert client.get("/fhir/Task", headers=auth).status_code == 200

@@ -91,6 +91,12 @@ def new_session(app) -> tuple[str, str]:
     return bound_session(app, session), session.csrf
 
 
+def coder_session(app) -> tuple[str, str]:
+    """A coder's session (the queue needs the coder role, contract section 5)."""
+    session = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
+    return bound_session(app, session), session.csrf
+
+
 def hrefs(html: str) -> list[str]:
     return [part.split('"', 1)[0] for part in html.split('href="')[1:]]
 
@@ -105,7 +111,9 @@ def test_a_url_sid_that_differs_from_the_cookie_is_refused(app):
     client.set_cookie("ug_sid", mine)
     assert client.get("/review/enc-1").status_code == 200
     assert client.get(f"/review/enc-1?sid={theirs}").status_code == 403
-    assert client.get(f"/queue?sid={theirs}").status_code == 403
+    coder, _ = coder_session(app)  # a coder's id (the queue is theirs) beside another cookie
+    assert client.get(f"/queue?sid={coder}").status_code == 403
+    assert app.test_client().get(f"/queue?sid={coder}").status_code == 200
     forged = client.post("/review/enc-1/sign-off", data={"sid": theirs, "csrf_token": their_csrf})
     assert forged.status_code == 403
     assert app.extensions["unitguard"].store.search()[1] == 0
@@ -117,7 +125,9 @@ def test_a_sid_copied_from_a_log_opens_nothing_from_another_client(app):
     thief = app.test_client()
     thief.environ_base.update(ELSEWHERE)
     assert thief.get(f"/review/enc-1?sid={sid}").status_code == 403
-    assert thief.get(f"/queue?sid={sid}").status_code == 403
+    coder, _ = coder_session(app)
+    assert thief.get(f"/queue?sid={coder}").status_code == 403
+    assert app.test_client().get(f"/queue?sid={coder}").status_code == 200
     assert thief.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf}).status_code
     assert app.extensions["unitguard"].store.search()[1] == 0
     # the same address with another browser is another client too
@@ -138,7 +148,7 @@ def test_without_cookies_the_id_stays_in_the_apps_links(app):
     sid, _ = new_session(app)
     html = app.test_client().get(f"/review/enc-1?sid={sid}").get_data(as_text=True)
     assert f"/review/enc-1?sid={sid}&amp;refresh=1" in html
-    assert f"/queue?sid={sid}" in html
+    assert f"/logout?sid={sid}" in html
 
 
 @responses.activate
@@ -208,7 +218,7 @@ def test_a_session_ends_after_15_idle_minutes(app, clock):
 
 
 def test_activity_never_stretches_a_session_past_its_lifetime(app, clock):
-    sid, _ = new_session(app)
+    sid, _ = coder_session(app)
     client = app.test_client()
     for _ in range(6):  # every 10 minutes for an hour
         clock.now += 10 * 60 - 1
@@ -245,7 +255,7 @@ def test_the_queue_is_limited_before_any_session_or_role_check(make_app):
     client = app.test_client()
     # no session at all: refused by the session check twice, then by the limit
     assert [client.get("/queue").status_code for _ in range(3)] == [401, 401, 429]
-    sid, _ = new_session(app)
+    sid, _ = coder_session(app)
     other = app.test_client()
     assert [other.get(f"/queue?sid={sid}").status_code for _ in range(3)] == [200, 200, 429]
     resp = other.get(f"/queue?sid={sid}")

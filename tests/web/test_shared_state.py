@@ -47,7 +47,7 @@ def test_a_launch_started_by_one_worker_finishes_on_the_other_once(tmp_path):
 
     def consume(store):
         try:
-            got.append(store.consume("st-1", "b").code_verifier)
+            got.append(store.consume("st-1", browser_binding="b").code_verifier)
         except StateMismatch:
             got.append("refused")
 

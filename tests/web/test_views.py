@@ -106,18 +106,25 @@ def test_clean_visit_writes_no_task_unless_configured(tmp_path):
     assert app.extensions["unitguard"].store.search()[1] == 0
 
 
+def coder_session(app, iss: str = ISS, user: str = "Practitioner/coder-1") -> tuple[str, str]:
+    session = LaunchSession(iss=iss, fhir_user=user, role="coder", user_name="Casey Coder")
+    return bound_session(app, session), session.csrf
+
+
 def _signed_task(app, launch):
+    """The therapist signs off; returns a coder of the same EHR with the Task."""
     sid, csrf = launch
     client = app.test_client()
     client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
     stored = app.extensions["unitguard"].store.search()[0][0]
+    sid, csrf = coder_session(app)
     return client, sid, csrf, stored
 
 
 def test_queue_lists_filters_and_completes(app, launch):
     client, sid, csrf, stored = _signed_task(app, launch)
     html = client.get(f"/queue?sid={sid}").get_data(as_text=True)
-    assert f'data-task-id="{stored.task["id"]}"' in html
+    assert f'data-task="Task/{stored.task["id"]}"' in html
     assert 'data-rule="units-exceed-time"' in html
     assert stored.task["id"] not in client.get(f"/queue?sid={sid}&rule=cloned-note").get_data(
         as_text=True
@@ -152,6 +159,10 @@ def test_queue_reject_needs_a_reason_and_reassign_sets_owner(app, launch):
     )
     task = app.extensions["unitguard"].store.read(stored.task["id"]).task
     assert task["owner"] == {"display": "Senior coder"}
+    assert task["note"][-1]["authorReference"] == {
+        "reference": "Practitioner/coder-1",
+        "display": "Casey Coder",
+    }
 
 
 def test_stale_version_is_a_412_and_nothing_is_overwritten(app, launch):
@@ -163,7 +174,9 @@ def test_stale_version_is_a_412_and_nothing_is_overwritten(app, launch):
         data={**base, "action": "reject", "reason": "duplicate"},
     )
     assert resp.status_code == 412
-    assert "Someone else changed this review" in resp.get_data(as_text=True)
+    page = resp.get_data(as_text=True)
+    assert "Someone else changed this review" in page and 'data-conflict="true"' in page
+    assert ">duplicate</textarea>" in page  # what the coder typed is kept
     assert app.extensions["unitguard"].store.read(stored.task["id"]).task["status"] == "completed"
 
 
