@@ -242,6 +242,14 @@ def sign_off_view(encounter_id: str):
     launch = _require_clinician()
     check_csrf(launch.csrf)
     report = _review(encounter_id, fresh=True)  # sign off what the chart says now
+    errors = sum(1 for f in report.findings if f.severity.value == "error")
+    if errors and request.form.get("confirm") != "yes":
+        # the page asks the therapist to confirm; a POST without it signs nothing
+        abort(
+            400,
+            description=f"This visit has {errors} error(s): tick 'Send this visit to coding "
+            "review' to confirm, or fix the note first and re-read it from the chart.",
+        )
     ext = current_app.extensions["unitguard"]
     settings = ext.settings
     result = sign_off(

@@ -81,7 +81,9 @@ def sign(app, encounter: str, iss: str = ISS) -> str:
         user_name="Dana Reyes, PT",
     )
     client = app.test_client()
-    resp = client.post(f"/review/{encounter}/sign-off", data={"sid": sid, "csrf_token": csrf})
+    resp = client.post(
+        f"/review/{encounter}/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)
     store = app.extensions["unitguard"].store
     return store.search(encounter=f"Encounter/{encounter}")[0][0].task["id"]
@@ -381,7 +383,9 @@ def test_queue_text_search_escapes_like_wildcards(tmp_path):
         visits=StaticVisitSource({"enc-1": defective()}),
     )
     sid, csrf = session(app, patient="Patient/pat-1", encounter="Encounter/enc-1")
-    app.test_client().post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    app.test_client().post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    )
     store = app.extensions["unitguard"].store
     assert store.count(issuer=ISS, text="%") == 0 and store.count(issuer=ISS, text="_") == 0
     assert store.count(issuer=ISS, text="example") == 1

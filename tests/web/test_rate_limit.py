@@ -125,14 +125,17 @@ def test_sign_off_is_limited_per_session(make_app):
     app = make_app(rate_actions=2)
     client = app.test_client()
     sid, csrf = new_session(app)
-    form = {"sid": sid, "csrf_token": csrf}
+    form = {"sid": sid, "csrf_token": csrf, "confirm": "yes"}
     assert [client.post("/review/enc-1/sign-off", data=form).status_code for _ in range(2)] == [
         302,
         302,
     ]
     assert_throttled(client.post("/review/enc-1/sign-off", data=form))
     other_sid, other_csrf = new_session(app)  # same address, another session: not limited
-    resp = client.post("/review/enc-1/sign-off", data={"sid": other_sid, "csrf_token": other_csrf})
+    resp = client.post(
+        "/review/enc-1/sign-off",
+        data={"sid": other_sid, "csrf_token": other_csrf, "confirm": "yes"},
+    )
     assert resp.status_code == 302
 
 
@@ -150,7 +153,7 @@ def test_queue_actions_are_limited(make_app):
     app = make_app(rate_actions=2)
     client = app.test_client()
     sid, csrf = new_session(app)
-    client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"})
     stored = app.extensions["unitguard"].store.search()[0][0]
     coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
     sid, csrf = bound_session(app, coder), coder.csrf
@@ -206,7 +209,9 @@ def test_normal_use_is_never_limited_by_the_defaults(make_app):
     for n in range(20):  # a therapist re-reads and re-signs a visit many times
         if n % 2:  # a re-read from the chart every few seconds, for a whole minute
             assert client.get(f"/review/enc-1?sid={sid}&refresh=1").status_code == 200
-        resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+        resp = client.post(
+            "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+        )
         assert resp.status_code == 302
     coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
     coder_sid = bound_session(app, coder)
@@ -232,7 +237,9 @@ def test_a_limited_request_logs_nothing_identifying(make_app, caplog):
     sid, csrf = new_session(app)
     with caplog.at_level("DEBUG"):
         for _ in range(2):
-            client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+            client.post(
+                "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+            )
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "rate limit reached on actions" in logged
     for secret in (sid, csrf, "127.0.0.1", "pat-1", "enc-1"):

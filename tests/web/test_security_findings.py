@@ -114,7 +114,9 @@ def test_a_url_sid_that_differs_from_the_cookie_is_refused(app):
     coder, _ = coder_session(app)  # a coder's id (the queue is theirs) beside another cookie
     assert client.get(f"/queue?sid={coder}").status_code == 403
     assert app.test_client().get(f"/queue?sid={coder}").status_code == 200
-    forged = client.post("/review/enc-1/sign-off", data={"sid": theirs, "csrf_token": their_csrf})
+    forged = client.post(
+        "/review/enc-1/sign-off", data={"sid": theirs, "csrf_token": their_csrf, "confirm": "yes"}
+    )
     assert forged.status_code == 403
     assert app.extensions["unitguard"].store.search()[1] == 0
     assert client.get(f"/review/enc-1?sid={mine}").status_code == 200  # the same id is fine
@@ -128,7 +130,9 @@ def test_a_sid_copied_from_a_log_opens_nothing_from_another_client(app):
     coder, _ = coder_session(app)
     assert thief.get(f"/queue?sid={coder}").status_code == 403
     assert app.test_client().get(f"/queue?sid={coder}").status_code == 200
-    assert thief.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf}).status_code
+    assert thief.post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    ).status_code
     assert app.extensions["unitguard"].store.search()[1] == 0
     # the same address with another browser is another client too
     other_browser = app.test_client()
@@ -277,7 +281,9 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 @pytest.fixture
 def stored_task(app):
     sid, csrf = new_session(app)
-    app.test_client().post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    app.test_client().post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    )
     stored = app.extensions["unitguard"].store.search()[0][0]
     return stored.task
 

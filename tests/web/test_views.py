@@ -63,12 +63,24 @@ def test_review_needs_a_launch_and_only_the_launched_visit(app, launch):
     assert client.get(f"/review/enc-2?sid={sid}").status_code == 403
 
 
+def test_sign_off_with_errors_needs_the_confirmation_on_the_server_too(app, launch):
+    """The page's checkbox is 'required' in the browser; a POST without it signs nothing."""
+    sid, csrf = launch
+    resp = app.test_client().post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    assert resp.status_code == 400 and "tick" in resp.get_data(as_text=True)
+    assert app.extensions["unitguard"].store.search()[1] == 0
+
+
 def test_sign_off_writes_one_task_and_updates_it_on_resign(app, launch):
     sid, csrf = launch
     client = app.test_client()
-    resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    resp = client.post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    )
     assert resp.status_code == 302 and "Task+created" in resp.headers["Location"]
-    resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    resp = client.post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    )
     assert "Task+updated" in resp.headers["Location"]
     store = app.extensions["unitguard"].store
     page, total = store.search()
@@ -115,7 +127,7 @@ def _signed_task(app, launch):
     """The therapist signs off; returns a coder of the same EHR with the Task."""
     sid, csrf = launch
     client = app.test_client()
-    client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"})
     stored = app.extensions["unitguard"].store.search()[0][0]
     sid, csrf = coder_session(app)
     return client, sid, csrf, stored
@@ -216,7 +228,9 @@ def test_logs_hold_no_token_session_id_or_patient_reference(app, launch, caplog)
     client = app.test_client()
     with caplog.at_level("DEBUG"):
         client.get(f"/review/enc-1?sid={sid}")
-        client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+        client.post(
+            "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+        )
         client.get(f"/queue?sid={sid}")
         client.get(f"/review/enc-2?sid={sid}")
     logged = "\n".join(r.getMessage() for r in caplog.records)
@@ -275,6 +289,8 @@ def test_no_redirect_leaves_the_app(app, hostile):
 def test_sign_off_and_queue_redirects_stay_on_the_app(app, launch):
     sid, csrf = launch
     client = app.test_client()
-    signed = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    signed = client.post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    )
     assert signed.status_code == 302
     assert signed.headers["Location"].startswith("/review/enc-1?")

@@ -104,7 +104,9 @@ def test_sign_off_reviews_fresh_data(app, source):
     client = app.test_client()
     client.get(f"/review/enc-1?sid={sid}")
     source.bundles["enc-1"] = clean_visit().bundle()  # corrected in the chart since the page
-    resp = client.post("/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf})
+    resp = client.post(
+        "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
+    )
     assert source.fetches == 2
     assert "no+coding+review+needed" in resp.headers["Location"]
     assert app.extensions["unitguard"].store.search()[1] == 0
