@@ -121,7 +121,7 @@ def _consume(url: str, barrier, results) -> None:
     store = StateStore(make_engine(url))
     barrier.wait(timeout=30)
     try:
-        results.put(store.consume("state-1").code_verifier)
+        results.put(store.consume("state-1", browser_binding="b").code_verifier)
     except StateMismatch:
         results.put("refused")
 
@@ -131,7 +131,14 @@ def test_sessions_and_launch_states_are_shared_and_single_use(pg_url):
     sid = sessions.create(LaunchSession(iss="https://ehr.test/fhir", patient="Patient/p"))
     assert SessionStore(pg_url).get(sid).patient == "Patient/p"  # another process's store
     StateStore(make_engine(pg_url)).put(
-        LaunchState("state-1", "verifier", "https://ehr.test/fhir", "http://app/cb", 1e12)
+        LaunchState(
+            "state-1",
+            "verifier",
+            "https://ehr.test/fhir",
+            "http://app/cb",
+            1e12,
+            browser_binding="b",
+        )
     )
     barrier, results = CTX.Barrier(2), CTX.Queue()
     run_all(_consume, [(pg_url, barrier, results)] * 2)
