@@ -57,11 +57,16 @@ def _codes(concepts: Iterable[object]) -> set[str]:
 
 
 def _of_patient(index: Index, rtype: str, patient: str | None) -> list[dict]:
-    return [
-        r
-        for r in index.by_type.get(rtype, ())
-        if index.key(r.get("subject") or r.get("patient")) == patient
-    ]
+    """The patient's resources of one type, found once per index."""
+
+    def make() -> list[dict]:
+        return [
+            r
+            for r in index.by_type.get(rtype, ())
+            if index.key(r.get("subject") or r.get("patient")) == patient
+        ]
+
+    return index.cached(("of-patient", rtype, patient), make)
 
 
 def _role(index: Index, reference: object) -> str | None:

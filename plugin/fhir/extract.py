@@ -186,10 +186,15 @@ def _notes(resource: dict) -> str:
     return " ".join(text(obj(n).get("text")) for n in seq(resource.get("note")) if n)
 
 
+def _code_of(index: Index, procedure: dict) -> str | None:
+    """A Procedure's CPT/HCPCS code, read once per index."""
+    return index.cached(("code", id(procedure)), lambda: billing_code(procedure.get("code")))
+
+
 def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) -> str | None:
     """The CPT/HCPCS code of a Procedure, mapping an EHR's own code where a map is given."""
     concept = procedure.get("code")
-    code = billing_code(concept)
+    code = _code_of(index, procedure)
     if code is not None:
         return code
     codings = [obj(c) for c in seq(obj(concept).get("coding"))]
@@ -576,7 +581,7 @@ def _earlier_visits(
     for key in earlier:
         for procedure in _procedures_of(index, key):
             note = _notes(procedure)
-            if note and billing_code(procedure.get("code")) in policy.documented:
+            if note and _code_of(index, procedure) in policy.documented:
                 earlier[key].append(note)
     for key in earlier:
         for document in _documents_of(index, key):
@@ -661,7 +666,7 @@ def _encounter_disciplines(
         for procedure in _procedures_of(index, encounter):
             if text(procedure.get("status")) not in ("completed", "stopped"):
                 continue
-            if billing_code(procedure.get("code")) not in policy.therapy_codes:
+            if _code_of(index, procedure) not in policy.therapy_codes:
                 continue
             for item in seq(procedure.get("performer")):
                 role = role_of_reference(index, obj(item).get("actor"))

@@ -234,11 +234,11 @@ class Index:
         ref = reference.get("reference") if isinstance(reference, dict) else reference
         if not isinstance(ref, str) or not ref or ref[0] == "#":
             return None
+        if ref.count("/") == 1 and ref not in self.aliases:  # the common form, Type/id
+            return ref
         alias = self.aliases.get(ref)
         if alias is not None:
             return alias
-        if ref.count("/") == 1:  # the common relative form, Type/id
-            return ref
         ref = ref.split("/_history/")[0]
         parts = ref.rstrip("/").split("/")
         if len(parts) >= 2 and not ref.startswith("urn:"):

@@ -76,6 +76,12 @@ def _role_named(label: str) -> str | None:
     return None
 
 
+def role_of(index: Index, resource: dict) -> str | None:
+    """``_role_of`` once per resource and index (every visit of a patient reads the same
+    practitioners)."""
+    return index.cached(("role", id(resource)), lambda: _role_of(index, resource))
+
+
 def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
     rtype = resource.get("resourceType")
     if rtype == "Practitioner":
@@ -101,7 +107,7 @@ def role_of_reference(index: Index, reference: object) -> str | None:
     key = index.key(reference)
     resource = index.by_key.get(key) if key else None
     if resource:
-        role = _role_of(index, resource)
+        role = role_of(index, resource)
         if role:
             return role
     display = text(obj(reference).get("display"))
@@ -131,7 +137,7 @@ def performer(index: Index, item: dict, where: str) -> Performer | None:
     key, resource = index.resolve(item.get("actor"), f"{where}.actor")
     if key is None:
         return None
-    role = _role_of(index, resource) if resource else None
+    role = role_of(index, resource) if resource else None
     person = ""
     if key.startswith("PractitionerRole/") and resource:
         person = index.key(resource.get("practitioner")) or ""
