@@ -42,6 +42,13 @@ CLEAN_VISIT_NOTE = (
 )
 
 
+# Ten PT treatment days before a visit on 2026-03-04 (the episode cases and fixtures).
+TEN_TREATMENT_DAYS = (
+    "2026-02-02", "2026-02-04", "2026-02-06", "2026-02-09", "2026-02-11",
+    "2026-02-13", "2026-02-16", "2026-02-18", "2026-02-20", "2026-02-23",
+)  # fmt: skip
+
+
 def _enc(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -194,6 +201,34 @@ class VisitBuilder:
             plan["created"] = certified or start
             plan["contributor"] = [{"reference": "Practitioner/md"}]
         return self.add(plan)
+
+    def order_and_plan_sent(
+        self, ordered: str, sent: str, plan_id: str = "poc-1", by: str = "md"
+    ) -> None:
+        """The CY2025 order exception's evidence: a physician's signed, dated order and a
+        Communication sending the plan of care to that physician."""
+        self.add(
+            {
+                "resourceType": "ServiceRequest",
+                "id": "order-1",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": "Patient/pat-1"},
+                "authoredOn": ordered,
+                "requester": {"reference": f"Practitioner/{by}"},
+            }
+        )
+        self.add(
+            {
+                "resourceType": "Communication",
+                "id": "sent-1",
+                "status": "completed",
+                "subject": {"reference": "Patient/pat-1"},
+                "about": [{"reference": f"CarePlan/{plan_id}"}],
+                "sent": f"{sent}T10:00:00-05:00",
+                "recipient": [{"reference": f"Practitioner/{by}"}],
+            }
+        )
 
     def treatment_days(self, days: tuple[str, ...], code: str = "97112") -> None:
         """Earlier visits of the patient, one per date, each with a treated code."""

@@ -6,7 +6,7 @@ checks every registered rule has at least one 'pass' and one 'fail' case here.
 
 from __future__ import annotations
 
-from plugin.synthetic import CLEAN_NOTE, HCPCS, VisitBuilder, clean_visit
+from plugin.synthetic import CLEAN_NOTE, HCPCS, TEN_TREATMENT_DAYS, VisitBuilder, clean_visit
 
 
 def _b(builder: VisitBuilder, **options):
@@ -713,10 +713,7 @@ def xs_interleaved():
 
 
 # --- the episode: plan of care and progress reports (BPM ch.15 §220.1.3, §220.3 D) ----------
-TEN_DAYS = (
-    "2026-02-02", "2026-02-04", "2026-02-06", "2026-02-09", "2026-02-11",
-    "2026-02-13", "2026-02-16", "2026-02-18", "2026-02-20", "2026-02-23",
-)  # fmt: skip
+TEN_DAYS = TEN_TREATMENT_DAYS
 
 
 def _episode(days=TEN_DAYS, **plan) -> VisitBuilder:
@@ -773,28 +770,7 @@ def plan_certified_late():
 def plan_order_exception():
     """CY2025: a signed, dated physician order plus the plan sent within 30 days certifies."""
     b = _episode(days=TEN_DAYS[:5], certified="never")
-    b.add(
-        {
-            "resourceType": "ServiceRequest",
-            "id": "order-1",
-            "status": "active",
-            "intent": "order",
-            "subject": {"reference": "Patient/pat-1"},
-            "authoredOn": "2026-01-28",
-            "requester": {"reference": "Practitioner/md"},
-        }
-    )
-    b.add(
-        {
-            "resourceType": "Communication",
-            "id": "sent-1",
-            "status": "completed",
-            "subject": {"reference": "Patient/pat-1"},
-            "about": [{"reference": "CarePlan/poc-1"}],
-            "sent": "2026-02-05T10:00:00-05:00",
-            "recipient": [{"reference": "Practitioner/md"}],
-        }
-    )
+    b.order_and_plan_sent(ordered="2026-01-28", sent="2026-02-05")
     return _b(b)
 
 
