@@ -118,6 +118,11 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
 
 
 def _start_key(index: Index, encounter: dict) -> float:
+    """The instant an Encounter starts, as a sortable number; read once per index."""
+    return index.cached(("start", id(encounter)), lambda: _read_start(index, encounter))
+
+
+def _read_start(index: Index, encounter: dict) -> float:
     raw = obj(encounter.get("period")).get("start")
     moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
     if moment is None:
