@@ -106,11 +106,18 @@ def is_billing_code_system(system: str) -> bool:
 
 def billing_code(concept: object) -> str | None:
     """The CPT/HCPCS code of a CodeableConcept, if it has one."""
-    for coding in seq(obj(concept).get("coding")):
-        coding = obj(coding)
-        code = text(coding.get("code")).strip()
-        if code and is_billing_code_system(text(coding.get("system"))):
-            return code.upper()
+    # Written out (no obj/seq/text calls): it runs for every procedure, line and charge.
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return None
+    for coding in codings:
+        if not isinstance(coding, dict):
+            continue
+        code, system = coding.get("code"), coding.get("system")
+        if isinstance(code, str) and isinstance(system, str) and is_billing_code_system(system):
+            code = code.strip()
+            if code:
+                return code.upper()
     return None
 
 
@@ -161,16 +168,18 @@ class Index:
         # The zone a time without an offset is read in: UNITGUARD_TIMEZONE, else the offset
         # the same Bundle uses elsewhere, else UTC (decided on first use, with a note).
         self._zone: tuple[tzinfo, str] | None = None
+        by_type, by_key, aliases = self.by_type, self.by_key, self.aliases
         for resource, full_url in resources:
-            rtype = text(resource.get("resourceType"))
-            rid = text(resource.get("id"))
-            key = f"{rtype}/{rid}" if rid else full_url
-            if not rtype or not key:
+            rtype, rid = resource.get("resourceType"), resource.get("id")
+            if not isinstance(rtype, str) or not rtype:
                 continue
-            self.by_type[rtype].append(resource)
-            self.by_key[key] = resource
+            key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
+            if not key:
+                continue
+            by_type[rtype].append(resource)
+            by_key[key] = resource
             if full_url:
-                self.aliases[full_url] = key
+                aliases[full_url] = key
 
     def zone(self) -> tuple[tzinfo, str]:
         """The zone for times without an offset, and how it was chosen (for the note)."""
@@ -273,8 +282,7 @@ def index_bundle(bundle: object) -> Index:
     resources: list = []
     notes: list[str] = []
     for position, entry in enumerate(entries):
-        entry = obj(entry)
-        resource = entry.get("resource")
+        resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             notes.append(f"Bundle.entry[{position}] has no resource; skipped")
             continue
@@ -284,5 +292,6 @@ def index_bundle(bundle: object) -> Index:
                 said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))
                 notes.append(f"server note ({text(issue.get('severity')) or 'info'}): {said}")
             continue
-        resources.append((resource, text(entry.get("fullUrl"))))
+        full_url = entry.get("fullUrl")
+        resources.append((resource, full_url if isinstance(full_url, str) else ""))
     return Index(resources, notes)

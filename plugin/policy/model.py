@@ -119,6 +119,8 @@ class Mpfs:
     allowed_categories: frozenset[str] = frozenset({"eligible"})
     benefit_categories: frozenset[str] = frozenset({"benefit"})
     patient_share_categories: frozenset[str] = frozenset({"copay", "deductible"})
+    # unit_amount's answers by (code, day): the data does not change once loaded.
+    _amounts: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def schedule_for(self, day: date) -> MpfsSchedule | None:
         """The period in force on a day: the latest one of its year that has started."""
@@ -131,6 +133,13 @@ class Mpfs:
 
     def unit_amount(self, code: str, day: date) -> tuple[float, str] | None:
         """($ per unit, where it comes from) for a code on a day, or None when not in the data."""
+        try:
+            return self._amounts[code, day]
+        except KeyError:
+            found = self._amounts[code, day] = self._unit_amount(code, day)
+            return found
+
+    def _unit_amount(self, code: str, day: date) -> tuple[float, str] | None:
         schedule = self.schedule_for(day)
         if schedule is None:
             return None
