@@ -80,7 +80,8 @@ def claim_day(claim: dict) -> date | None:
 
 def claim_counts(index: Index, claim: dict) -> bool:
     """Whether a Claim's lines count: use claim, not cancelled, not replaced by another Claim."""
-    if text(claim.get("use")) not in ("claim", ""):
+    use = claim.get("use")
+    if isinstance(use, str) and use not in ("claim", ""):
         return False
     if text(claim.get("status")) in CLAIM_SKIP_STATUS:
         return False

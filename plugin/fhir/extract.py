@@ -453,7 +453,7 @@ def _is_vital_sign(observation: dict) -> bool:
     """A vital sign (temperature, pulse, blood pressure, ...) is not a functional measure."""
     for category in seq(observation.get("category")):
         for coding in seq(obj(category).get("coding")):
-            if text(obj(coding).get("code")) == "vital-signs":
+            if obj(coding).get("code") == "vital-signs":
                 return True
     return any(
         text(obj(c).get("code")) in VITAL_SIGNS_LOINC

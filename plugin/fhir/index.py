@@ -57,9 +57,9 @@ def number(value: object) -> float | None:
 def parse_instant(value: object, zone: tzinfo = UTC) -> datetime | None:
     """A FHIR dateTime with a time part as an aware datetime; a time without an offset is read
     in ``zone`` (callers with an Index use ``Index.instant``, which picks the zone and notes it)."""
-    raw = text(value)
-    if "T" not in raw:
+    if not isinstance(value, str) or "T" not in value:
         return None
+    raw = value
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
@@ -87,11 +87,10 @@ def configured_timezone() -> tuple[tzinfo | None, str]:
 
 def parse_day(value: object) -> date | None:
     """The date part of a FHIR date or dateTime (a year or year-month alone gives None)."""
-    raw = text(value)
-    if len(raw) < 10:
+    if not isinstance(value, str) or len(value) < 10:
         return None
     try:
-        return date.fromisoformat(raw[:10])
+        return date.fromisoformat(value[:10])
     except ValueError:
         return None
 
@@ -162,6 +161,7 @@ class Index:
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
         self.aliases: dict[str, str] = dict(base.aliases) if base else {}
         self.notes: list[str] = notes if notes is not None else []
+        self._keys: dict[str, str | None] = {}  # reference string -> key (Index.key)
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
         # index: a patient with a year of visits would otherwise re-derive them for every visit.
         self.memo: dict = {}
@@ -222,8 +222,10 @@ class Index:
         """The date of service of a FHIR date or dateTime: the local date in the instant's own
         offset (an evening visit at -05:00 stays on its day); a UTC instant is moved into the
         organisation's zone when one is configured."""
-        raw = text(value)
-        if raw.endswith("Z") or raw.endswith("+00:00"):
+        if not isinstance(value, str):
+            return None
+        raw = value
+        if raw.endswith(("Z", "+00:00")):
             zone, _ = configured_timezone()
             moment = parse_instant(raw)
             if zone is not None and moment is not None:
@@ -239,9 +241,19 @@ class Index:
             return found
 
     def key(self, reference: object) -> str | None:
-        """Normalise a Reference (object or string) to ``Type/id``; None when it is empty."""
+        """Normalise a Reference (object or string) to ``Type/id``; None when it is empty.
+        Each reference string is normalised once per index (the same few recur throughout)."""
         ref = reference.get("reference") if isinstance(reference, dict) else reference
-        if not isinstance(ref, str) or not ref or ref[0] == "#":
+        if not isinstance(ref, str):
+            return None
+        try:
+            return self._keys[ref]
+        except KeyError:
+            found = self._keys[ref] = self._normalise(ref)
+            return found
+
+    def _normalise(self, ref: str) -> str | None:
+        if not ref or ref[0] == "#":
             return None
         alias = self.aliases.get(ref)
         if alias is not None:

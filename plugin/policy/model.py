@@ -202,15 +202,30 @@ class Policy:
     mpfs: Mpfs = field(default_factory=Mpfs)
     medicare_advantage_sopt_prefixes: tuple[str, ...] = ()
     medicare_advantage_names: tuple[str, ...] = ()
+    # timed | untimed, formed once (rules and the reader ask for it per line and procedure).
+    _therapy_codes: frozenset[str] = field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
+
+    # ptp_edits_for's answers by date of service (the edits do not change once loaded).
+    _ptp_by_day: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_therapy_codes", self.timed | self.untimed)
 
     @property
     def therapy_codes(self) -> frozenset[str]:
         """Codes that need GP/GO/GN on every line (timed and untimed therapy codes)."""
-        return self.timed | self.untimed
+        return self._therapy_codes
 
     def ptp_edits_for(self, day: date | None) -> dict[tuple[str, str], PtpEdit]:
         """The PTP edits in force on a date, keyed by (column1, column2); later rows win."""
-        return {(e.column1, e.column2): e for e in self.ptp if e.in_force(day)}
+        found = self._ptp_by_day.get(day)
+        if found is None:
+            found = self._ptp_by_day[day] = {
+                (e.column1, e.column2): e for e in self.ptp if e.in_force(day)
+            }
+        return found
 
     def method_for_payer(self, payer: str | None) -> str:
         name = (payer or "").lower()
