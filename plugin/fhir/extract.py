@@ -742,9 +742,9 @@ def build_visit(
         if where == encounter or (where is None and day is not None and when == day)
     )
 
+    mine = _disciplines(policy, services, visit_lines)
     same_day = []
     if day is not None:
-        mine = _disciplines(policy, services, visit_lines)
         for _, key, other_day in _patient_encounters(index, patient):
             if key == encounter or other_day != day:
                 continue
@@ -777,7 +777,7 @@ def build_visit(
             policy,
             patient,
             day,
-            _disciplines(policy, services, visit_lines),
+            mine,
             _patient_encounters(index, patient),
             disciplines_of,
         )

@@ -198,7 +198,7 @@ def missing_distinct_modifier(ctx: Context) -> Iterator[Issue]:
     codes = {line.code for line in day_lines}
     distinct = ctx.policy.distinct_modifiers
     edits = ctx.policy.ptp_edits_for(ctx.visit.day)
-    pairs = sorted(pair for pair in edits if pair[0] in codes and pair[1] in codes)
+    pairs = sorted((one, two) for one in codes for two in codes if (one, two) in edits)
     for col1, col2 in pairs:
         edit = edits[col1, col2]
         for line in ctx.lines_of(col2):
