@@ -175,8 +175,16 @@ class Context:
         codes = set(self.allocation.units) | set(self.billed_units)
         return sum(self.supported(c) for c in codes if c in self.policy.timed)
 
+    @cached_property
+    def _lines_by_code(self) -> dict[str, list[BilledLine]]:
+        grouped: dict[str, list[BilledLine]] = defaultdict(list)
+        for line in self.lines:
+            grouped[line.code].append(line)
+        return dict(grouped)
+
     def lines_of(self, code: str) -> list[BilledLine]:
-        return [line for line in self.lines if line.code == code]
+        """The visit's billed lines of a code, in their order (shared: do not change it)."""
+        return self._lines_by_code.get(code, [])
 
     def unit_price(self, code: str) -> float | None:
         prices = [p for p in (line.unit_price for line in self.lines_of(code)) if p is not None]
