@@ -80,7 +80,8 @@ def claim_day(claim: dict) -> date | None:
 
 def claim_counts(index: Index, claim: dict) -> bool:
     """Whether a Claim's lines count: use claim, not cancelled, not replaced by another Claim."""
-    if text(claim.get("use")) not in ("claim", ""):
+    use = claim.get("use")
+    if isinstance(use, str) and use not in ("claim", ""):
         return False
     if text(claim.get("status")) in CLAIM_SKIP_STATUS:
         return False
@@ -122,7 +123,11 @@ def claim_lines(
     key = f"Claim/{text(claim.get('id'))}"
     fallback_day = claim_day(claim)
     items = [obj(item) for item in seq(claim.get("item"))]
-    by_date = not any(index.key(e) for item in items for e in seq(item.get("encounter")))
+    # Per item, the first encounter it names (None when it names none).
+    encounter_of = [
+        next((k for k in map(index.key, seq(item.get("encounter"))) if k), None) for item in items
+    ]
+    by_date = not any(encounter_of)
     lines = []
     for position, item in enumerate(items):
         code = billing_code(item.get("productOrService"))
@@ -135,13 +140,13 @@ def claim_lines(
             or parse_day(obj(item.get("servicedPeriod")).get("start"))
             or fallback_day
         )
-        encounters = [index.key(e) for e in seq(item.get("encounter"))]
+        encounter = encounter_of[position]
         try:
             units = _units(item.get("quantity"), ref, index)
         except Unreadable as exc:
             index.note(f"{exc}; the line is not counted and the visit needs review")
             if unreadable is not None:
-                unreadable.append((ref, next((e for e in encounters if e), None), day))
+                unreadable.append((ref, encounter, day))
             continue
         amount = number(obj(item.get("net")).get("value"))
         if amount is None:
@@ -155,7 +160,7 @@ def claim_lines(
                 modifiers=_modifier_codes(item.get("modifier")),
                 amount=amount,
                 day=day,
-                encounter=next((e for e in encounters if e), None),
+                encounter=encounter,
                 by_date=by_date,
             )
         )

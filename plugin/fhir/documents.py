@@ -87,6 +87,8 @@ def preferred_attachments(document: dict) -> list[dict]:
     """The document's attachments, most readable format first (the original order otherwise)."""
     attachments = [obj(obj(c).get("attachment")) for c in seq(document.get("content"))]
     attachments = [a for a in attachments if a]
+    if len(attachments) < 2:
+        return attachments
 
     def rank(attachment: dict) -> int:
         kind = _kind(attachment.get("contentType"))

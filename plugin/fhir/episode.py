@@ -57,16 +57,15 @@ def _codes(concepts: Iterable[object]) -> set[str]:
 
 
 def _of_patient(index: Index, rtype: str, patient: str | None) -> list[dict]:
-    """The patient's resources of one type, found once per index."""
-
-    def make() -> list[dict]:
-        return [
-            r
-            for r in index.by_type.get(rtype, ())
-            if index.key(r.get("subject") or r.get("patient")) == patient
-        ]
-
-    return index.cached(("of-patient", rtype, patient), make)
+    """The patient's resources of a type, found once per index (plans, reports, orders and
+    signers all ask again)."""
+    found = index.by_type.get(rtype)
+    if not found:
+        return []
+    return index.cached(
+        ("of-patient", rtype, patient),
+        lambda: [r for r in found if index.key(r.get("subject") or r.get("patient")) == patient],
+    )
 
 
 def _role(index: Index, reference: object) -> str | None:

@@ -118,6 +118,11 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
 
 
 def _start_key(index: Index, encounter: dict) -> float:
+    """The instant an Encounter starts, as a sortable number; read once per index."""
+    return index.cached(("start", id(encounter)), lambda: _read_start(index, encounter))
+
+
+def _read_start(index: Index, encounter: dict) -> float:
     raw = obj(encounter.get("period")).get("start")
     moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
     if moment is None:
@@ -453,7 +458,7 @@ def _is_vital_sign(observation: dict) -> bool:
     """A vital sign (temperature, pulse, blood pressure, ...) is not a functional measure."""
     for category in seq(observation.get("category")):
         for coding in seq(obj(category).get("coding")):
-            if text(obj(coding).get("code")) == "vital-signs":
+            if obj(coding).get("code") == "vital-signs":
                 return True
     return any(
         text(obj(c).get("code")) in VITAL_SIGNS_LOINC
@@ -742,9 +747,9 @@ def build_visit(
         if where == encounter or (where is None and day is not None and when == day)
     )
 
+    mine = _disciplines(policy, services, visit_lines)
     same_day = []
     if day is not None:
-        mine = _disciplines(policy, services, visit_lines)
         for _, key, other_day in _patient_encounters(index, patient):
             if key == encounter or other_day != day:
                 continue
@@ -777,7 +782,7 @@ def build_visit(
             policy,
             patient,
             day,
-            _disciplines(policy, services, visit_lines),
+            mine,
             _patient_encounters(index, patient),
             disciplines_of,
         )

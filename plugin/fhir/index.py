@@ -57,9 +57,9 @@ def number(value: object) -> float | None:
 def parse_instant(value: object, zone: tzinfo = UTC) -> datetime | None:
     """A FHIR dateTime with a time part as an aware datetime; a time without an offset is read
     in ``zone`` (callers with an Index use ``Index.instant``, which picks the zone and notes it)."""
-    raw = text(value)
-    if "T" not in raw:
+    if not isinstance(value, str) or "T" not in value:
         return None
+    raw = value
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
@@ -87,11 +87,10 @@ def configured_timezone() -> tuple[tzinfo | None, str]:
 
 def parse_day(value: object) -> date | None:
     """The date part of a FHIR date or dateTime (a year or year-month alone gives None)."""
-    raw = text(value)
-    if len(raw) < 10:
+    if not isinstance(value, str) or len(value) < 10:
         return None
     try:
-        return date.fromisoformat(raw[:10])
+        return date.fromisoformat(value[:10])
     except ValueError:
         return None
 
@@ -106,11 +105,18 @@ def is_billing_code_system(system: str) -> bool:
 
 def billing_code(concept: object) -> str | None:
     """The CPT/HCPCS code of a CodeableConcept, if it has one."""
-    for coding in seq(obj(concept).get("coding")):
-        coding = obj(coding)
-        code = text(coding.get("code")).strip()
-        if code and is_billing_code_system(text(coding.get("system"))):
-            return code.upper()
+    # Written out (no obj/seq/text calls): it runs for every procedure, line and charge.
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return None
+    for coding in codings:
+        if not isinstance(coding, dict):
+            continue
+        code, system = coding.get("code"), coding.get("system")
+        if isinstance(code, str) and isinstance(system, str) and is_billing_code_system(system):
+            code = code.strip()
+            if code:
+                return code.upper()
     return None
 
 
@@ -155,22 +161,25 @@ class Index:
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
         self.aliases: dict[str, str] = dict(base.aliases) if base else {}
         self.notes: list[str] = notes if notes is not None else []
+        self._keys: dict[str, str | None] = {}  # reference string -> key (Index.key)
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
         # index: a patient with a year of visits would otherwise re-derive them for every visit.
         self.memo: dict = {}
         # The zone a time without an offset is read in: UNITGUARD_TIMEZONE, else the offset
         # the same Bundle uses elsewhere, else UTC (decided on first use, with a note).
         self._zone: tuple[tzinfo, str] | None = None
+        by_type, by_key, aliases = self.by_type, self.by_key, self.aliases
         for resource, full_url in resources:
-            rtype = text(resource.get("resourceType"))
-            rid = text(resource.get("id"))
-            key = f"{rtype}/{rid}" if rid else full_url
-            if not rtype or not key:
+            rtype, rid = resource.get("resourceType"), resource.get("id")
+            if not isinstance(rtype, str) or not rtype:
                 continue
-            self.by_type[rtype].append(resource)
-            self.by_key[key] = resource
+            key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
+            if not key:
+                continue
+            by_type[rtype].append(resource)
+            by_key[key] = resource
             if full_url:
-                self.aliases[full_url] = key
+                aliases[full_url] = key
 
     def zone(self) -> tuple[tzinfo, str]:
         """The zone for times without an offset, and how it was chosen (for the note)."""
@@ -213,8 +222,10 @@ class Index:
         """The date of service of a FHIR date or dateTime: the local date in the instant's own
         offset (an evening visit at -05:00 stays on its day); a UTC instant is moved into the
         organisation's zone when one is configured."""
-        raw = text(value)
-        if raw.endswith("Z") or raw.endswith("+00:00"):
+        if not isinstance(value, str):
+            return None
+        raw = value
+        if raw.endswith(("Z", "+00:00")):
             zone, _ = configured_timezone()
             moment = parse_instant(raw)
             if zone is not None and moment is not None:
@@ -230,9 +241,19 @@ class Index:
             return found
 
     def key(self, reference: object) -> str | None:
-        """Normalise a Reference (object or string) to ``Type/id``; None when it is empty."""
+        """Normalise a Reference (object or string) to ``Type/id``; None when it is empty.
+        Each reference string is normalised once per index (the same few recur throughout)."""
         ref = reference.get("reference") if isinstance(reference, dict) else reference
-        if not isinstance(ref, str) or not ref or ref[0] == "#":
+        if not isinstance(ref, str):
+            return None
+        try:
+            return self._keys[ref]
+        except KeyError:
+            found = self._keys[ref] = self._normalise(ref)
+            return found
+
+    def _normalise(self, ref: str) -> str | None:
+        if not ref or ref[0] == "#":
             return None
         if ref.count("/") == 1 and ref not in self.aliases:  # the common form, Type/id
             return ref
@@ -273,8 +294,7 @@ def index_bundle(bundle: object) -> Index:
     resources: list = []
     notes: list[str] = []
     for position, entry in enumerate(entries):
-        entry = obj(entry)
-        resource = entry.get("resource")
+        resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             notes.append(f"Bundle.entry[{position}] has no resource; skipped")
             continue
@@ -284,5 +304,6 @@ def index_bundle(bundle: object) -> Index:
                 said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))
                 notes.append(f"server note ({text(issue.get('severity')) or 'info'}): {said}")
             continue
-        resources.append((resource, text(entry.get("fullUrl"))))
+        full_url = entry.get("fullUrl")
+        resources.append((resource, full_url if isinstance(full_url, str) else ""))
     return Index(resources, notes)

@@ -76,12 +76,6 @@ def _role_named(label: str) -> str | None:
     return None
 
 
-def role_of(index: Index, resource: dict) -> str | None:
-    """``_role_of`` once per resource and index (every visit of a patient reads the same
-    practitioners)."""
-    return index.cached(("role", id(resource)), lambda: _role_of(index, resource))
-
-
 def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
     rtype = resource.get("resourceType")
     if rtype == "Practitioner":
@@ -101,13 +95,24 @@ def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
     return None
 
 
+def _role_of_key(index: Index, key: str, resource: dict) -> str | None:
+    """``_role_of`` a resource of the index, read once per index and key (a visit asks the
+    same few practitioners' roles for every service, plan and report)."""
+    memo = index.memo
+    try:
+        return memo["role", key]
+    except KeyError:
+        role = memo["role", key] = _role_of(index, resource)
+        return role
+
+
 def role_of_reference(index: Index, reference: object) -> str | None:
     """The role (PT, PTA, MD, ...) of whoever a reference names: the resource it points at,
     else a role word in its ``display`` ("Rivera, Dana, PT"), else None."""
     key = index.key(reference)
     resource = index.by_key.get(key) if key else None
     if resource:
-        role = role_of(index, resource)
+        role = _role_of_key(index, key, resource)
         if role:
             return role
     display = text(obj(reference).get("display"))
@@ -137,7 +142,7 @@ def performer(index: Index, item: dict, where: str) -> Performer | None:
     key, resource = index.resolve(item.get("actor"), f"{where}.actor")
     if key is None:
         return None
-    role = role_of(index, resource) if resource else None
+    role = _role_of_key(index, key, resource) if resource else None
     person = ""
     if key.startswith("PractitionerRole/") and resource:
         person = index.key(resource.get("practitioner")) or ""

@@ -119,6 +119,8 @@ class Mpfs:
     allowed_categories: frozenset[str] = frozenset({"eligible"})
     benefit_categories: frozenset[str] = frozenset({"benefit"})
     patient_share_categories: frozenset[str] = frozenset({"copay", "deductible"})
+    # unit_amount's answers by (code, day): the data does not change once loaded.
+    _amounts: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def schedule_for(self, day: date) -> MpfsSchedule | None:
         """The period in force on a day: the latest one of its year that has started."""
@@ -131,6 +133,13 @@ class Mpfs:
 
     def unit_amount(self, code: str, day: date) -> tuple[float, str] | None:
         """($ per unit, where it comes from) for a code on a day, or None when not in the data."""
+        try:
+            return self._amounts[code, day]
+        except KeyError:
+            found = self._amounts[code, day] = self._unit_amount(code, day)
+            return found
+
+    def _unit_amount(self, code: str, day: date) -> tuple[float, str] | None:
         schedule = self.schedule_for(day)
         if schedule is None:
             return None
@@ -193,15 +202,30 @@ class Policy:
     mpfs: Mpfs = field(default_factory=Mpfs)
     medicare_advantage_sopt_prefixes: tuple[str, ...] = ()
     medicare_advantage_names: tuple[str, ...] = ()
+    # timed | untimed, formed once (rules and the reader ask for it per line and procedure).
+    _therapy_codes: frozenset[str] = field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
+
+    # ptp_edits_for's answers by date of service (the edits do not change once loaded).
+    _ptp_by_day: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_therapy_codes", self.timed | self.untimed)
 
     @property
     def therapy_codes(self) -> frozenset[str]:
         """Codes that need GP/GO/GN on every line (timed and untimed therapy codes)."""
-        return self.timed | self.untimed
+        return self._therapy_codes
 
     def ptp_edits_for(self, day: date | None) -> dict[tuple[str, str], PtpEdit]:
         """The PTP edits in force on a date, keyed by (column1, column2); later rows win."""
-        return {(e.column1, e.column2): e for e in self.ptp if e.in_force(day)}
+        found = self._ptp_by_day.get(day)
+        if found is None:
+            found = self._ptp_by_day[day] = {
+                (e.column1, e.column2): e for e in self.ptp if e.in_force(day)
+            }
+        return found
 
     def method_for_payer(self, payer: str | None) -> str:
         name = (payer or "").lower()

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import Any
 
 from plugin.domain import BilledLine, Service, Visit
 from plugin.narrative import PhraseMatcher
 from plugin.policy.model import Policy
 from plugin.units import Allocation, allocate, ladder_units
+
+
+class cached_property:  # noqa: N801 (named as the functools one it stands in for)
+    """functools.cached_property without the lock Python 3.11 takes on every first read
+    (a Context serves one review, in one thread)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.fn(instance)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +175,16 @@ class Context:
         codes = set(self.allocation.units) | set(self.billed_units)
         return sum(self.supported(c) for c in codes if c in self.policy.timed)
 
+    @cached_property
+    def _lines_by_code(self) -> dict[str, list[BilledLine]]:
+        grouped: dict[str, list[BilledLine]] = defaultdict(list)
+        for line in self.lines:
+            grouped[line.code].append(line)
+        return dict(grouped)
+
     def lines_of(self, code: str) -> list[BilledLine]:
-        return [line for line in self.lines if line.code == code]
+        """The visit's billed lines of a code, in their order (shared: do not change it)."""
+        return self._lines_by_code.get(code, [])
 
     def unit_price(self, code: str) -> float | None:
         prices = [p for p in (line.unit_price for line in self.lines_of(code)) if p is not None]

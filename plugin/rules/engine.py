@@ -126,8 +126,9 @@ def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) ->
         rules = ALL_RULES
     ctx = Context(visit, policy, matcher_for(policy))
     findings = []
+    has_billing = ctx.has_billing
     for order, rule in enumerate(rules):
-        if rule.billing and not ctx.has_billing:
+        if rule.billing and not has_billing:
             continue
         for issue in rule.check(ctx):
             findings.append((rule.severity.rank, order, finding(rule, issue)))

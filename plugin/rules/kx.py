@@ -19,7 +19,7 @@ GROUPS = (("PT+SLP", ("GP", "GN")), ("OT", ("GO",)))
 
 def _group_of(modifiers: frozenset[str]) -> str | None:
     for name, group_modifiers in GROUPS:
-        if any(m in modifiers for m in group_modifiers):
+        if not modifiers.isdisjoint(group_modifiers):
             return name
     return None
 

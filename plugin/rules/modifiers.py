@@ -197,9 +197,10 @@ def missing_distinct_modifier(ctx: Context) -> Iterator[Issue]:
     day_lines = _same_day_lines(ctx)
     codes = {line.code for line in day_lines}
     distinct = ctx.policy.distinct_modifiers
-    for (col1, col2), edit in sorted(ctx.policy.ptp_edits_for(ctx.visit.day).items()):
-        if col1 not in codes or col2 not in codes:
-            continue
+    edits = ctx.policy.ptp_edits_for(ctx.visit.day)
+    pairs = sorted((one, two) for one in codes for two in codes if (one, two) in edits)
+    for col1, col2 in pairs:
+        edit = edits[col1, col2]
         for line in ctx.lines_of(col2):
             has_modifier = bool(line.modifiers & distinct)
             if edit.modifier_indicator == "1" and has_modifier:
