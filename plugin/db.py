@@ -11,6 +11,9 @@ import sqlalchemy as sa
 
 MEMORY_URLS = ("sqlite://", "sqlite:///:memory:")
 _engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+# Server databases' engines are kept until disposed: an engine dropped with connections in its
+# pool would leave them to the garbage collector, open (psycopg warns), instead of closing them.
+_server_engines: list[sa.Engine] = []
 
 
 def _scratch_file() -> str:
@@ -25,6 +28,7 @@ def dispose_engines() -> None:
     """Close every pooled connection (they reopen on next use)."""
     for engine in list(_engines):
         engine.dispose()
+    _server_engines.clear()
 
 
 def _forget_inherited_connections() -> None:
@@ -52,5 +56,6 @@ def make_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
+        _server_engines.append(engine)
     _engines.add(engine)
     return engine

@@ -87,11 +87,11 @@ def _create_same(url: str, barrier, results) -> None:
 
 
 def test_two_processes_creating_one_identifier_leave_one_task(pg_url):
-    TaskStore(pg_url)  # the tables exist before the race
+    store = TaskStore(pg_url)  # the tables exist before the race; kept for the fixture
     barrier, results = CTX.Barrier(2), CTX.Queue()
     run_all(_create_same, [(pg_url, barrier, results)] * 2)
     assert sorted(results.get(timeout=5) for _ in range(2)) == [False, True]
-    assert len(TaskStore(pg_url).search()[0]) == 1
+    assert len(store.search()[0]) == 1
 
 
 def _deliver(url: str, log_path: str, barrier) -> None:
