@@ -78,6 +78,15 @@ def claim_day(claim: dict) -> date | None:
     return parse_day(claim.get("created"))
 
 
+def service_day(item: dict, claim_date: date | None) -> date | None:
+    """A Claim item's date of service: its servicedDate or servicedPeriod, else the Claim's."""
+    return (
+        parse_day(item.get("servicedDate"))
+        or parse_day(obj(item.get("servicedPeriod")).get("start"))
+        or claim_date
+    )
+
+
 def claim_counts(index: Index, claim: dict) -> bool:
     """Whether a Claim's lines count: use claim, not cancelled, not replaced by another Claim."""
     use = claim.get("use")
@@ -135,11 +144,7 @@ def claim_lines(
             continue
         sequence = item.get("sequence", position + 1)
         ref = f"{key}#item{sequence}"
-        day = (
-            parse_day(item.get("servicedDate"))
-            or parse_day(obj(item.get("servicedPeriod")).get("start"))
-            or fallback_day
-        )
+        day = service_day(item, fallback_day)
         encounter = encounter_of[position]
         try:
             units = _units(item.get("quantity"), ref, index)
@@ -190,6 +195,16 @@ def _extension_money(resource: dict, suffix: str) -> float | None:
     return None
 
 
+def charge_code(item: dict) -> str | None:
+    """A ChargeItem's CPT/HCPCS code: in ``code``, else the procedure-code extension's coding
+    under a CPT/HCPCS system (Oracle may list a non-CPT bill code first)."""
+    code = billing_code(item.get("code"))
+    if code is not None:
+        return code
+    codings = _extension_codings(item, "procedure-code")
+    return next((c for system, c in codings if is_billing_code_system(system)), None)
+
+
 def charge_item_line(
     index: Index, item: dict, unreadable: list[UnreadableLine] | None = None
 ) -> BilledLine | None:
@@ -201,13 +216,11 @@ def charge_item_line(
     if text(item.get("status")) not in CHARGE_STATUS:
         return None
     ref = f"ChargeItem/{text(item.get('id'))}"
-    code = billing_code(item.get("code"))
+    code = charge_code(item)
     if code is None:
         codings = _extension_codings(item, "procedure-code")
-        code = next((c for system, c in codings if is_billing_code_system(system)), None)
-        if code is None and codings:
+        if codings:
             index.note(f"{ref} names no CPT/HCPCS code ({codings[0][0]}|{codings[0][1]})")
-    if code is None:
         return None
     day = (
         parse_day(item.get("occurrenceDateTime"))

@@ -23,16 +23,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from plugin.fhir.billing import CHARGE_STATUS, claim_counts
-from plugin.fhir.index import (
-    Index,
-    billing_code,
-    is_billing_code_system,
-    obj,
-    parse_instant,
-    seq,
-    text,
-)
+from plugin.fhir.billing import CHARGE_STATUS, charge_code, claim_counts, claim_day, service_day
+from plugin.fhir.index import Index, billing_code, obj, parse_instant, seq, text
 from plugin.fhir.practitioners import DISCIPLINE_OF, role_of_reference
 from plugin.policy.model import Policy
 
@@ -75,11 +67,11 @@ def _therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
             if named:
                 found.add(named[0])  # the review gives the line to its first encounter
             elif by_date:
-                day = _claim_item_day(claim, item)
+                day = service_day(item, claim_day(claim))
                 if day is not None:
                     undated.append((index.key(claim.get("patient")), day))
     for item in index.by_type.get("ChargeItem", ()):
-        if text(item.get("status")) in CHARGE_STATUS and _charge_code(item) in codes:
+        if text(item.get("status")) in CHARGE_STATUS and charge_code(item) in codes:
             encounter = index.key(item.get("context"))
             if encounter:
                 found.add(encounter)
@@ -90,50 +82,6 @@ def _therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
 
 def _is_therapist(index: Index, reference: object) -> bool:
     return role_of_reference(index, reference) in DISCIPLINE_OF
-
-
-def _charge_code(item: dict) -> str | None:
-    """A ChargeItem's CPT/HCPCS code, from ``code`` or Oracle's procedure-code extensions."""
-    code = billing_code(item.get("code"))
-    if code is not None:
-        return code
-    for ext in seq(item.get("extension")):
-        ext = obj(ext)
-        if not text(ext.get("url")).endswith("procedure-code"):
-            continue
-        concepts = [ext.get("valueCodeableConcept")]
-        concepts += [obj(n).get("valueCodeableConcept") for n in seq(ext.get("extension"))]
-        for concept in concepts:
-            for coding in seq(obj(concept).get("coding")):
-                coding = obj(coding)
-                if is_billing_code_system(text(coding.get("system"))):
-                    found = text(coding.get("code")).strip().upper()
-                    if found:
-                        return found
-    return None
-
-
-def _day(value: object) -> date | None:
-    raw = text(value)
-    try:
-        return date.fromisoformat(raw[:10]) if len(raw) >= 10 else None
-    except ValueError:
-        return None
-
-
-def _claim_item_day(claim: dict, item: dict) -> date | None:
-    """The item's date of service, else the Claim's (billing.claim_day's order)."""
-    day = _day(item.get("servicedDate")) or _day(obj(item.get("servicedPeriod")).get("start"))
-    if day:
-        return day
-    day = _day(obj(claim.get("billablePeriod")).get("start"))
-    if day:
-        return day
-    for other in seq(claim.get("item")):
-        day = _day(obj(other).get("servicedDate"))
-        if day:
-            return day
-    return _day(claim.get("created"))
 
 
 def _first_of_day(index: Index, wanted: list[tuple[str | None, date]]) -> set[str]:
