@@ -49,6 +49,7 @@ class Context:
     _clauses: dict[str, list[str]] = field(default_factory=dict)
     _affirmed: dict[tuple[str, str], bool] = field(default_factory=dict)
     memo: dict[str, object] = field(default_factory=dict)  # facts a few rules share
+    _supported: dict[str, int] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -156,7 +157,14 @@ class Context:
 
     def supported(self, code: str) -> int:
         """Units of the code this visit may bill: what the day supports less what the day's
-        other visits already billed (never below 0)."""
+        other visits already billed (never below 0). Several rules ask: computed once a code."""
+        try:
+            return self._supported[code]
+        except KeyError:
+            found = self._supported[code] = self._supported_units(code)
+            return found
+
+    def _supported_units(self, code: str) -> int:
         if code in self.policy.timed:
             day = self.allocation.units.get(code, 0)
             return max(0, day - self.other_billed.get(code, 0))

@@ -98,8 +98,22 @@ def _spend(ctx: Context) -> dict[str, GroupSpend]:
         by_ref = {line.ref: line for line in visit_spend.lines}
         others = [line for line in visit_spend.lines if line.ref not in mine_refs]
         reported = visit_spend.reported
+    mine_by_group: dict[str, list[BilledLine]] = {}
+    for line in ctx.lines:
+        group = _group_of(line.modifiers)
+        if group is not None:
+            mine_by_group.setdefault(group, []).append(line)
+    if not mine_by_group:
+        return result
+    # This year's other lines up to the visit's date, by group (read once for both groups).
+    others_by_group: dict[str, list[SpendLine]] = {}
+    for line in others:
+        if line.day and line.day.year == day.year and line.day <= day:
+            group = _group_of(line.group_modifiers)
+            if group is not None:
+                others_by_group.setdefault(group, []).append(line)
     for name, _ in GROUPS:
-        mine = [line for line in ctx.lines if _group_of(line.modifiers) == name]
+        mine = mine_by_group.get(name)
         if not mine:
             continue
         start = max(
@@ -109,12 +123,8 @@ def _spend(ctx: Context) -> dict[str, GroupSpend]:
         )
         before_lines = [
             line
-            for line in others
-            if _group_of(line.group_modifiers) == name
-            and line.day
-            and line.day.year == day.year
-            and line.day <= day
-            and (start is None or line.day > start.as_of)
+            for line in others_by_group.get(name, ())
+            if start is None or line.day > start.as_of
         ]
         mine_lines = [by_ref.get(line.ref) or _charge_line(line) for line in mine]
         result[name] = GroupSpend(
