@@ -58,9 +58,13 @@ def allocate(
         raise ValueError(f"unknown unit method {method!r}; use one of {', '.join(METHODS)}")
 
     total_units = ladder_units(total, first_unit, unit)
-    full = {c: m // unit for c, m in minutes.items()}
-    rest = {c: m % unit for c, m in minutes.items()}
+    full: dict[str, int] = {}
+    rest: dict[str, int] = {}
+    for code, m in minutes.items():
+        full[code], rest[code] = divmod(m, unit)
     extra = max(0, total_units - sum(full.values()))
+    if not extra:  # every unit is a full 15 minutes of its code (or no minutes at all)
+        return Allocation(method, total, total_units, full, dict(full))
     # Codes ranked by remaining minutes; the first `extra` get one more unit each. A code tied
     # with the last one given could have had it instead, so it may also reach full + 1.
     ranked = sorted(
@@ -69,9 +73,12 @@ def allocate(
     )
     chosen = ranked[:extra]
     cutoff = rest[chosen[-1]] if chosen else None
-    units = {c: full[c] + (1 if c in chosen else 0) for c in minutes}
-    most = {
-        c: full[c] + (1 if cutoff is not None and rest[c] > 0 and rest[c] >= cutoff else 0)
-        for c in minutes
-    }
+    units = dict(full)
+    most = dict(full)
+    for code in chosen:
+        units[code] += 1
+    if cutoff is not None:
+        for code, left in rest.items():
+            if left > 0 and left >= cutoff:
+                most[code] += 1
     return Allocation(method, total, total_units, units, most)

@@ -118,6 +118,26 @@ def _day(ctx: Context) -> DaySummary | None:
     )
 
 
+_PLANS: dict[bool, tuple[tuple[int, int, Rule], ...]] = {}
+
+
+def _plan(rules: Sequence[Rule], has_billing: bool) -> tuple[tuple[int, int, Rule], ...]:
+    """The rules that apply, each with its severity rank and registry order (the sort key of
+    its findings); for the registry it is worked out once per process."""
+    from plugin.rules import ALL_RULES
+
+    if rules is ALL_RULES and has_billing in _PLANS:
+        return _PLANS[has_billing]
+    found = tuple(
+        (rule.severity.rank, order, rule)
+        for order, rule in enumerate(rules)
+        if has_billing or not rule.billing
+    )
+    if rules is ALL_RULES:
+        _PLANS[has_billing] = found
+    return found
+
+
 def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) -> Report:
     """Apply every rule to the visit; findings come worst first, then in registry order."""
     if rules is None:
@@ -126,13 +146,11 @@ def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) ->
         rules = ALL_RULES
     ctx = Context(visit, policy, matcher_for(policy))
     findings = []
-    has_billing = ctx.has_billing
-    for order, rule in enumerate(rules):
-        if rule.billing and not has_billing:
-            continue
+    for rank, order, rule in _plan(rules, ctx.has_billing):
         for issue in rule.check(ctx):
-            findings.append((rule.severity.rank, order, finding(rule, issue)))
-    findings.sort(key=lambda item: (item[0], item[1]))
+            findings.append((rank, order, finding(rule, issue)))
+    if len(findings) > 1:
+        findings.sort(key=lambda item: (item[0], item[1]))
     own_minutes = (
         visit.stated_timed_minutes if ctx.total_only else sum(ctx.timed_minutes.values())
     ) or 0

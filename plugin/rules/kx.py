@@ -116,16 +116,22 @@ def _spend(ctx: Context) -> dict[str, GroupSpend]:
         mine = mine_by_group.get(name)
         if not mine:
             continue
-        start = max(
-            (r for r in reported if r.group == name and r.as_of.year == day.year and r.as_of < day),
-            key=lambda r: r.as_of,
-            default=None,
+        start = (
+            max(
+                (
+                    r
+                    for r in reported
+                    if r.group == name and r.as_of.year == day.year and r.as_of < day
+                ),
+                key=lambda r: r.as_of,
+                default=None,
+            )
+            if reported
+            else None
         )
-        before_lines = [
-            line
-            for line in others_by_group.get(name, ())
-            if start is None or line.day > start.as_of
-        ]
+        before_lines = others_by_group.get(name, [])
+        if start is not None:
+            before_lines = [line for line in before_lines if line.day > start.as_of]
         mine_lines = [by_ref.get(line.ref) or _charge_line(line) for line in mine]
         result[name] = GroupSpend(
             before=(start.amount if start else 0.0) + sum(line.allowed for line in before_lines),
