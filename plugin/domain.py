@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from plugin.frozen import fast_init
+
 UNQUALIFIED_ROLES = frozenset({"AIDE", "TECH", "STUDENT"})
 
 
@@ -28,6 +30,7 @@ class Severity(StrEnum):
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Performer:
     """Who furnished a service: a FHIR reference, a discipline and whether an assistant."""
@@ -49,6 +52,7 @@ class Performer:
         return self.person or self.ref
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Service:
     """One documented intervention (one completed Procedure)."""
@@ -85,6 +89,7 @@ class Service:
         return bool(people) and all(p.unqualified for p in people)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Goal:
     ref: str
@@ -93,6 +98,7 @@ class Goal:
     measurable: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Measure:
     """A numeric objective measure (an Observation)."""
@@ -104,6 +110,7 @@ class Measure:
     this_visit: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BilledLine:
     """One billed line of a claim or one charge item."""
@@ -124,6 +131,7 @@ class BilledLine:
         return self.amount / self.units
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EarlierVisit:
     """What the history says about an earlier visit of the same patient."""
@@ -133,6 +141,7 @@ class EarlierVisit:
     texts: tuple[str, ...]  # the notes of its services and its visit note
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlanOfCare:
     """One plan of care of the discipline, as read (contract §2b, "The episode")."""
@@ -146,6 +155,7 @@ class PlanOfCare:
     sent_on: date | None = None  # when the plan was sent to the physician/NPP, if known
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProgressReport:
     ref: str  # "DocumentReference/x"
@@ -154,6 +164,7 @@ class ProgressReport:
     role: str | None  # PT, OT, SLP, PTA, MD, ... of the author; None when unknown
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Episode:
     """The plan-of-care episode of one discipline around the reviewed visit."""
@@ -166,6 +177,7 @@ class Episode:
     history_unknown: str = ""  # why earlier visits could not be read ("" = read)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DayVisit:
     """Another encounter of the patient on the same date of service and discipline (§2b)."""
@@ -175,6 +187,7 @@ class DayVisit:
     billed: tuple[BilledLine, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Visit:
     """One therapy visit with everything the rules may read about it.
@@ -212,6 +225,7 @@ class Visit:
         return self.day.year if self.day else None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
@@ -239,6 +253,7 @@ class Finding:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SpendLine:
     """What one therapy line adds to the KX running total: its allowed amount, not its charge.
@@ -255,6 +270,7 @@ class SpendLine:
     source: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ReportedYtd:
     """A year-to-date amount the payer reported for one threshold group, as of a date."""
@@ -265,6 +281,7 @@ class ReportedYtd:
     source: str  # "CoverageEligibilityResponse/x" or "Coverage/y extension"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Spend:
     """The patient's therapy spend this year as the payer counts it (allowed amounts)."""

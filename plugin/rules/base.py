@@ -6,11 +6,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from plugin.domain import BilledLine, Finding, Severity
+from plugin.frozen import fast_init
 
 # What a finding makes unpayable, per billed line: ((line ref, dollars), ...).
 AtRisk = tuple[tuple[str, float], ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Issue:
     """What a check found; the engine adds the rule's id, severity and citation."""
@@ -46,6 +48,7 @@ def share_of_lines(lines: Iterable[BilledLine], share: float) -> AtRisk:
     return tuple((line.ref, (line.amount or 0.0) * share) for line in lines)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One registered rule; ``billing`` rules compare billed lines, silent before charges."""
