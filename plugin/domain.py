@@ -70,23 +70,23 @@ class Service:
     # an earlier timed service, group therapy or a supervised modality (None: not documented).
     seconds: float | None = None
     minutes_from: str = "period"  # period | duration | procedure note | visit note
+    # Worked out from the performers once, when the Service is made (rules ask many times):
+    # who furnished the minutes (a supervising or co-signing performer did not); whether every
+    # one of them is an assistant (independent minutes); whether every one of them is an aide,
+    # technician or student.
+    furnishing: tuple[Performer, ...] = field(init=False, repr=False, compare=False)
+    assistant_only: bool = field(init=False, repr=False, compare=False)
+    unqualified_only: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def furnishing(self) -> tuple[Performer, ...]:
-        """Who furnished the minutes (a supervising or co-signing performer did not)."""
-        return tuple(p for p in self.performers if p.furnished)
-
-    @property
-    def assistant_only(self) -> bool:
-        """True when every performer who furnished it is an assistant (independent minutes)."""
-        people = self.furnishing
-        return bool(people) and all(p.assistant for p in people)
-
-    @property
-    def unqualified_only(self) -> bool:
-        """True when everyone who furnished it is an aide, technician or student."""
-        people = self.furnishing
-        return bool(people) and all(p.unqualified for p in people)
+    def __post_init__(self) -> None:
+        people = tuple(p for p in self.performers if p.furnished)
+        object.__setattr__(self, "furnishing", people)
+        object.__setattr__(
+            self, "assistant_only", bool(people) and all(p.assistant for p in people)
+        )
+        object.__setattr__(
+            self, "unqualified_only", bool(people) and all(p.unqualified for p in people)
+        )
 
 
 @fast_init

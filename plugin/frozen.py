@@ -9,8 +9,10 @@ same signature, defaults and default factories, the instance as frozen as before
 (assignment still raises ``FrozenInstanceError``), ``dataclasses.replace`` and pickling as
 they were. Measured in ``benchmarks/frozen_init_bench.py``.
 
-Classes it cannot treat exactly (a ``__post_init__``, ``InitVar``, ``init=False`` or
-keyword-only fields, no slots, not frozen) are left with the generated ``__init__``.
+A ``__post_init__`` is called last, as the generated ``__init__`` does; ``init=False`` fields
+without a default are left for it to set. Classes it cannot treat exactly (``InitVar``,
+keyword-only fields, ``init=False`` fields with a default, no slots, not frozen) are left with
+the generated ``__init__``.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ def _treatable(cls: type) -> bool:
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
         return False
-    if hasattr(cls, "__post_init__"):
-        return False
     for f in dataclasses.fields(cls):
-        if not f.init or f.kw_only or isinstance(f.type, dataclasses.InitVar):
+        if f.kw_only or isinstance(f.type, dataclasses.InitVar):
             return False
+        if not f.init and (
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        ):
+            return False  # set by the generated __init__ from its default: not handled here
     # InitVar pseudo-fields are not in fields(); they are in the annotations.
     return all(
         not (isinstance(t, str) and t.startswith(("InitVar", "dataclasses.InitVar")))
@@ -65,6 +69,8 @@ def fast_init(cls: T) -> T:
     names: dict[str, object] = {"_FACTORY": _FACTORY}
     params, body = ["self"], []
     for n, f in enumerate(dataclasses.fields(cls)):
+        if not f.init:  # left for __post_init__ to set, as the generated __init__ does
+            continue
         setter = f"_set{n}"
         names[setter] = setters[n].__set__  # type: ignore[union-attr]
         if f.default is not dataclasses.MISSING:
@@ -78,6 +84,8 @@ def fast_init(cls: T) -> T:
         else:
             params.append(f.name)
             body.append(f"    {setter}(self, {f.name})")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
     source = f"def __init__({', '.join(params)}):\n" + ("\n".join(body) or "    pass") + "\n"
     exec(source, names)  # noqa: S102 - code built here from the class's own field names
     init = names["__init__"]

@@ -72,6 +72,39 @@ def test_classes_it_cannot_treat_exactly_are_left_alone():
         assert fast_init(cls).__init__ is generated
 
 
+def test_post_init_runs_last_and_sets_the_fields_left_to_it():
+    @fast_init
+    @dataclass(frozen=True, slots=True)
+    class Derived:
+        parts: tuple[int, ...]
+        total: int = field(init=False, repr=False, compare=False)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "total", sum(self.parts))
+
+    assert "_set0" in Derived.__init__.__code__.co_names  # treated, not left alone
+    made = Derived((1, 2))
+    assert made.total == 3
+    assert dataclasses.replace(made, parts=(4,)).total == 4
+    assert made == Derived((1, 2)) and repr(made).endswith("Derived(parts=(1, 2))")
+    with pytest.raises(TypeError):
+        Derived((1,), total=5)  # type: ignore[call-arg]
+
+
+def test_a_service_knows_who_furnished_it():
+    pt = domain.Performer("Practitioner/pt", "PT")
+    pta = domain.Performer("Practitioner/pta", "PT", assistant=True)
+    aide = domain.Performer("Practitioner/aide", "AIDE")
+    cosigner = domain.Performer("Practitioner/pt2", "PT", furnished=False)
+    alone = domain.Service("Procedure/a", "97112", 20, performers=(pta, cosigner))
+    assert alone.furnishing == (pta,) and alone.assistant_only and not alone.unqualified_only
+    both = domain.Service("Procedure/b", "97112", 20, performers=(pta, pt))
+    assert not both.assistant_only
+    assert domain.Service("Procedure/c", "97110", 10, performers=(aide,)).unqualified_only
+    nobody = domain.Service("Procedure/d", "97110", 10)
+    assert nobody.furnishing == () and not nobody.assistant_only and not nobody.unqualified_only
+
+
 def test_the_visit_model_uses_it():
     assert domain.Service.__init__.__qualname__ == "Service.__init__"
     assert "_set0" in domain.Service.__init__.__code__.co_names
