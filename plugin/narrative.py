@@ -143,8 +143,17 @@ class PhraseMatcher:
         return False
 
     def affirmed(self, name: str, clauses: list[str]) -> list[str]:
-        """The phrases of list ``name`` found and not negated."""
-        return [h.phrase for h in self.hits(name, clauses) if not h.negated]
+        """The phrases of list ``name`` found and not negated (``hits`` without the negated)."""
+        plist: PhraseList | None = self._lists.get(name)
+        if plist is None or not plist.phrases:
+            return []
+        pattern = _compiled(plist.phrases)
+        found = []
+        for clause in clauses:
+            for m in pattern.finditer(clause):
+                if not self._discounted(plist, clause, m.start(), m.end()):
+                    found.append(_SPACES.sub(" ", m.group(0)))
+        return found
 
     def _discounted(self, plist: PhraseList, text: str, start: int, end: int) -> bool:
         """Whether the match text[start:end] does not count: negated (negatable lists only),

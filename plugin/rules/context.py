@@ -50,7 +50,7 @@ class Context:
     matcher: PhraseMatcher
     _clauses: dict[str, list[str]] = field(default_factory=dict)
     _affirmed: dict[tuple[str, str], bool] = field(default_factory=dict)
-    memo: dict[str, object] = field(default_factory=dict)  # facts a few rules share
+    memo: dict[Any, Any] = field(default_factory=dict)  # facts a few rules share
     _supported: dict[str, int] = field(default_factory=dict)
 
     @property

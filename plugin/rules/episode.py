@@ -94,6 +94,15 @@ def report_clock(episode: Episode, day: date, policy: Policy) -> ReportClock | N
     return ReportClock(len(days), since, last.ref if last else "")
 
 
+def _covering(ctx: Context, episode: Episode) -> list[PlanOfCare]:
+    """``covering`` for the visit's day, once per review and episode (two rules ask)."""
+    key = ("covering", id(episode))
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = covering(episode, ctx.visit.day, ctx.policy)
+    return found
+
+
 def _applies(ctx: Context) -> bool:
     return ctx.visit.episode_required and ctx.visit.day is not None
 
@@ -118,7 +127,7 @@ def poc_not_certified(ctx: Context) -> Iterator[Issue]:
     for episode in ctx.visit.episodes:
         if not episode.plans or episode.unknown:
             continue  # nothing read, or the certification was not readable: episode-unknown
-        plans = covering(episode, day, policy)
+        plans = _covering(ctx, episode)
         if not plans:
             latest = max(
                 (p for p in episode.plans if p.start and p.start <= day),
@@ -170,7 +179,7 @@ def poc_certified_late(ctx: Context) -> Iterator[Issue]:
     if not _applies(ctx):
         return
     for episode in ctx.visit.episodes:
-        for plan in covering(episode, ctx.visit.day, ctx.policy):
+        for plan in _covering(ctx, episode):
             begun = first_treatment(episode, plan)
             if plan.certified_on is None or begun is None:
                 continue
