@@ -218,7 +218,13 @@ _CODES = "procedure codes"
 def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) -> str | None:
     """The CPT/HCPCS code of a Procedure, mapping an EHR's own code where a map is given."""
     concept = procedure.get("code")
-    code = _code_of(index, procedure)
+    codes = index.memo.get(_CODES)
+    if codes is None:
+        codes = index.memo[_CODES] = {}
+    try:
+        code = codes[id(procedure)]
+    except KeyError:
+        code = codes[id(procedure)] = billing_code(concept)
     if code is not None:
         return code
     codings = [obj(c) for c in seq(obj(concept).get("coding"))]
@@ -339,32 +345,25 @@ def _no_timed_overlap(services: list[Service], policy: Policy) -> bool:
     return all(later[0] >= earlier[1] for earlier, later in zip(periods, periods[1:], strict=False))
 
 
-def _nothing_shared(services: list[Service], policy: Policy) -> bool:
-    """The common visit, read in one pass: no timed period overlaps another and no group or
-    supervised-modality period to leave out (``count_once`` then changes nothing)."""
-    timed, group, exclusive = policy.timed, policy.group, policy.untimed_exclusive
-    periods = []
-    for service in services:
-        start, end = service.start, service.end
-        if not (start and end):
-            continue
-        code = service.code
-        if code in group or code in exclusive:
-            return False
-        if code in timed:
-            periods.append((start, end))
-    if len(periods) < 2:
-        return True
-    periods.sort()
-    return all(later[0] >= earlier[1] for earlier, later in zip(periods, periods[1:], strict=False))
-
-
 def count_once(services: list[Service], policy: Policy) -> list[Service]:
     """Each minute counted for one timed code only (contract §2, rules minutes-overlap,
     group-overlap, untimed-overlap): a timed service's counted seconds leave out what an
     earlier-starting timed service, group therapy or a supervised modality already covers."""
-    if _nothing_shared(services, policy):
-        return services
+    timed, group, untimed_exclusive = policy.timed, policy.group, policy.untimed_exclusive
+    periods = []  # the timed services' periods, while nothing else is to be left out
+    for service in services:
+        start, end = service.start, service.end
+        if start and end:
+            if service.code in group or service.code in untimed_exclusive:
+                break
+            if service.code in timed:
+                periods.append((start, end))
+    else:
+        if len(periods) < 2:
+            return services
+        periods.sort()
+        if all(b[0] >= a[1] for a, b in zip(periods, periods[1:], strict=False)):
+            return services
     exclusive = sorted(
         (s.start, s.end)
         for s in services
@@ -551,7 +550,10 @@ def _documents_by_encounter(index: Index) -> dict[str | None, list[dict]]:
 
 
 def _procedures_of(index: Index, encounter: str) -> list[dict]:
-    return index.cached("procedures", lambda: _procedures_by_encounter(index)).get(encounter, [])
+    by_encounter = index.memo.get("procedures")
+    if by_encounter is None:
+        by_encounter = index.memo["procedures"] = _procedures_by_encounter(index)
+    return by_encounter.get(encounter, [])
 
 
 def _procedures_by_encounter(index: Index) -> dict[str | None, list[dict]]:
