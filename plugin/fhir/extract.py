@@ -304,17 +304,19 @@ def _service(
             performers.append(found)
     reasons = []
     refs = procedure.get("reasonReference")
-    for position, ref in enumerate(refs if isinstance(refs, list) else ()):
-        _, condition = index.resolve(ref, f"{key}.reasonReference[{position}]")
-        if condition:
-            reasons.append(concept_text(condition.get("code")))
+    if refs and isinstance(refs, list):
+        for position, ref in enumerate(refs):
+            _, condition = index.resolve(ref, f"{key}.reasonReference[{position}]")
+            if condition:
+                reasons.append(concept_text(condition.get("code")))
     concepts = procedure.get("reasonCode")
-    if isinstance(concepts, list):
+    if concepts and isinstance(concepts, list):
         reasons += [concept_text(c) for c in concepts]
     goals = []
     extensions = procedure.get("extension")
     for ext in extensions if isinstance(extensions, list) else ():
-        if not isinstance(ext, dict) or not text(ext.get("url")).endswith(PERTAINS_TO_GOAL):
+        url = ext.get("url") if isinstance(ext, dict) else None
+        if not isinstance(url, str) or not url.endswith(PERTAINS_TO_GOAL):
             continue
         reference = ext.get("valueReference")
         goal_key = index.key(reference)
