@@ -218,13 +218,7 @@ _CODES = "procedure codes"
 def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) -> str | None:
     """The CPT/HCPCS code of a Procedure, mapping an EHR's own code where a map is given."""
     concept = procedure.get("code")
-    codes = index.memo.get(_CODES)
-    if codes is None:
-        codes = index.memo[_CODES] = {}
-    try:
-        code = codes[id(procedure)]
-    except KeyError:
-        code = codes[id(procedure)] = billing_code(concept)
+    code = _code_of(index, procedure)
     if code is not None:
         return code
     codings = [obj(c) for c in seq(obj(concept).get("coding"))]
