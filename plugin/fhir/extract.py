@@ -33,7 +33,7 @@ from plugin.fhir.index import (
     billing_code,
     concept_key,
     concept_text,
-    extension_values,
+    has_offset,
     index_bundle,
     number,
     obj,
@@ -45,7 +45,7 @@ from plugin.fhir.index import (
 from plugin.fhir.practitioners import (
     DISCIPLINE_OF,
     is_signed_by,
-    performer,
+    procedure_performer,
     role_of_reference,
 )
 from plugin.fhir.spend import visit_spend
@@ -188,12 +188,31 @@ def _note_minutes(note: str, code: str | None = None) -> int | None:
 
 
 def _notes(resource: dict) -> str:
-    return " ".join(text(obj(n).get("text")) for n in seq(resource.get("note")) if n)
+    notes = resource.get("note")
+    if not isinstance(notes, list):
+        return ""
+    said = []
+    for note in notes:
+        if note:
+            found = note.get("text") if isinstance(note, dict) else None
+            said.append(found if isinstance(found, str) else "")
+    return " ".join(said)
 
 
 def _code_of(index: Index, procedure: dict) -> str | None:
     """A Procedure's CPT/HCPCS code, read once per index."""
-    return index.cached(("code", id(procedure)), lambda: billing_code(procedure.get("code")))
+    codes = index.memo.get(_CODES)
+    if codes is None:
+        codes = index.memo[_CODES] = {}
+    try:
+        return codes[id(procedure)]
+    except KeyError:
+        code = codes[id(procedure)] = billing_code(procedure.get("code"))
+        return code
+
+
+# Index.memo key of the Procedure codes _code_of has read (by id of the Procedure).
+_CODES = "procedure codes"
 
 
 def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) -> str | None:
@@ -222,17 +241,29 @@ def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) 
     return None
 
 
+def _instant_at(index: Index, value: object, key: str, field: str) -> datetime | None:
+    """``index.instant`` of a Procedure's field; the place (``key`` + ``field``) is spelt out
+    only for a time without an offset, the one case that is noted."""
+    if not isinstance(value, str):
+        return None
+    if has_offset(value):
+        return parse_instant(value)
+    return index.instant(value, key + field)
+
+
 def _service(
     index: Index, procedure: dict, key: str, visit_note: str, code_map: CodeMap
 ) -> Service | None:
     code = _procedure_code(index, procedure, key, code_map)
     if code is None:
         return None
-    period = obj(procedure.get("performedPeriod"))
-    start = index.instant(period.get("start"), f"{key}.performedPeriod.start")
-    end = index.instant(period.get("end"), f"{key}.performedPeriod.end")
+    period = procedure.get("performedPeriod")
+    start = end = None
+    if isinstance(period, dict):
+        start = _instant_at(index, period.get("start"), key, ".performedPeriod.start")
+        end = _instant_at(index, period.get("end"), key, ".performedPeriod.end")
     if start is None:
-        start = index.instant(procedure.get("performedDateTime"), f"{key}.performedDateTime")
+        start = _instant_at(index, procedure.get("performedDateTime"), key, ".performedDateTime")
     seconds, source = None, "period"
     if start and end:
         seconds = (end - start).total_seconds()
@@ -260,21 +291,34 @@ def _service(
     if seconds is not None and source != "period":
         index.note(f"{key} ({code}): {int(seconds // 60)} minutes read from its {source}")
     performers: list[Performer] = []
-    for position, item in enumerate(seq(procedure.get("performer"))):
-        found = performer(index, obj(item), f"{key}.performer[{position}]")
+    items = procedure.get("performer")
+    for position, item in enumerate(items if isinstance(items, list) else ()):
+        found = procedure_performer(index, item, key, position)
         if found:
             performers.append(found)
     reasons = []
-    for position, ref in enumerate(seq(procedure.get("reasonReference"))):
-        _, condition = index.resolve(ref, f"{key}.reasonReference[{position}]")
-        if condition:
-            reasons.append(concept_text(condition.get("code")))
-    reasons += [concept_text(c) for c in seq(procedure.get("reasonCode"))]
+    refs = procedure.get("reasonReference")
+    if refs and isinstance(refs, list):
+        for position, ref in enumerate(refs):
+            _, condition = index.resolve(ref, f"{key}.reasonReference[{position}]")
+            if condition:
+                reasons.append(concept_text(condition.get("code")))
+    concepts = procedure.get("reasonCode")
+    if concepts and isinstance(concepts, list):
+        reasons += [concept_text(c) for c in concepts]
     goals = []
-    for ext in extension_values(procedure, PERTAINS_TO_GOAL):
-        goal_key, _ = index.resolve(ext.get("valueReference"), f"{key} pertainsToGoal")
-        if goal_key:
-            goals.append(goal_key)
+    extensions = procedure.get("extension")
+    for ext in extensions if isinstance(extensions, list) else ():
+        url = ext.get("url") if isinstance(ext, dict) else None
+        if not isinstance(url, str) or not url.endswith(PERTAINS_TO_GOAL):
+            continue
+        reference = ext.get("valueReference")
+        goal_key = index.key(reference)
+        if goal_key is None:
+            continue
+        if index.by_key.get(goal_key) is None:
+            index.resolve(reference, f"{key} pertainsToGoal")  # notes the dangling reference
+        goals.append(goal_key)
     return Service(
         ref=key,
         code=code,
@@ -283,7 +327,7 @@ def _service(
         end=end,
         performers=tuple(performers),
         note=note,
-        reasons=tuple(r for r in reasons if r),
+        reasons=tuple(r for r in reasons if r) if reasons else (),
         goal_refs=tuple(goals),
         seconds=seconds,
         minutes_from=source,
@@ -301,6 +345,21 @@ def count_once(services: list[Service], policy: Policy) -> list[Service]:
     """Each minute counted for one timed code only (contract §2, rules minutes-overlap,
     group-overlap, untimed-overlap): a timed service's counted seconds leave out what an
     earlier-starting timed service, group therapy or a supervised modality already covers."""
+    timed, group, untimed_exclusive = policy.timed, policy.group, policy.untimed_exclusive
+    periods = []  # the timed services' periods, while nothing else is to be left out
+    for service in services:
+        start, end = service.start, service.end
+        if start and end:
+            if service.code in group or service.code in untimed_exclusive:
+                break
+            if service.code in timed:
+                periods.append((start, end))
+    else:
+        if len(periods) < 2:
+            return services
+        periods.sort()
+        if all(b[0] >= a[1] for a, b in zip(periods, periods[1:], strict=False)):
+            return services
     exclusive = sorted(
         (s.start, s.end)
         for s in services
@@ -487,7 +546,10 @@ def _documents_by_encounter(index: Index) -> dict[str | None, list[dict]]:
 
 
 def _procedures_of(index: Index, encounter: str) -> list[dict]:
-    return index.cached("procedures", lambda: _procedures_by_encounter(index)).get(encounter, [])
+    by_encounter = index.memo.get("procedures")
+    if by_encounter is None:
+        by_encounter = index.memo["procedures"] = _procedures_by_encounter(index)
+    return by_encounter.get(encounter, [])
 
 
 def _procedures_by_encounter(index: Index) -> dict[str | None, list[dict]]:
@@ -607,20 +669,23 @@ def _visit_note(index: Index, encounter: str) -> tuple[list[dict], str]:
 def _services_of(
     index: Index, policy: Policy, encounter: str, note_text: str, code_map: CodeMap
 ) -> list[Service]:
-    """The encounter's completed (or stopped) services, each minute counted once."""
-
-    def make() -> list[Service]:
-        services = []
-        for procedure in _procedures_of(index, encounter):
-            if text(procedure.get("status")) not in ("completed", "stopped"):
-                continue
-            key = f"Procedure/{text(procedure.get('id'))}"
-            service = _service(index, procedure, key, note_text, code_map)
-            if service:
-                services.append(service)
-        return count_once(services, policy)
-
-    return index.cached(("services", encounter, id(code_map)), make)
+    """The encounter's completed (or stopped) services, each minute counted once (read once
+    per index, encounter and code map)."""
+    memo_key = ("services", encounter, id(code_map))
+    try:
+        return index.memo[memo_key]
+    except KeyError:
+        pass
+    services = []
+    for procedure in _procedures_of(index, encounter):
+        if procedure.get("status") not in ("completed", "stopped"):
+            continue
+        key = f"Procedure/{text(procedure.get('id'))}"
+        service = _service(index, procedure, key, note_text, code_map)
+        if service:
+            services.append(service)
+    found = index.memo[memo_key] = count_once(services, policy)
+    return found
 
 
 def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) -> list[BilledLine]:
@@ -659,43 +724,49 @@ def _encounter_disciplines(
 ) -> set[str]:
     """The therapy disciplines of another encounter, cheaply (no minutes, no notes): the roles
     of who performed its therapy procedures, and its lines' GP/GO/GN."""
-
-    def make() -> set[str]:
-        found = {
-            policy.discipline_modifiers[m]
-            for line in lines
-            if line.encounter == encounter
-            for m in line.modifiers
-            if m in policy.discipline_modifiers
-        }
-        for procedure in _procedures_of(index, encounter):
-            if text(procedure.get("status")) not in ("completed", "stopped"):
-                continue
-            if _code_of(index, procedure) not in policy.therapy_codes:
-                continue
-            for item in seq(procedure.get("performer")):
-                role = role_of_reference(index, obj(item).get("actor"))
-                if role in DISCIPLINE_OF:
-                    found.add(DISCIPLINE_OF[role])
-        return found
-
-    return index.cached(("disciplines", encounter), make)
+    memo_key = ("disciplines", encounter)
+    try:
+        return index.memo[memo_key]
+    except KeyError:
+        pass
+    modifiers = policy.discipline_modifiers
+    found = set()
+    for line in lines:
+        if line.encounter == encounter:
+            for m in line.modifiers:
+                if m in modifiers:
+                    found.add(modifiers[m])
+    therapy_codes = policy.therapy_codes
+    for procedure in _procedures_of(index, encounter):
+        if procedure.get("status") not in ("completed", "stopped"):
+            continue
+        if _code_of(index, procedure) not in therapy_codes:
+            continue
+        items = procedure.get("performer")
+        for item in items if isinstance(items, list) else ():
+            role = role_of_reference(index, item.get("actor") if isinstance(item, dict) else None)
+            if role in DISCIPLINE_OF:
+                found.add(DISCIPLINE_OF[role])
+    index.memo[memo_key] = found
+    return found
 
 
 def _disciplines(policy: Policy, services: list[Service], lines: list[BilledLine]) -> set[str]:
-    found = {
-        policy.discipline_modifiers[m]
-        for line in lines
-        for m in line.modifiers
-        if m in policy.discipline_modifiers
-    }
-    found |= {
-        p.discipline
-        for s in services
-        for p in s.furnishing
-        if p.discipline in DISCIPLINE_OF.values()
-    }
+    modifiers = policy.discipline_modifiers
+    found = set()
+    for line in lines:
+        for m in line.modifiers:
+            if m in modifiers:
+                found.add(modifiers[m])
+    for service in services:
+        for p in service.performers:
+            if p.furnished and p.discipline in _THERAPY_DISCIPLINES:
+                found.add(p.discipline)
     return found
+
+
+# The disciplines a furnishing performer gives a visit (the values of DISCIPLINE_OF).
+_THERAPY_DISCIPLINES = frozenset(DISCIPLINE_OF.values())
 
 
 def build_visit(

@@ -38,29 +38,43 @@ DISCIPLINE_OF = {"PT": "PT", "PTA": "PT", "OT": "OT", "OTA": "OT", "SLP": "SLP"}
 # (HL7 v3 ParticipationType: SPRF secondary performer is not among them; these are oversight).
 NOT_FURNISHING_CODES = frozenset({"VRF", "AUTHEN", "LA", "SUPERVISOR", "COSIGNER", "ATTEST"})
 NOT_FURNISHING_WORDS = ("supervis", "co-sign", "cosign", "countersign", "attest", "oversight")
+# Index.memo keys: a resource's role by key, and the Performer of an actor named with no
+# function, each made once per index.
+_ROLES = "practitioner roles"
+_PERFORMERS = "performers without function"
 
 
 def role_from_concept(concept: object) -> str | None:
     """PT, PTA, OT, OTA, SLP, MD, ... from a CodeableConcept, or None."""
-    concept = obj(concept)
-    for coding in seq(concept.get("coding")):
-        coding = obj(coding)
-        code = text(coding.get("code")).strip()
-        if text(coding.get("system")) == NUCC_SYSTEM or code.endswith("X"):
+    # Written out (no obj/seq/text calls): it runs for every practitioner of every Bundle.
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        if not isinstance(coding, dict):
+            continue  # an empty coding names no role
+        code = coding.get("code")
+        code = code.strip() if isinstance(code, str) else ""
+        if coding.get("system") == NUCC_SYSTEM or code.endswith("X"):
             if code in NUCC_EXACT:
                 return NUCC_EXACT[code]
             for prefix, role in NUCC_PREFIX:
                 if code.startswith(prefix):
                     return role
-        for token in (code.upper(), text(coding.get("display")).strip().upper()):
+        display = coding.get("display")
+        display = display if isinstance(display, str) else ""
+        for token in (code.upper(), display.strip().upper()):
             if token in ROLE_TOKENS:
                 return token
             if token in UNQUALIFIED_TOKENS:
                 return UNQUALIFIED_TOKENS[token]
-        named = _role_named(text(coding.get("display")))
+        named = _role_named(display) if display else None
         if named:
             return named
-    label = text(concept.get("text")).strip()
+    label = concept.get("text")
+    if not isinstance(label, str) or not label:
+        return None
+    label = label.strip()
     if label.upper() in ROLE_TOKENS:
         return label.upper()
     if label.upper() in UNQUALIFIED_TOKENS:
@@ -98,11 +112,13 @@ def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
 def _role_of_key(index: Index, key: str, resource: dict) -> str | None:
     """``_role_of`` a resource of the index, read once per index and key (a visit asks the
     same few practitioners' roles for every service, plan and report)."""
-    memo = index.memo
+    roles = index.memo.get(_ROLES)
+    if roles is None:
+        roles = index.memo[_ROLES] = {}
     try:
-        return memo["role", key]
+        return roles[key]
     except KeyError:
-        role = memo["role", key] = _role_of(index, resource)
+        role = roles[key] = _role_of(index, resource)
         return role
 
 
@@ -142,14 +158,42 @@ def performer(index: Index, item: dict, where: str) -> Performer | None:
     key, resource = index.resolve(item.get("actor"), f"{where}.actor")
     if key is None:
         return None
+    return _performer(index, key, resource, furnishes(item.get("function")))
+
+
+def _performer(index: Index, key: str, resource: dict | None, furnished: bool) -> Performer:
     role = _role_of_key(index, key, resource) if resource else None
     person = ""
     if key.startswith("PractitionerRole/") and resource:
         person = index.key(resource.get("practitioner")) or ""
-    furnished = furnishes(item.get("function"))
     if role in ASSISTANT_OF:
         return Performer(key, ASSISTANT_OF[role], True, person, furnished)
     return Performer(key, role, False, person, furnished)
+
+
+def procedure_performer(
+    index: Index, item: object, procedure: str, position: int
+) -> Performer | None:
+    """``performer`` of ``{procedure}.performer[{position}]``. The common case, an actor in the
+    index named with no function, is made once per index (a Performer is immutable), and the
+    place is spelt out only when a note may need it."""
+    if not isinstance(item, dict):
+        item = {}
+    if not item.get("function"):
+        key = index.key(item.get("actor"))
+        if key is None:
+            return None
+        made = index.memo.get(_PERFORMERS)
+        if made is None:
+            made = index.memo[_PERFORMERS] = {}
+        found = made.get(key)
+        if found is not None:
+            return found
+        resource = index.by_key.get(key)
+        if resource is not None:
+            found = made[key] = _performer(index, key, resource, True)
+            return found
+    return performer(index, item, f"{procedure}.performer[{position}]")
 
 
 def is_signed_by(index: Index, document: dict) -> bool:
