@@ -769,6 +769,19 @@ def _disciplines(policy: Policy, services: list[Service], lines: list[BilledLine
 _THERAPY_DISCIPLINES = frozenset(DISCIPLINE_OF.values())
 
 
+def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
+    """The patient's Goals (and those naming no patient), read once per index and patient."""
+    key = ("goals", patient)
+    found = index.memo.get(key)
+    if found is None:
+        found = index.memo[key] = [
+            _goal(g)
+            for g in index.by_type.get("Goal", ())
+            if not patient or index.key(g.get("subject")) in (patient, None)
+        ]
+    return found
+
+
 def build_visit(
     index: Index,
     policy: Policy,
@@ -791,11 +804,7 @@ def build_visit(
 
     measures = _visit_measures(index, patient, encounter)
 
-    goals = [
-        index.cached(("goal", id(g)), lambda g=g: _goal(g))
-        for g in index.by_type.get("Goal", ())
-        if not patient or index.key(g.get("subject")) in (patient, None)
-    ]
+    goals = _patient_goals(index, patient)
 
     total_minutes = _length_minutes(index, enc, encounter)
     if total_minutes is None:
