@@ -144,8 +144,10 @@ def _patient_plans(index: Index, patient: str | None) -> list[_Plan]:
     if found is not None:
         return found
     found = index.memo[memo_key] = []
-    local_day = index.local_day
-    for plan in _of_patient(index, "CarePlan", patient):
+    key, local_day = index.key, index.local_day
+    for plan in index.by_type.get("CarePlan", ()):
+        if key(plan.get("subject") or plan.get("patient")) != patient:
+            continue
         period = obj(plan.get("period"))
         begins = local_day(period.get("start"))
         created = local_day(plan.get("created"))
@@ -167,6 +169,24 @@ def _patient_plans(index: Index, patient: str | None) -> list[_Plan]:
     return found
 
 
+def _titles(document: dict, kind: object) -> list[str]:
+    """The titles a DocumentReference gives itself: description, type, attachments' titles
+    (the empty ones left out)."""
+    titles = []
+    description = document.get("description")
+    if isinstance(description, str) and description:
+        titles.append(description)
+    if isinstance(kind, dict):
+        titles.append(concept_text(kind))
+    contents = document.get("content")
+    for content in contents if isinstance(contents, list) else ():
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        title = attachment.get("title") if isinstance(attachment, dict) else None
+        if isinstance(title, str) and title:
+            titles.append(title)
+    return titles
+
+
 def _documents(
     index: Index, policy: Policy, patient: str | None
 ) -> tuple[list[_PlanDocument], list[_Report]]:
@@ -179,35 +199,33 @@ def _documents(
     episode = policy.episode
     plan_documents: list[_PlanDocument] = []
     reports: list[_Report] = []
-    for document in _of_patient(index, "DocumentReference", patient):
-        ref = f"DocumentReference/{text(document.get('id'))}"
+    key = index.key
+    for document in index.by_type.get("DocumentReference", ()):
+        if key(document.get("subject") or document.get("patient")) != patient:
+            continue
         kind = document.get("type")
         codes: set[str] = set()
-        _add_codes(kind, codes)
+        if kind:
+            _add_codes(kind, codes)
         if codes & episode.plan_of_care_loinc:
-            related = frozenset(
-                index.key(r) for r in seq(obj(document.get("context")).get("related"))
-            )
+            related = frozenset(key(r) for r in seq(obj(document.get("context")).get("related")))
             authenticators = seq(document.get("authenticator")) or [document.get("authenticator")]
             day = index.local_day(document.get("date"))
+            ref = f"DocumentReference/{text(document.get('id'))}"
             plan_documents.append(_PlanDocument(ref, related, day, authenticators))
         if document.get("status") == "entered-in-error":
             continue
-        for category in seq(document.get("category")):
+        categories = document.get("category")
+        for category in categories if isinstance(categories, list) else ():
             _add_codes(category, codes)
-        titles = [
-            text(document.get("description")),
-            concept_text(kind) if isinstance(kind, dict) else "",
-            *(
-                text(obj(obj(c).get("attachment")).get("title"))
-                for c in seq(document.get("content"))
-            ),
-        ]
-        titled = any("progress report" in t.lower() for t in titles)
+        titles = _titles(document, kind)
+        # One search over the titles at once: the phrase holds no newline, so it cannot span two.
+        titled = "progress report" in "\n".join(titles).lower()
         if codes & episode.not_progress_report_loinc and not titled:
             continue
         if not (codes & episode.progress_report_loinc or titled):
             continue
+        ref = f"DocumentReference/{text(document.get('id'))}"
         day = index.local_day(document.get("date")) or index.local_day(
             obj(obj(document.get("context")).get("period")).get("start")
         )
@@ -218,7 +236,7 @@ def _documents(
         role, author = None, ""
         for author_ref in authors:
             role = role_of_reference(index, author_ref)
-            author = index.key(author_ref) or text(obj(author_ref).get("display"))
+            author = key(author_ref) or text(obj(author_ref).get("display"))
             if role:
                 break
         role_discipline = ASSISTANT_OF.get(role or "", role)
