@@ -14,8 +14,9 @@ Bundle without a resource type skips its step.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from plugin.domain import Episode, PlanOfCare, ProgressReport
@@ -432,30 +433,53 @@ def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[s
     return named
 
 
+@dataclass(slots=True)
+class _KnownDays:
+    """What the patient's encounters say of treatment days, as far as visits have asked: every
+    encounter on or before ``through`` has been asked its disciplines (a year of visits on one
+    index asks about the same earlier encounters)."""
+
+    encounters: list  # the patient's encounters these were read from
+    answers: dict[str, set[str]]  # Encounter key -> its disciplines
+    through: date | None = None
+    # (discipline, inferred) -> the distinct days up to ``through`` that count, earliest first
+    days: dict[tuple[str, bool], list[date]] = field(default_factory=dict)
+
+
 def _treatment_days(
     index: Index,
     patient: str | None,
     day: date,
-    counted: set[str],
+    discipline: str,
+    inferred: bool,
     encounters: list[tuple[float, str, date | None]],
     disciplines_of: Callable[[str], set[str]],
 ) -> tuple[date, ...]:
-    """The distinct days, up to the visit's, of the encounters of a counted discipline. An
-    encounter's disciplines are asked once per index (a year of visits asks about the same
-    earlier encounters), and only of encounters on or before the visit's day."""
-    answers = index.memo.get(("episode-disciplines", patient))
-    if answers is None:
-        answers = index.memo["episode-disciplines", patient] = {}
-    days = set()
-    for _, key, when in encounters:
-        if when is None or when > day:
-            continue
-        found = answers.get(key)
-        if found is None:
-            found = answers[key] = disciplines_of(key)
-        if counted & found:
-            days.add(when)
-    return tuple(sorted(days))
+    """The distinct days, up to the visit's, of the encounters of the discipline (or, when the
+    discipline was inferred, of no discipline read). Encounters are asked in their order, each
+    once per index, and only once a visit on or after their day asks."""
+    known = index.memo.get(("episode-days", patient))
+    if known is None or known.encounters is not encounters:
+        known = index.memo["episode-days", patient] = _KnownDays(encounters, {})
+    if known.through is None or day > known.through:
+        answers = known.answers
+        for _, key, when in encounters:
+            if when is not None and when <= day and key not in answers:
+                answers[key] = disciplines_of(key)
+        known.through = day
+        known.days.clear()
+    days = known.days.get((discipline, inferred))
+    if days is None:
+        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
+        through, answers = known.through, known.answers
+        days = known.days[discipline, inferred] = sorted(
+            {
+                when
+                for _, key, when in encounters
+                if when is not None and when <= through and counted & answers[key]
+            }
+        )
+    return tuple(days[: bisect_right(days, day)])
 
 
 def read_episodes(
@@ -469,8 +493,9 @@ def read_episodes(
 ) -> tuple[Episode, ...]:
     """One Episode per therapy discipline of the visit.
 
-    ``disciplines_of`` gives the disciplines of one of the patient's encounters by its key;
-    the answer must be the same for a key throughout the index (it is kept).
+    ``encounters`` are the patient's (start, key, day), the same list for every visit of the
+    index; ``disciplines_of`` gives the disciplines of one of them by its key, the same answer
+    for a key throughout the index (it is kept).
     """
     if day is None:
         return ()
@@ -495,8 +520,9 @@ def read_episodes(
             reports = memo["reports", patient, discipline] = read_reports(
                 index, policy, patient, discipline
             )
-        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
-        days = _treatment_days(index, patient, day, counted, encounters, disciplines_of)
+        days = _treatment_days(
+            index, patient, day, discipline, inferred, encounters, disciplines_of
+        )
         unknown = history = ""
         if not plans:
             why = _first(refused, "CarePlan")
