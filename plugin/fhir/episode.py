@@ -6,11 +6,17 @@ a CarePlan), plan-of-care DocumentReferences (LOINC 18776-5) authenticated by a 
 the CY2025 order exception (ServiceRequest by a physician/NPP plus a Communication sending the
 plan), progress-report DocumentReferences (typed or titled), and the patient's encounters.
 What could not be read is said in ``Episode.unknown`` / ``history_unknown``, never guessed.
+
+Each of the patient's CarePlans and DocumentReferences is read once per index (a patient's
+index in the audit holds a year of visits, each asking about the same plans and reports); a
+Bundle without a resource type skips its step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 
 from plugin.domain import Episode, PlanOfCare, ProgressReport
@@ -29,6 +35,7 @@ DISCIPLINE_WORDS = (
     ("language patholog", "SLP"),
 )
 DISCIPLINE_TOKENS = {"PT": "PT", "OT": "OT", "SLP": "SLP", "ST": "SLP"}
+THERAPY = frozenset(DISCIPLINE_TOKENS.values())
 # What ``disciplines_of`` gives for a visit with services but no discipline read (no modifier,
 # no performer credential: Epic before charges).
 UNKNOWN_DISCIPLINE = "?"
@@ -47,92 +54,258 @@ def discipline_named(*labels: str) -> str | None:
     return None
 
 
-def _codes(concepts: Iterable[object]) -> set[str]:
-    return {
-        text(obj(c).get("code"))
-        for concept in concepts
-        for c in seq(obj(concept).get("coding"))
-        if text(obj(c).get("system")) in (LOINC, "") and text(obj(c).get("code"))
-    }
+def _add_codes(concept: object, found: set[str]) -> None:
+    """Add the LOINC codes of a CodeableConcept to ``found`` (a coding without a system
+    counts: EHRs often leave it out)."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return
+    for coding in codings:
+        if not isinstance(coding, dict):
+            continue
+        code = coding.get("code")
+        if isinstance(code, str) and code:
+            system = coding.get("system")
+            if not isinstance(system, str) or system in (LOINC, ""):
+                found.add(code)
 
 
 def _of_patient(index: Index, rtype: str, patient: str | None) -> list[dict]:
-    """The patient's resources of a type, found once per index (plans, reports, orders and
-    signers all ask again)."""
+    """The patient's resources of a type (each caller reads them once per index)."""
     found = index.by_type.get(rtype)
     if not found:
         return []
-    return index.cached(
-        ("of-patient", rtype, patient),
-        lambda: [r for r in found if index.key(r.get("subject") or r.get("patient")) == patient],
-    )
+    key = index.key
+    return [r for r in found if key(r.get("subject") or r.get("patient")) == patient]
 
 
-def _role(index: Index, reference: object) -> str | None:
-    return role_of_reference(index, reference)
+@dataclass(slots=True)
+class _Plan:
+    """One of the patient's CarePlans as the episode reads it, read once per index."""
+
+    resource: dict
+    ref: str  # "CarePlan/x"
+    begins: date | None  # period.start
+    start: date | None  # period.start, else created
+    end: date | None
+    created: date | None
+    discipline: str | None
+    counts: bool  # its intent and status let it be a plan of care
+    read: PlanOfCare | None = None  # with its certification, once read
+
+
+@dataclass(frozen=True, slots=True)
+class _PlanDocument:
+    """A plan-of-care DocumentReference: what it relates to, when, and who authenticated it."""
+
+    ref: str
+    related: frozenset[str | None]
+    day: date | None
+    authenticators: list
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """A progress-report DocumentReference before its discipline is matched (day None: it has
+    no date, and is noted and not counted)."""
+
+    ref: str
+    day: date | None
+    author: str
+    role: str | None
+    named: str | None  # the discipline its titles name
+    role_discipline: str | None  # its author's discipline (an assistant's therapist's)
 
 
 def _plan_discipline(index: Index, plan: dict) -> str | None:
-    labels = [text(plan.get("title")), text(plan.get("description"))]
-    labels += [concept_text(c) for c in seq(plan.get("category"))]
-    found = discipline_named(*labels)
+    """The discipline the plan's title, description or category names, else its author's or
+    a contributor's (in that order; each label read only if the ones before name none)."""
+    found = discipline_named(text(plan.get("title"))) or discipline_named(
+        text(plan.get("description"))
+    )
     if found:
         return found
+    for concept in seq(plan.get("category")):
+        found = discipline_named(concept_text(concept))
+        if found:
+            return found
     for ref in [plan.get("author"), *seq(plan.get("contributor"))]:
-        role = _role(index, ref)
+        role = role_of_reference(index, ref)
         if role:
             role = ASSISTANT_OF.get(role, role)
-            if role in DISCIPLINE_TOKENS.values():
+            if role in THERAPY:
                 return role
     return None
 
 
+def _patient_plans(index: Index, patient: str | None) -> list[_Plan]:
+    """Every CarePlan of the patient, in Bundle order, read once per index."""
+    memo_key = ("episode-plans", patient)
+    found = index.memo.get(memo_key)
+    if found is not None:
+        return found
+    found = index.memo[memo_key] = []
+    key, local_day = index.key, index.local_day
+    for plan in index.by_type.get("CarePlan", ()):
+        if key(plan.get("subject") or plan.get("patient")) != patient:
+            continue
+        period = obj(plan.get("period"))
+        begins = local_day(period.get("start"))
+        created = local_day(plan.get("created"))
+        counts = text(plan.get("intent")) in PLAN_INTENTS and (
+            text(plan.get("status")) in PLAN_STATUSES
+        )
+        found.append(
+            _Plan(
+                plan,
+                f"CarePlan/{text(plan.get('id'))}",
+                begins,
+                begins or created,
+                local_day(period.get("end")),
+                created,
+                _plan_discipline(index, plan),
+                counts,
+            )
+        )
+    return found
+
+
+def _titles(document: dict, kind: object) -> list[str]:
+    """The titles a DocumentReference gives itself: description, type, attachments' titles
+    (the empty ones left out)."""
+    titles = []
+    description = document.get("description")
+    if isinstance(description, str) and description:
+        titles.append(description)
+    if isinstance(kind, dict):
+        titles.append(concept_text(kind))
+    contents = document.get("content")
+    for content in contents if isinstance(contents, list) else ():
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        title = attachment.get("title") if isinstance(attachment, dict) else None
+        if isinstance(title, str) and title:
+            titles.append(title)
+    return titles
+
+
+def _documents(
+    index: Index, policy: Policy, patient: str | None
+) -> tuple[list[_PlanDocument], list[_Report]]:
+    """The patient's plan-of-care documents and progress reports, in one pass over their
+    DocumentReferences, once per index."""
+    memo_key = ("episode-documents", patient)
+    found = index.memo.get(memo_key)
+    if found is not None:
+        return found
+    episode = policy.episode
+    plan_documents: list[_PlanDocument] = []
+    reports: list[_Report] = []
+    key = index.key
+    for document in index.by_type.get("DocumentReference", ()):
+        if key(document.get("subject") or document.get("patient")) != patient:
+            continue
+        kind = document.get("type")
+        codes: set[str] = set()
+        if kind:
+            _add_codes(kind, codes)
+        if codes & episode.plan_of_care_loinc:
+            related = frozenset(key(r) for r in seq(obj(document.get("context")).get("related")))
+            authenticators = seq(document.get("authenticator")) or [document.get("authenticator")]
+            day = index.local_day(document.get("date"))
+            ref = f"DocumentReference/{text(document.get('id'))}"
+            plan_documents.append(_PlanDocument(ref, related, day, authenticators))
+        if document.get("status") == "entered-in-error":
+            continue
+        categories = document.get("category")
+        for category in categories if isinstance(categories, list) else ():
+            _add_codes(category, codes)
+        titles = _titles(document, kind)
+        # One search over the titles at once: the phrase holds no newline, so it cannot span two.
+        titled = "progress report" in "\n".join(titles).lower()
+        if codes & episode.not_progress_report_loinc and not titled:
+            continue
+        if not (codes & episode.progress_report_loinc or titled):
+            continue
+        ref = f"DocumentReference/{text(document.get('id'))}"
+        day = index.local_day(document.get("date")) or index.local_day(
+            obj(obj(document.get("context")).get("period")).get("start")
+        )
+        if day is None:
+            reports.append(_Report(ref, None, "", None, None, None))
+            continue
+        authors = seq(document.get("author")) or [document.get("authenticator")]
+        role, author = None, ""
+        for author_ref in authors:
+            role = role_of_reference(index, author_ref)
+            author = key(author_ref) or text(obj(author_ref).get("display"))
+            if role:
+                break
+        role_discipline = ASSISTANT_OF.get(role or "", role)
+        reports.append(_Report(ref, day, author, role, discipline_named(*titles), role_discipline))
+    found = index.memo[memo_key] = (plan_documents, reports)
+    return found
+
+
+def _provenance_by_target(index: Index) -> dict[str | None, list[dict]]:
+    """The index's Provenance by the key of each resource it targets (each once), in Bundle
+    order."""
+    found = index.memo.get("episode-provenance")
+    if found is not None:
+        return found
+    found = index.memo["episode-provenance"] = {}
+    for provenance in index.by_type.get("Provenance", ()):
+        for target in {index.key(t) for t in seq(provenance.get("target"))}:
+            found.setdefault(target, []).append(provenance)
+    return found
+
+
 def _certification(
-    index: Index, policy: Policy, plan: dict, key: str, plan_documents: list[dict]
+    index: Index, policy: Policy, plan: _Plan, plan_documents: list[_PlanDocument]
 ) -> tuple[date | None, str]:
     """The earliest date a physician/NPP signed the plan, and how it was read."""
     certifiers = policy.episode.certifiers
     found: list[tuple[date, str]] = []
-    created = index.local_day(plan.get("created"))
-    for where, ref in [("author", plan.get("author"))] + [
-        ("contributor", c) for c in seq(plan.get("contributor"))
+    resource, key, created = plan.resource, plan.ref, plan.created
+    for where, ref in [("author", resource.get("author"))] + [
+        ("contributor", c) for c in seq(resource.get("contributor"))
     ]:
-        if _role(index, ref) in certifiers:
+        if role_of_reference(index, ref) in certifiers:
             if created:
                 found.append((created, f"{index.key(ref)} (CarePlan.{where})"))
             else:
                 index.note(f"{key}: signed by a physician/NPP but undated (no CarePlan.created)")
-    for provenance in index.by_type.get("Provenance", ()):
-        if key not in {index.key(t) for t in seq(provenance.get("target"))}:
-            continue
-        for signature in seq(provenance.get("signature")):
-            signature = obj(signature)
-            when = index.local_day(signature.get("when"))
-            if when and _role(index, signature.get("who")) in certifiers:
-                found.append((when, f"{index.key(signature.get('who'))} (Provenance)"))
+    if index.by_type.get("Provenance"):
+        for provenance in _provenance_by_target(index).get(key, ()):
+            for signature in seq(provenance.get("signature")):
+                signature = obj(signature)
+                when = index.local_day(signature.get("when"))
+                if when and role_of_reference(index, signature.get("who")) in certifiers:
+                    found.append((when, f"{index.key(signature.get('who'))} (Provenance)"))
     for document in plan_documents:
-        related = {index.key(r) for r in seq(obj(document.get("context")).get("related"))}
-        period = obj(plan.get("period"))
-        covers = not related and index.local_day(period.get("start")) is not None
-        if key not in related and not covers:
+        covers = not document.related and plan.begins is not None
+        if key not in document.related and not covers:
             continue
-        when = index.local_day(document.get("date"))
-        for ref in seq(document.get("authenticator")) or [document.get("authenticator")]:
-            if when and _role(index, ref) in certifiers:
-                doc = f"DocumentReference/{text(document.get('id'))}"
-                found.append((when, f"{index.key(ref)} ({doc})"))
+        when = document.day
+        for ref in document.authenticators:
+            if when and role_of_reference(index, ref) in certifiers:
+                found.append((when, f"{index.key(ref)} ({document.ref})"))
     if not found:
         return None, ""
     return min(found)
 
 
 def _signed_orders(index: Index, policy: Policy, patient: str | None) -> list[dict]:
-    return [
-        r
-        for r in _of_patient(index, "ServiceRequest", patient)
-        if _role(index, r.get("requester")) in policy.episode.certifiers
-        and index.local_day(r.get("authoredOn"))
-    ]
+    """The patient's ServiceRequests a physician/NPP signed and dated, once per index."""
+    memo_key = ("episode-orders", patient)
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = [
+            r
+            for r in _of_patient(index, "ServiceRequest", patient)
+            if role_of_reference(index, r.get("requester")) in policy.episode.certifiers
+            and index.local_day(r.get("authoredOn"))
+        ]
+    return found
 
 
 def _order_exception(
@@ -142,7 +315,10 @@ def _order_exception(
     orders = _signed_orders(index, policy, patient)
     if not orders or start is None:
         return False, None
-    for message in _of_patient(index, "Communication", patient):
+    messages = index.cached(
+        ("episode-messages", patient), lambda: _of_patient(index, "Communication", patient)
+    )
+    for message in messages:
         about = {index.key(a) for a in seq(message.get("about"))}
         about |= {index.key(a) for a in seq(message.get("basedOn"))}
         sent = index.local_day(message.get("sent"))
@@ -151,31 +327,33 @@ def _order_exception(
     return False, None
 
 
+def _plan_of_care(
+    index: Index,
+    policy: Policy,
+    patient: str | None,
+    plan: _Plan,
+    plan_documents: list[_PlanDocument],
+) -> PlanOfCare:
+    certified_on, certified_by = _certification(index, policy, plan, plan_documents)
+    exception, sent = (False, None)
+    if certified_on is None:
+        exception, sent = _order_exception(index, policy, patient, plan.ref, plan.start)
+    return PlanOfCare(plan.ref, plan.start, plan.end, certified_on, certified_by, exception, sent)
+
+
 def read_plans(
     index: Index, policy: Policy, patient: str | None, discipline: str
 ) -> list[PlanOfCare]:
-    documents = [
-        d
-        for d in _of_patient(index, "DocumentReference", patient)
-        if _codes([d.get("type")]) & policy.episode.plan_of_care_loinc
-    ]
+    """The patient's plans of care of the discipline (or of none named), earliest first. A
+    plan's certification is read once per index, whichever discipline asks first."""
     plans = []
-    for plan in _of_patient(index, "CarePlan", patient):
-        if text(plan.get("intent")) not in PLAN_INTENTS:
+    for plan in _patient_plans(index, patient):
+        if not plan.counts or plan.discipline not in (discipline, None):
             continue
-        if text(plan.get("status")) not in PLAN_STATUSES:
-            continue
-        if _plan_discipline(index, plan) not in (discipline, None):
-            continue
-        key = f"CarePlan/{text(plan.get('id'))}"
-        period = obj(plan.get("period"))
-        start = index.local_day(period.get("start")) or index.local_day(plan.get("created"))
-        end = index.local_day(period.get("end"))
-        certified_on, certified_by = _certification(index, policy, plan, key, documents)
-        exception, sent = (False, None)
-        if certified_on is None:
-            exception, sent = _order_exception(index, policy, patient, key, start)
-        plans.append(PlanOfCare(key, start, end, certified_on, certified_by, exception, sent))
+        if plan.read is None:
+            plan_documents = _documents(index, policy, patient)[0]
+            plan.read = _plan_of_care(index, policy, patient, plan, plan_documents)
+        plans.append(plan.read)
     plans.sort(key=lambda p: (p.start or date.min, p.ref))
     return plans
 
@@ -183,54 +361,20 @@ def read_plans(
 def read_reports(
     index: Index, policy: Policy, patient: str | None, discipline: str
 ) -> list[ProgressReport]:
-    episode = policy.episode
+    """The progress reports of the discipline (named in their titles, else by their author's
+    discipline, else of any), earliest first; one without a date is noted and not counted."""
     found = []
-    for document in _of_patient(index, "DocumentReference", patient):
-        if text(document.get("status")) == "entered-in-error":
+    for report in _documents(index, policy, patient)[1]:
+        if report.day is None:
+            index.note(f"{report.ref}: a progress report without a date; not counted")
             continue
-        codes = _codes([document.get("type"), *seq(document.get("category"))])
-        titles = [
-            text(document.get("description")),
-            concept_text(document.get("type")),
-            *(
-                text(obj(obj(c).get("attachment")).get("title"))
-                for c in seq(document.get("content"))
-            ),
-        ]
-        titled = any("progress report" in t.lower() for t in titles)
-        if codes & episode.not_progress_report_loinc and not titled:
-            continue
-        if not (codes & episode.progress_report_loinc or titled):
-            continue
-        day = index.local_day(document.get("date")) or index.local_day(
-            obj(obj(document.get("context")).get("period")).get("start")
-        )
-        if day is None:
-            index.note(
-                f"DocumentReference/{text(document.get('id'))}: a progress report "
-                "without a date; not counted"
-            )
-            continue
-        authors = seq(document.get("author")) or [document.get("authenticator")]
-        role, author = None, ""
-        for ref in authors:
-            role = _role(index, ref)
-            author = index.key(ref) or text(obj(ref).get("display"))
-            if role:
-                break
-        named = discipline_named(*titles)
-        role_discipline = ASSISTANT_OF.get(role or "", role)
+        named = report.named
         if named and named != discipline:
             continue
-        if (
-            not named
-            and role_discipline in DISCIPLINE_TOKENS.values()
-            and role_discipline != discipline
-        ):
+        role_discipline = report.role_discipline
+        if not named and role_discipline in THERAPY and role_discipline != discipline:
             continue
-        found.append(
-            ProgressReport(f"DocumentReference/{text(document.get('id'))}", day, author, role)
-        )
+        found.append(ProgressReport(report.ref, report.day, report.author, report.role))
     found.sort(key=lambda r: (r.day, r.ref))
     return found
 
@@ -241,15 +385,15 @@ def _unread_signers(index: Index, patient: str | None, plans: list[PlanOfCare]) 
     certification is then unknown, not absent."""
     keys = {p.ref for p in plans}
     refs: list[object] = []
-    for plan in _of_patient(index, "CarePlan", patient):
-        if f"CarePlan/{text(plan.get('id'))}" in keys:
-            refs += [plan.get("author"), *seq(plan.get("contributor"))]
+    for plan in _patient_plans(index, patient):
+        if plan.ref in keys:
+            refs += [plan.resource.get("author"), *seq(plan.resource.get("contributor"))]
     for provenance in index.by_type.get("Provenance", ()):
         if keys & {index.key(t) for t in seq(provenance.get("target"))}:
             refs += [obj(s).get("who") for s in seq(provenance.get("signature"))]
     for ref in refs:
         key = index.key(ref)
-        if key and key not in index.by_key and _role(index, ref) is None:
+        if key and key not in index.by_key and role_of_reference(index, ref) is None:
             return key
     return ""
 
@@ -264,20 +408,21 @@ def _reason(note: str) -> str:
     return note
 
 
+def _first(reasons: list[str], *words: str) -> str:
+    """The first reason naming one of the words, else ""."""
+    return next((n for n in reasons if any(w in n for w in words)), "")
+
+
 def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[str]:
     """The visit's discipline when nothing on the visit says it (no GP/GO/GN line, no performer
     credential: Epic before charges) but every plan of care the patient has begun by that day
     is of one discipline. Said in a reading note; two disciplines decide nothing."""
     named = set()
-    for plan in _of_patient(index, "CarePlan", patient):
-        start = index.local_day(obj(plan.get("period")).get("start")) or index.local_day(
-            plan.get("created")
-        )
-        if start is not None and start > day:
+    for plan in _patient_plans(index, patient):
+        if plan.start is not None and plan.start > day:
             continue
-        discipline = _plan_discipline(index, plan)
-        if discipline:
-            named.add(discipline)
+        if plan.discipline:
+            named.add(plan.discipline)
     if len(named) != 1:
         return set()
     (discipline,) = named
@@ -286,6 +431,55 @@ def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[s
         "the discipline of the patient's plans of care"
     )
     return named
+
+
+@dataclass(slots=True)
+class _KnownDays:
+    """What the patient's encounters say of treatment days, as far as visits have asked: every
+    encounter on or before ``through`` has been asked its disciplines (a year of visits on one
+    index asks about the same earlier encounters)."""
+
+    encounters: list  # the patient's encounters these were read from
+    answers: dict[str, set[str]]  # Encounter key -> its disciplines
+    through: date | None = None
+    # (discipline, inferred) -> the distinct days up to ``through`` that count, earliest first
+    days: dict[tuple[str, bool], list[date]] = field(default_factory=dict)
+
+
+def _treatment_days(
+    index: Index,
+    patient: str | None,
+    day: date,
+    discipline: str,
+    inferred: bool,
+    encounters: list[tuple[float, str, date | None]],
+    disciplines_of: Callable[[str], set[str]],
+) -> tuple[date, ...]:
+    """The distinct days, up to the visit's, of the encounters of the discipline (or, when the
+    discipline was inferred, of no discipline read). Encounters are asked in their order, each
+    once per index, and only once a visit on or after their day asks."""
+    known = index.memo.get(("episode-days", patient))
+    if known is None or known.encounters is not encounters:
+        known = index.memo["episode-days", patient] = _KnownDays(encounters, {})
+    if known.through is None or day > known.through:
+        answers = known.answers
+        for _, key, when in encounters:
+            if when is not None and when <= day and key not in answers:
+                answers[key] = disciplines_of(key)
+        known.through = day
+        known.days.clear()
+    days = known.days.get((discipline, inferred))
+    if days is None:
+        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
+        through, answers = known.through, known.answers
+        days = known.days[discipline, inferred] = sorted(
+            {
+                when
+                for _, key, when in encounters
+                if when is not None and when <= through and counted & answers[key]
+            }
+        )
+    return tuple(days[: bisect_right(days, day)])
 
 
 def read_episodes(
@@ -297,58 +491,62 @@ def read_episodes(
     encounters: list[tuple[float, str, date | None]],
     disciplines_of: Callable[[str], set[str]],
 ) -> tuple[Episode, ...]:
-    """One Episode per therapy discipline of the visit."""
+    """One Episode per therapy discipline of the visit.
+
+    ``encounters`` are the patient's (start, key, day), the same list for every visit of the
+    index; ``disciplines_of`` gives the disciplines of one of them by its key, the same answer
+    for a key throughout the index (it is kept).
+    """
     if day is None:
         return ()
     # Reading notes the fetch left (plugin/ehr/fetch.py): a search the EHR refused (HTTP 400),
     # or a type it does not serve by patient.
     refused = [_reason(n) for n in index.notes if "refused" in n or "does not serve" in n]
-    therapy = disciplines & {"PT", "OT", "SLP"}
+    therapy = disciplines & THERAPY
     inferred = False
     if not therapy:
         therapy = _sole_plan_discipline(index, patient, day)
         inferred = bool(therapy)
+    memo = index.memo
     episodes = []
     for discipline in sorted(therapy):
-        plans = index.cached(
-            ("plans", patient, discipline),
-            lambda d=discipline: read_plans(index, policy, patient, d),
-        )
-        reports = index.cached(
-            ("reports", patient, discipline),
-            lambda d=discipline: read_reports(index, policy, patient, d),
-        )
-        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
-        days = sorted(
-            {
-                when
-                for _, key, when in encounters
-                if when is not None and when <= day and counted & disciplines_of(key)
-            }
+        plans = memo.get(("plans", patient, discipline))
+        if plans is None:
+            plans = memo["plans", patient, discipline] = read_plans(
+                index, policy, patient, discipline
+            )
+        reports = memo.get(("reports", patient, discipline))
+        if reports is None:
+            reports = memo["reports", patient, discipline] = read_reports(
+                index, policy, patient, discipline
+            )
+        days = _treatment_days(
+            index, patient, day, discipline, inferred, encounters, disciplines_of
         )
         unknown = history = ""
-        certified = any(p.certified_on or p.order_exception for p in plans)
-        unsigned_why = next((n for n in refused if "Provenance" in n), "")
-        unread = _unread_signers(index, patient, plans) if plans and not certified else ""
-        if unread and not unsigned_why:
-            unsigned_why = f"{unread}, who signed it, is not in the record read"
-        if plans and not certified and not unsigned_why and _signed_orders(index, policy, patient):
-            # A signed order without the messages: the CY2025 exception may certify the plan.
-            unsigned_why = next((n for n in refused if "Communication" in n), "")
-        if plans and not certified and unsigned_why:
-            # The plans' signatures may be in the Provenance the EHR would not give.
-            unknown = (
-                f"the {discipline} plan of care's certification could not be read ({unsigned_why})"
-            )
         if not plans:
-            why = next((n for n in refused if "CarePlan" in n), "")
+            why = _first(refused, "CarePlan")
             unknown = f"no {discipline} plan of care could be read" + (
                 f" ({why})" if why else " (none in the record read)"
             )
-        why = next((n for n in refused if "Encounter" in n or "Procedure" in n), "")
-        if why:
-            history = f"earlier {discipline} visits could not be read ({why})"
-        episodes.append(
-            Episode(discipline, tuple(plans), tuple(reports), tuple(days), unknown, history)
-        )
+        elif not any(p.certified_on or p.order_exception for p in plans):
+            # The plans' signatures may be in the Provenance the EHR would not give, or signed
+            # by someone the record read does not hold.
+            unsigned_why = _first(refused, "Provenance")
+            unread = _unread_signers(index, patient, plans)
+            if unread and not unsigned_why:
+                unsigned_why = f"{unread}, who signed it, is not in the record read"
+            if not unsigned_why and _signed_orders(index, policy, patient):
+                # A signed order without the messages: the CY2025 exception may certify it.
+                unsigned_why = _first(refused, "Communication")
+            if unsigned_why:
+                unknown = (
+                    f"the {discipline} plan of care's certification could not be read "
+                    f"({unsigned_why})"
+                )
+        if refused:
+            why = _first(refused, "Encounter", "Procedure")
+            if why:
+                history = f"earlier {discipline} visits could not be read ({why})"
+        episodes.append(Episode(discipline, tuple(plans), tuple(reports), days, unknown, history))
     return tuple(episodes)
