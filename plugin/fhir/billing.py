@@ -57,12 +57,19 @@ def _units(quantity: object, where: str, index: Index, credits: bool = False) ->
 
 
 def _modifier_codes(concepts: object) -> frozenset[str]:
+    # Written out (no obj/seq/text calls): it runs for every billed line.
     codes = set()
-    for concept in seq(concepts):
-        for coding in seq(obj(concept).get("coding")):
-            code = text(obj(coding).get("code")).strip().upper()
-            if code:
-                codes.add(code)
+    if isinstance(concepts, list):
+        for concept in concepts:
+            codings = concept.get("coding") if isinstance(concept, dict) else None
+            if not isinstance(codings, list):
+                continue
+            for coding in codings:
+                code = coding.get("code") if isinstance(coding, dict) else None
+                if isinstance(code, str):
+                    code = code.strip().upper()
+                    if code:
+                        codes.add(code)
     return frozenset(codes)
 
 
@@ -89,17 +96,25 @@ def service_day(item: dict, claim_date: date | None) -> date | None:
 
 def claim_counts(index: Index, claim: dict) -> bool:
     """Whether a Claim's lines count: use claim, not cancelled, not replaced by another Claim."""
+    return _counts(claim, f"Claim/{text(claim.get('id'))}", replaced_claims(index))
+
+
+def _counts(claim: dict, key: str, replaced: frozenset[str]) -> bool:
+    """claim_counts with the Claim's key and the index's replaced Claims already at hand."""
     use = claim.get("use")
     if isinstance(use, str) and use not in ("claim", ""):
         return False
     if text(claim.get("status")) in CLAIM_SKIP_STATUS:
         return False
-    return f"Claim/{text(claim.get('id'))}" not in replaced_claims(index)
+    return key not in replaced
 
 
 def replaced_claims(index: Index) -> frozenset[str]:
     """Claims that another Claim's ``related`` marks as prior or replaced."""
-    return index.cached("replaced-claims", lambda: _replaced(index))
+    found = index.memo.get("replaced-claims")
+    if found is None:
+        found = index.memo["replaced-claims"] = _replaced(index)
+    return found
 
 
 def _replaced(index: Index) -> frozenset[str]:
@@ -127,33 +142,67 @@ def claim_lines(
     index: Index, claim: dict, unreadable: list[UnreadableLine] | None = None
 ) -> list[BilledLine]:
     """The CPT/HCPCS lines of one Claim, each with the encounter its item names."""
-    if not claim_counts(index, claim):
-        return []
     key = f"Claim/{text(claim.get('id'))}"
-    fallback_day = claim_day(claim)
-    items = [obj(item) for item in seq(claim.get("item"))]
+    if not _counts(claim, key, replaced_claims(index)):
+        return []
+    return _claim_lines(index, claim, key, unreadable)
+
+
+# The largest count a float holds exactly: a whole number up to it is read as is.
+EXACT_COUNT = 2**53
+
+
+def _claim_lines(
+    index: Index, claim: dict, key: str, unreadable: list[UnreadableLine] | None
+) -> list[BilledLine]:
+    """claim_lines of a Claim that counts; each item is read once."""
+    items = claim.get("item")
+    if not isinstance(items, list):
+        return []
     # Per item, the first encounter it names (None when it names none).
-    encounter_of = [
-        next((k for k in map(index.key, seq(item.get("encounter"))) if k), None) for item in items
-    ]
+    encounter_of: list[str | None] = []
+    for item in items:
+        encounter = None
+        references = item.get("encounter") if isinstance(item, dict) else None
+        if isinstance(references, list):
+            for reference in references:
+                found = index.key(reference)
+                if found:
+                    encounter = found
+                    break
+        encounter_of.append(encounter)
     by_date = not any(encounter_of)
+    fallback_day: date | None = None
+    fallback_read = False
     lines = []
     for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
         code = billing_code(item.get("productOrService"))
         if code is None:
             continue
         sequence = item.get("sequence", position + 1)
         ref = f"{key}#item{sequence}"
-        day = service_day(item, fallback_day)
+        day = parse_day(item.get("servicedDate"))
+        if day is None:
+            if not fallback_read:  # the Claim's own date, read once and only when needed
+                fallback_day, fallback_read = claim_day(claim), True
+            day = service_day(item, fallback_day)
         encounter = encounter_of[position]
-        try:
-            units = _units(item.get("quantity"), ref, index)
-        except Unreadable as exc:
-            index.note(f"{exc}; the line is not counted and the visit needs review")
-            if unreadable is not None:
-                unreadable.append((ref, encounter, day))
-            continue
-        amount = number(obj(item.get("net")).get("value"))
+        quantity = item.get("quantity")
+        raw = quantity.get("value", 1) if isinstance(quantity, dict) else 1
+        if type(raw) is int and 0 <= raw <= EXACT_COUNT:  # the common case: a whole count
+            units = raw
+        else:
+            try:
+                units = _units(quantity, ref, index)
+            except Unreadable as exc:
+                index.note(f"{exc}; the line is not counted and the visit needs review")
+                if unreadable is not None:
+                    unreadable.append((ref, encounter, day))
+                continue
+        net = item.get("net")
+        amount = number(net.get("value")) if isinstance(net, dict) else None
         if amount is None:
             unit_price = number(obj(item.get("unitPrice")).get("value"))
             amount = unit_price * units if unit_price is not None else None
@@ -290,7 +339,11 @@ def patient_lines(
 ) -> tuple[list[BilledLine], list[UnreadableLine]]:
     """Every billed line of the patient in the index (any encounter), and the refs of lines
     that could not be read; read once per index."""
-    return index.cached(("patient-lines", patient), lambda: _patient_lines(index, patient))
+    key = ("patient-lines", patient)
+    found = index.memo.get(key)
+    if found is None:
+        found = index.memo[key] = _patient_lines(index, patient)
+    return found
 
 
 def _patient_lines(
@@ -298,13 +351,19 @@ def _patient_lines(
 ) -> tuple[list[BilledLine], list[UnreadableLine]]:
     lines: list[BilledLine] = []
     unreadable: list[UnreadableLine] = []
-    for claim in index.by_type.get("Claim", ()):
+    claims = index.by_type.get("Claim", ())
+    replaced = replaced_claims(index) if claims else frozenset()
+    for claim in claims:
         if patient is None or index.key(claim.get("patient")) == patient:
-            lines += claim_lines(index, claim, unreadable)
+            key = f"Claim/{text(claim.get('id'))}"
+            if _counts(claim, key, replaced):
+                lines += _claim_lines(index, claim, key, unreadable)
     charges = []
     for item in index.by_type.get("ChargeItem", ()):
         if patient is None or index.key(item.get("subject")) == patient:
             line = charge_item_line(index, item, unreadable)
             if line:
                 charges.append(line)
-    return lines + _net_credits(index, charges), unreadable
+    if charges:
+        lines += _net_credits(index, charges)
+    return lines, unreadable
