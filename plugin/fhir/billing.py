@@ -120,9 +120,10 @@ def replaced_claims(index: Index) -> frozenset[str]:
 def _replaced(index: Index) -> frozenset[str]:
     found = set()
     for claim in index.by_type.get("Claim", ()):
-        if text(claim.get("status")) in CLAIM_SKIP_STATUS:
+        related_claims = claim.get("related")
+        if not related_claims or text(claim.get("status")) in CLAIM_SKIP_STATUS:
             continue
-        for related in seq(claim.get("related")):
+        for related in seq(related_claims):
             related = obj(related)
             codes = {
                 text(obj(c).get("code")).lower()
@@ -132,6 +133,51 @@ def _replaced(index: Index) -> frozenset[str]:
             if key and codes & REPLACES:
                 found.add(key)
     return frozenset(found)
+
+
+# A Claim whose lines count, as read once per index: the Claim, its key ("Claim/x"), its
+# patient's key, and per item (in order) the keys of the encounters the item names.
+CountedClaim = tuple[dict, str, str | None, list[list[str]]]
+
+
+def counted_claims(index: Index) -> list[CountedClaim]:
+    """The index's Claims whose lines count (claim_counts), read once per index for both the
+    billed lines and the visit's Claims."""
+    found = index.memo.get("counted-claims")
+    if found is None:
+        found = index.memo["counted-claims"] = _counted_claims(index)
+    return found
+
+
+def _counted_claims(index: Index) -> list[CountedClaim]:
+    claims = index.by_type.get("Claim")
+    if not claims:
+        return []
+    replaced = replaced_claims(index)
+    found = []
+    for claim in claims:
+        key = f"Claim/{text(claim.get('id'))}"
+        if _counts(claim, key, replaced):
+            patient = index.key(claim.get("patient"))
+            found.append((claim, key, patient, _item_encounters(index, claim.get("item"))))
+    return found
+
+
+def _item_encounters(index: Index, items: object) -> list[list[str]]:
+    """Per Claim item, the keys of the encounters it names (empty when it names none)."""
+    found: list[list[str]] = []
+    if not isinstance(items, list):
+        return found
+    for item in items:
+        keys = []
+        references = item.get("encounter") if isinstance(item, dict) else None
+        if isinstance(references, list):
+            for reference in references:
+                encounter = index.key(reference)
+                if encounter:
+                    keys.append(encounter)
+        found.append(keys)
+    return found
 
 
 # An unreadable line: (ref, the encounter it names or None, its date of service).
@@ -145,7 +191,7 @@ def claim_lines(
     key = f"Claim/{text(claim.get('id'))}"
     if not _counts(claim, key, replaced_claims(index)):
         return []
-    return _claim_lines(index, claim, key, unreadable)
+    return _claim_lines(index, claim, key, _item_encounters(index, claim.get("item")), unreadable)
 
 
 # The largest count a float holds exactly: a whole number up to it is read as is.
@@ -153,25 +199,22 @@ EXACT_COUNT = 2**53
 
 
 def _claim_lines(
-    index: Index, claim: dict, key: str, unreadable: list[UnreadableLine] | None
+    index: Index,
+    claim: dict,
+    key: str,
+    encounters: list[list[str]],
+    unreadable: list[UnreadableLine] | None,
 ) -> list[BilledLine]:
-    """claim_lines of a Claim that counts; each item is read once."""
-    items = claim.get("item")
-    if not isinstance(items, list):
+    """claim_lines of a Claim that counts, given its items' encounters; each item read once."""
+    if not encounters:  # no items
         return []
-    # Per item, the first encounter it names (None when it names none).
-    encounter_of: list[str | None] = []
-    for item in items:
-        encounter = None
-        references = item.get("encounter") if isinstance(item, dict) else None
-        if isinstance(references, list):
-            for reference in references:
-                found = index.key(reference)
-                if found:
-                    encounter = found
-                    break
-        encounter_of.append(encounter)
-    by_date = not any(encounter_of)
+    items = claim["item"]
+    # A Claim whose items name no encounter belongs to its date of service.
+    by_date = True
+    for keys in encounters:
+        if keys:
+            by_date = False
+            break
     fallback_day: date | None = None
     fallback_read = False
     lines = []
@@ -188,7 +231,8 @@ def _claim_lines(
             if not fallback_read:  # the Claim's own date, read once and only when needed
                 fallback_day, fallback_read = claim_day(claim), True
             day = service_day(item, fallback_day)
-        encounter = encounter_of[position]
+        keys = encounters[position]
+        encounter = keys[0] if keys else None  # the line belongs to the first one
         quantity = item.get("quantity")
         raw = quantity.get("value", 1) if isinstance(quantity, dict) else 1
         if type(raw) is int and 0 <= raw <= EXACT_COUNT:  # the common case: a whole count
@@ -351,13 +395,9 @@ def _patient_lines(
 ) -> tuple[list[BilledLine], list[UnreadableLine]]:
     lines: list[BilledLine] = []
     unreadable: list[UnreadableLine] = []
-    claims = index.by_type.get("Claim", ())
-    replaced = replaced_claims(index) if claims else frozenset()
-    for claim in claims:
-        if patient is None or index.key(claim.get("patient")) == patient:
-            key = f"Claim/{text(claim.get('id'))}"
-            if _counts(claim, key, replaced):
-                lines += _claim_lines(index, claim, key, unreadable)
+    for claim, key, of_patient, encounters in counted_claims(index):
+        if patient is None or of_patient == patient:
+            lines += _claim_lines(index, claim, key, encounters, unreadable)
     charges = []
     for item in index.by_type.get("ChargeItem", ()):
         if patient is None or index.key(item.get("subject")) == patient:
