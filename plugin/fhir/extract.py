@@ -48,7 +48,7 @@ from plugin.fhir.practitioners import (
     performer,
     role_of_reference,
 )
-from plugin.fhir.spend import visit_spend
+from plugin.fhir.spend import coverage_plan, visit_spend
 from plugin.policy.model import Policy
 
 # An EHR's own procedure codes mapped to CPT/HCPCS: (system, code) -> CPT (--code-map).
@@ -522,23 +522,18 @@ def _payer(index: Index, claims: list[dict], patient: str | None, policy: Policy
                 break
         else:
             return None, False
+    names, types = coverage_plan(index, coverage)
     name = None
-    for payor in seq(coverage.get("payor")):
-        payor = obj(payor)
-        org = index.by_key.get(index.key(payor) or "")
-        name = text(obj(org).get("name")) or text(payor.get("display")) or None
-        if name:
+    for payor, payor_name in zip(seq(coverage.get("payor")), names, strict=True):
+        if payor_name and isinstance(payor, dict):  # a payor given as a bare string names none
+            name = payor_name
             break
     medicare = False
-    kind = coverage.get("type")
-    codings = kind.get("coding") if isinstance(kind, dict) else None
-    if isinstance(codings, list):
-        system, prefix = policy.medicare_sopt_system, policy.medicare_sopt_prefix
-        for coding in codings:
-            coding = obj(coding)
-            if text(coding.get("system")) == system and text(coding.get("code")).startswith(prefix):
-                medicare = True
-                break
+    system, prefix = policy.medicare_sopt_system, policy.medicare_sopt_prefix
+    for coding_system, code in types:
+        if coding_system == system and code.startswith(prefix):
+            medicare = True
+            break
     if not medicare:
         lowered = (name or "").lower()
         for word in policy.medicare_names:

@@ -41,7 +41,7 @@ GROUP_MODIFIERS = frozenset({"GP", "GN", "GO"})
 SKIP_STATUS = frozenset({"cancelled", "entered-in-error", "draft"})
 SOPT = "https://nahdo.org/sopt"
 
-__all__ = ["visit_spend"]
+__all__ = ["coverage_plan", "visit_spend"]
 
 
 def visit_spend(
@@ -109,22 +109,44 @@ def _advantage(index: Index, policy: Policy, patient: str | None, claims: list[d
     coverage = _coverage(index, patient, claims)
     if coverage is None:
         return None
-    kind = coverage.get("type")
-    codings = kind.get("coding") if isinstance(kind, dict) else None
-    if isinstance(codings, list):
-        system, prefixes = policy.medicare_sopt_system, policy.medicare_advantage_sopt_prefixes
-        for coding in codings:
-            coding = obj(coding)
-            code = text(coding.get("code"))
-            if text(coding.get("system")) == system and code.startswith(prefixes):
-                return f"Source of Payment Typology {code} (Medicare managed care)"
-    for payor in seq(coverage.get("payor")):
-        org = index.by_key.get(index.key(payor) or "")
-        name = (text(obj(org).get("name")) or text(obj(payor).get("display"))).lower()
+    names, types = coverage_plan(index, coverage)
+    system, prefixes = policy.medicare_sopt_system, policy.medicare_advantage_sopt_prefixes
+    for coding_system, code in types:
+        if coding_system == system and code.startswith(prefixes):
+            return f"Source of Payment Typology {code} (Medicare managed care)"
+    for name in names:
+        name = name.lower()
         for needle in policy.medicare_advantage_names:
             if needle in name:
                 return f"payer name contains {needle!r}"
     return None
+
+
+# A Coverage as the payer readers see it: each payor's name (its Organization's name, else the
+# reference's display; "" when neither) and the (system, code) of each Coverage.type coding.
+Plan = tuple[list[str], list[tuple[str, str]]]
+
+
+def coverage_plan(index: Index, coverage: dict) -> Plan:
+    """The payor names and type codes of a Coverage, read once per index (extract names the
+    payer from them, and Medicare Advantage is recognised from them)."""
+    key = ("plan", id(coverage))  # the Coverage lives as long as the index
+    found = index.memo.get(key)
+    if found is None:
+        found = index.memo[key] = _read_plan(index, coverage)
+    return found
+
+
+def _read_plan(index: Index, coverage: dict) -> Plan:
+    names = []
+    for payor in seq(coverage.get("payor")):
+        org = index.by_key.get(index.key(payor) or "")
+        names.append(text(obj(org).get("name")) or text(obj(payor).get("display")))
+    types = []
+    for coding in seq(obj(coverage.get("type")).get("coding")):
+        coding = obj(coding)
+        types.append((text(coding.get("system")), text(coding.get("code"))))
+    return names, types
 
 
 # -- allowed amounts ------------------------------------------------------------------------
