@@ -250,12 +250,13 @@ def _claim_lines(
         if amount is None:
             unit_price = number(obj(item.get("unitPrice")).get("value"))
             amount = unit_price * units if unit_price is not None else None
+        modifier = item.get("modifier")
         lines.append(
             BilledLine(
                 ref=ref,
                 code=code,
                 units=units,
-                modifiers=_modifier_codes(item.get("modifier")),
+                modifiers=_modifier_codes(modifier) if modifier else frozenset(),
                 amount=amount,
                 day=day,
                 encounter=encounter,

@@ -140,8 +140,9 @@ def coverage_plan(index: Index, coverage: dict) -> Plan:
 def _read_plan(index: Index, coverage: dict) -> Plan:
     names = []
     for payor in seq(coverage.get("payor")):
-        org = index.by_key.get(index.key(payor) or "")
-        names.append(text(obj(org).get("name")) or text(obj(payor).get("display")))
+        org = index.by_key.get(index.key(payor) or "")  # a resource: always a dict
+        name = text(org.get("name")) if org is not None else ""
+        names.append(name or text(obj(payor).get("display")))
     types = []
     for coding in seq(obj(coverage.get("type")).get("coding")):
         coding = obj(coding)
@@ -210,12 +211,13 @@ def _modifiers(item: dict) -> frozenset[str]:
 def _patient_spend(
     index: Index, policy: Policy, patient: str | None
 ) -> tuple[tuple[SpendLine, ...], tuple[ReportedYtd, ...]]:
-    therapy = [ln for ln in patient_lines(index, patient)[0] if ln.modifiers & GROUP_MODIFIERS]
+    billed = patient_lines(index, patient)[0]
     allowed: dict[str, tuple[float, str]] = {}
     extra: list[SpendLine] = []
     if index.by_type.get("ClaimResponse") or index.by_type.get("ExplanationOfBenefit"):
+        therapy = [ln for ln in billed if ln.modifiers & GROUP_MODIFIERS]
         allowed, extra = _payer_allowed(index, policy, patient, therapy)
-    lines = _spend_lines(therapy, allowed, policy)
+    lines = _spend_lines(billed, allowed, policy)
     return tuple(lines + extra), tuple(_reported(index, policy, patient))
 
 
@@ -284,16 +286,18 @@ def _payer_allowed(
 
 
 def _spend_lines(
-    therapy: list[BilledLine], allowed: dict[str, tuple[float, str]], policy: Policy
+    billed: list[BilledLine], allowed: dict[str, tuple[float, str]], policy: Policy
 ) -> list[SpendLine]:
-    """Each therapy line's allowed amount: the payer's, else units x the fee schedule amount
-    (a share of it for CQ/CO lines), else its charge, else $0."""
+    """Each therapy line's (GP/GN/GO) allowed amount: the payer's, else units x the fee schedule
+    amount (a share of it for CQ/CO lines), else its charge, else $0."""
     unit_amount = policy.mpfs.unit_amount
     assistants = frozenset(policy.assistant_modifiers)
     share = policy.assistant_payment_share
     lines = []
-    for line in therapy:
+    for line in billed:
         groups = line.modifiers & GROUP_MODIFIERS
+        if not groups:
+            continue
         payer = allowed.get(line.ref) if allowed else None
         if payer is not None:
             lines.append(SpendLine(line.ref, line.code, line.day, groups, payer[0], payer[1]))
