@@ -62,9 +62,9 @@ def visit_spend(
     found = index.memo.get(key)
     if found is None:
         found = index.memo[key] = _patient_spend(index, policy, patient)
-    lines, reported = found
-    for line in lines:
-        if line.source in ("charge", "none") and _counts_by(line, day):
+    lines, reported, unpriced = found
+    for line in unpriced:
+        if _counts_by(line, day):
             how = "its charge" if line.source == "charge" else "$0 (no charge either)"
             index.note(
                 f"{line.ref} ({line.code}) has no payer-allowed amount and no fee schedule "
@@ -210,7 +210,9 @@ def _modifiers(item: dict) -> frozenset[str]:
 
 def _patient_spend(
     index: Index, policy: Policy, patient: str | None
-) -> tuple[tuple[SpendLine, ...], tuple[ReportedYtd, ...]]:
+) -> tuple[tuple[SpendLine, ...], tuple[ReportedYtd, ...], list[SpendLine]]:
+    """The patient's spend lines, the payer's reported totals, and the lines that have neither
+    a payer-allowed nor a fee schedule amount (each visit notes those of its year)."""
     billed = patient_lines(index, patient)[0]
     allowed: dict[str, tuple[float, str]] = {}
     extra: list[SpendLine] = []
@@ -218,7 +220,8 @@ def _patient_spend(
         therapy = [ln for ln in billed if ln.modifiers & GROUP_MODIFIERS]
         allowed, extra = _payer_allowed(index, policy, patient, therapy)
     lines = _spend_lines(billed, allowed, policy)
-    return tuple(lines + extra), tuple(_reported(index, policy, patient))
+    unpriced = [line for line in lines if line.source in ("charge", "none")]
+    return tuple(lines + extra), tuple(_reported(index, policy, patient)), unpriced
 
 
 def _payer_allowed(
