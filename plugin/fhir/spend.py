@@ -138,13 +138,19 @@ def coverage_plan(index: Index, coverage: dict) -> Plan:
 
 
 def _read_plan(index: Index, coverage: dict) -> Plan:
+    # The payor names written out (no obj/seq/text calls): read for every visit's Coverage.
     names = []
-    for payor in seq(coverage.get("payor")):
+    payors = coverage.get("payor")
+    for payor in payors if isinstance(payors, list) else ():
         org = index.by_key.get(index.key(payor) or "")  # a resource: always a dict
-        name = text(org.get("name")) if org is not None else ""
-        names.append(name or text(obj(payor).get("display")))
+        name = org.get("name") if org is not None else None
+        if not isinstance(name, str) or not name:
+            name = payor.get("display") if isinstance(payor, dict) else None
+        names.append(name if isinstance(name, str) else "")
     types = []
-    for coding in seq(obj(coverage.get("type")).get("coding")):
+    kind = coverage.get("type")
+    codings = kind.get("coding") if isinstance(kind, dict) else None
+    for coding in codings if isinstance(codings, list) else ():
         coding = obj(coding)
         types.append((text(coding.get("system")), text(coding.get("code"))))
     return names, types
