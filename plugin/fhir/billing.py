@@ -57,12 +57,19 @@ def _units(quantity: object, where: str, index: Index, credits: bool = False) ->
 
 
 def _modifier_codes(concepts: object) -> frozenset[str]:
+    # Written out (no obj/seq/text calls): it runs for every billed line.
     codes = set()
-    for concept in seq(concepts):
-        for coding in seq(obj(concept).get("coding")):
-            code = text(obj(coding).get("code")).strip().upper()
-            if code:
-                codes.add(code)
+    if isinstance(concepts, list):
+        for concept in concepts:
+            codings = concept.get("coding") if isinstance(concept, dict) else None
+            if not isinstance(codings, list):
+                continue
+            for coding in codings:
+                code = coding.get("code") if isinstance(coding, dict) else None
+                if isinstance(code, str):
+                    code = code.strip().upper()
+                    if code:
+                        codes.add(code)
     return frozenset(codes)
 
 
@@ -89,25 +96,34 @@ def service_day(item: dict, claim_date: date | None) -> date | None:
 
 def claim_counts(index: Index, claim: dict) -> bool:
     """Whether a Claim's lines count: use claim, not cancelled, not replaced by another Claim."""
+    return _counts(claim, f"Claim/{text(claim.get('id'))}", replaced_claims(index))
+
+
+def _counts(claim: dict, key: str, replaced: frozenset[str]) -> bool:
+    """claim_counts with the Claim's key and the index's replaced Claims already at hand."""
     use = claim.get("use")
     if isinstance(use, str) and use not in ("claim", ""):
         return False
     if text(claim.get("status")) in CLAIM_SKIP_STATUS:
         return False
-    return f"Claim/{text(claim.get('id'))}" not in replaced_claims(index)
+    return key not in replaced
 
 
 def replaced_claims(index: Index) -> frozenset[str]:
     """Claims that another Claim's ``related`` marks as prior or replaced."""
-    return index.cached("replaced-claims", lambda: _replaced(index))
+    found = index.memo.get("replaced-claims")
+    if found is None:
+        found = index.memo["replaced-claims"] = _replaced(index)
+    return found
 
 
 def _replaced(index: Index) -> frozenset[str]:
     found = set()
     for claim in index.by_type.get("Claim", ()):
-        if text(claim.get("status")) in CLAIM_SKIP_STATUS:
+        related_claims = claim.get("related")
+        if not related_claims or text(claim.get("status")) in CLAIM_SKIP_STATUS:
             continue
-        for related in seq(claim.get("related")):
+        for related in seq(related_claims):
             related = obj(related)
             codes = {
                 text(obj(c).get("code")).lower()
@@ -119,6 +135,51 @@ def _replaced(index: Index) -> frozenset[str]:
     return frozenset(found)
 
 
+# A Claim whose lines count, as read once per index: the Claim, its key ("Claim/x"), its
+# patient's key, and per item (in order) the keys of the encounters the item names.
+CountedClaim = tuple[dict, str, str | None, list[list[str]]]
+
+
+def counted_claims(index: Index) -> list[CountedClaim]:
+    """The index's Claims whose lines count (claim_counts), read once per index for both the
+    billed lines and the visit's Claims."""
+    found = index.memo.get("counted-claims")
+    if found is None:
+        found = index.memo["counted-claims"] = _counted_claims(index)
+    return found
+
+
+def _counted_claims(index: Index) -> list[CountedClaim]:
+    claims = index.by_type.get("Claim")
+    if not claims:
+        return []
+    replaced = replaced_claims(index)
+    found = []
+    for claim in claims:
+        key = f"Claim/{text(claim.get('id'))}"
+        if _counts(claim, key, replaced):
+            patient = index.key(claim.get("patient"))
+            found.append((claim, key, patient, _item_encounters(index, claim.get("item"))))
+    return found
+
+
+def _item_encounters(index: Index, items: object) -> list[list[str]]:
+    """Per Claim item, the keys of the encounters it names (empty when it names none)."""
+    found: list[list[str]] = []
+    if not isinstance(items, list):
+        return found
+    for item in items:
+        keys = []
+        references = item.get("encounter") if isinstance(item, dict) else None
+        if isinstance(references, list):
+            for reference in references:
+                encounter = index.key(reference)
+                if encounter:
+                    keys.append(encounter)
+        found.append(keys)
+    return found
+
+
 # An unreadable line: (ref, the encounter it names or None, its date of service).
 UnreadableLine = tuple[str, str | None, date | None]
 
@@ -127,42 +188,75 @@ def claim_lines(
     index: Index, claim: dict, unreadable: list[UnreadableLine] | None = None
 ) -> list[BilledLine]:
     """The CPT/HCPCS lines of one Claim, each with the encounter its item names."""
-    if not claim_counts(index, claim):
-        return []
     key = f"Claim/{text(claim.get('id'))}"
-    fallback_day = claim_day(claim)
-    items = [obj(item) for item in seq(claim.get("item"))]
-    # Per item, the first encounter it names (None when it names none).
-    encounter_of = [
-        next((k for k in map(index.key, seq(item.get("encounter"))) if k), None) for item in items
-    ]
-    by_date = not any(encounter_of)
+    if not _counts(claim, key, replaced_claims(index)):
+        return []
+    return _claim_lines(index, claim, key, _item_encounters(index, claim.get("item")), unreadable)
+
+
+# The largest count a float holds exactly: a whole number up to it is read as is.
+EXACT_COUNT = 2**53
+
+
+def _claim_lines(
+    index: Index,
+    claim: dict,
+    key: str,
+    encounters: list[list[str]],
+    unreadable: list[UnreadableLine] | None,
+) -> list[BilledLine]:
+    """claim_lines of a Claim that counts, given its items' encounters; each item read once."""
+    if not encounters:  # no items
+        return []
+    items = claim["item"]
+    # A Claim whose items name no encounter belongs to its date of service.
+    by_date = True
+    for keys in encounters:
+        if keys:
+            by_date = False
+            break
+    fallback_day: date | None = None
+    fallback_read = False
     lines = []
     for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
         code = billing_code(item.get("productOrService"))
         if code is None:
             continue
         sequence = item.get("sequence", position + 1)
         ref = f"{key}#item{sequence}"
-        day = service_day(item, fallback_day)
-        encounter = encounter_of[position]
-        try:
-            units = _units(item.get("quantity"), ref, index)
-        except Unreadable as exc:
-            index.note(f"{exc}; the line is not counted and the visit needs review")
-            if unreadable is not None:
-                unreadable.append((ref, encounter, day))
-            continue
-        amount = number(obj(item.get("net")).get("value"))
+        day = parse_day(item.get("servicedDate"))
+        if day is None:
+            if not fallback_read:  # the Claim's own date, read once and only when needed
+                fallback_day, fallback_read = claim_day(claim), True
+            day = service_day(item, fallback_day)
+        keys = encounters[position]
+        encounter = keys[0] if keys else None  # the line belongs to the first one
+        quantity = item.get("quantity")
+        raw = quantity.get("value", 1) if isinstance(quantity, dict) else 1
+        if type(raw) is int and 0 <= raw <= EXACT_COUNT:  # the common case: a whole count
+            units = raw
+        else:
+            try:
+                units = _units(quantity, ref, index)
+            except Unreadable as exc:
+                index.note(f"{exc}; the line is not counted and the visit needs review")
+                if unreadable is not None:
+                    unreadable.append((ref, encounter, day))
+                continue
+        net = item.get("net")
+        amount = number(net.get("value")) if isinstance(net, dict) else None
         if amount is None:
             unit_price = number(obj(item.get("unitPrice")).get("value"))
             amount = unit_price * units if unit_price is not None else None
+        modifier = item.get("modifier")
         lines.append(
             BilledLine(
                 ref=ref,
                 code=code,
                 units=units,
-                modifiers=_modifier_codes(item.get("modifier")),
+                modifiers=_modifier_codes(modifier) if modifier else frozenset(),
                 amount=amount,
                 day=day,
                 encounter=encounter,
@@ -290,7 +384,11 @@ def patient_lines(
 ) -> tuple[list[BilledLine], list[UnreadableLine]]:
     """Every billed line of the patient in the index (any encounter), and the refs of lines
     that could not be read; read once per index."""
-    return index.cached(("patient-lines", patient), lambda: _patient_lines(index, patient))
+    key = ("patient-lines", patient)
+    found = index.memo.get(key)
+    if found is None:
+        found = index.memo[key] = _patient_lines(index, patient)
+    return found
 
 
 def _patient_lines(
@@ -298,13 +396,15 @@ def _patient_lines(
 ) -> tuple[list[BilledLine], list[UnreadableLine]]:
     lines: list[BilledLine] = []
     unreadable: list[UnreadableLine] = []
-    for claim in index.by_type.get("Claim", ()):
-        if patient is None or index.key(claim.get("patient")) == patient:
-            lines += claim_lines(index, claim, unreadable)
+    for claim, key, of_patient, encounters in counted_claims(index):
+        if patient is None or of_patient == patient:
+            lines += _claim_lines(index, claim, key, encounters, unreadable)
     charges = []
     for item in index.by_type.get("ChargeItem", ()):
         if patient is None or index.key(item.get("subject")) == patient:
             line = charge_item_line(index, item, unreadable)
             if line:
                 charges.append(line)
-    return lines + _net_credits(index, charges), unreadable
+    if charges:
+        lines += _net_credits(index, charges)
+    return lines, unreadable

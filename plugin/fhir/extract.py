@@ -25,7 +25,7 @@ from plugin.domain import (
     Visit,
 )
 from plugin.errors import InputError
-from plugin.fhir.billing import claim_counts, patient_lines
+from plugin.fhir.billing import counted_claims, patient_lines
 from plugin.fhir.documents import document_text
 from plugin.fhir.episode import UNKNOWN_DISCIPLINE, read_episodes
 from plugin.fhir.index import (
@@ -48,7 +48,7 @@ from plugin.fhir.practitioners import (
     procedure_performer,
     role_of_reference,
 )
-from plugin.fhir.spend import visit_spend
+from plugin.fhir.spend import coverage_plan, visit_spend
 from plugin.policy.model import Policy
 
 # An EHR's own procedure codes mapped to CPT/HCPCS: (system, code) -> CPT (--code-map).
@@ -561,50 +561,66 @@ def _procedures_by_encounter(index: Index) -> dict[str | None, list[dict]]:
 
 def _payer(index: Index, claims: list[dict], patient: str | None, policy: Policy):
     """(payer name, is Medicare) from the visit's Claim coverage, else the patient's Coverage."""
-    coverages = []
+    coverage = None
     for claim in claims:
-        for position, insurance in enumerate(seq(claim.get("insurance"))):
-            _, coverage = index.resolve(
-                obj(insurance).get("coverage"),
-                f"Claim/{text(claim.get('id'))}.insurance[{position}]",
-            )
-            if coverage:
-                coverages.append(coverage)
-    if not coverages:
-        coverages = [
-            c
-            for c in index.by_type.get("Coverage", ())
-            if index.key(c.get("beneficiary")) == patient and text(c.get("status")) != "cancelled"
-        ]
-    for coverage in coverages:
-        names = []
-        for payor in seq(coverage.get("payor")):
-            payor = obj(payor)
-            org = index.by_key.get(index.key(payor) or "")
-            names.append(text(obj(org).get("name")) or text(payor.get("display")))
-        name = next((n for n in names if n), None)
-        medicare = any(
-            text(obj(c).get("system")) == policy.medicare_sopt_system
-            and text(obj(c).get("code")).startswith(policy.medicare_sopt_prefix)
-            for c in seq(obj(coverage.get("type")).get("coding"))
-        ) or any(word in (name or "").lower() for word in policy.medicare_names)
-        return name, medicare
-    return None, False
+        insurances = claim.get("insurance")
+        if not isinstance(insurances, list):
+            continue
+        for position, insurance in enumerate(insurances):
+            reference = insurance.get("coverage") if isinstance(insurance, dict) else None
+            found = index.by_key.get(index.key(reference) or "")
+            if found is None:  # resolve notes a dangling reference
+                where = f"Claim/{text(claim.get('id'))}.insurance[{position}]"
+                index.resolve(reference, where)
+            elif coverage is None:
+                coverage = found
+    if coverage is None:
+        for candidate in index.by_type.get("Coverage", ()):
+            if (
+                index.key(candidate.get("beneficiary")) == patient
+                and text(candidate.get("status")) != "cancelled"
+            ):
+                coverage = candidate
+                break
+        else:
+            return None, False
+    names, types = coverage_plan(index, coverage)
+    name = None
+    for payor, payor_name in zip(seq(coverage.get("payor")), names, strict=True):
+        if payor_name and isinstance(payor, dict):  # a payor given as a bare string names none
+            name = payor_name
+            break
+    medicare = False
+    system, prefix = policy.medicare_sopt_system, policy.medicare_sopt_prefix
+    for coding_system, code in types:
+        if coding_system == system and code.startswith(prefix):
+            medicare = True
+            break
+    if not medicare:
+        lowered = (name or "").lower()
+        for word in policy.medicare_names:
+            if word in lowered:
+                medicare = True
+                break
+    return name, medicare
 
 
 def _visit_claims(index: Index, encounter: str) -> list[dict]:
-    return index.cached("claims", lambda: _claims_by_encounter(index)).get(encounter, [])
+    by_encounter = index.memo.get("claims")
+    if by_encounter is None:
+        by_encounter = index.memo["claims"] = _claims_by_encounter(index)
+    return by_encounter.get(encounter, [])
 
 
-def _claims_by_encounter(index: Index) -> dict[str | None, list[dict]]:
-    found: dict[str | None, list[dict]] = defaultdict(list)
-    for claim in index.by_type.get("Claim", ()):
-        if not claim_counts(index, claim):
-            continue
-        keys = (
-            index.key(e) for item in seq(claim.get("item")) for e in seq(obj(item).get("encounter"))
-        )
-        for key in dict.fromkeys(keys):
+def _claims_by_encounter(index: Index) -> dict[str, list[dict]]:
+    """The Claims whose lines count, by each encounter their items name."""
+    found: dict[str, list[dict]] = defaultdict(list)
+    for claim, _, _, encounters in counted_claims(index):
+        named: dict[str, None] = {}  # each encounter once, in order
+        for keys in encounters:
+            for key in keys:
+                named[key] = None
+        for key in named:
             found[key].append(claim)
     return found
 
@@ -693,7 +709,12 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
     date of service (the day is pooled anyway, §2b); a line with no such encounter stays out."""
 
     def make() -> list[BilledLine]:
-        if not any(line.encounter is None and line.by_date for line in lines):
+        undated = False
+        for line in lines:
+            if line.encounter is None and line.by_date:
+                undated = True
+                break
+        if not undated:
             return lines
         first_of_day: dict[date, str] = {}
         for _, key, day in _patient_encounters(index, patient):
@@ -716,7 +737,11 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
             result.append(line)
         return result
 
-    return index.cached(("assigned-lines", patient), make)
+    key = ("assigned-lines", patient)  # read once per patient: an audit has a year of visits
+    assigned = index.memo.get(key)
+    if assigned is None:
+        assigned = index.memo[key] = make()
+    return assigned
 
 
 def _encounter_disciplines(

@@ -41,7 +41,7 @@ GROUP_MODIFIERS = frozenset({"GP", "GN", "GO"})
 SKIP_STATUS = frozenset({"cancelled", "entered-in-error", "draft"})
 SOPT = "https://nahdo.org/sopt"
 
-__all__ = ["visit_spend"]
+__all__ = ["coverage_plan", "visit_spend"]
 
 
 def visit_spend(
@@ -58,11 +58,13 @@ def visit_spend(
     advantage = _advantage(index, policy, patient, claims)
     if advantage:
         return Spend(medicare_advantage=advantage)
-    lines, reported = index.cached(
-        ("spend", patient, id(policy)), lambda: _patient_spend(index, policy, patient)
-    )
-    for line in lines:
-        if line.source in ("charge", "none") and _counts_by(line, day):
+    key = ("spend", patient, id(policy))  # read once per patient: an audit has a year of visits
+    found = index.memo.get(key)
+    if found is None:
+        found = index.memo[key] = _patient_spend(index, policy, patient)
+    lines, reported, unpriced = found
+    for line in unpriced:
+        if _counts_by(line, day):
             how = "its charge" if line.source == "charge" else "$0 (no charge either)"
             index.note(
                 f"{line.ref} ({line.code}) has no payer-allowed amount and no fee schedule "
@@ -81,49 +83,80 @@ def _counts_by(line: SpendLine, day: date | None) -> bool:
 # -- Medicare Advantage ---------------------------------------------------------------------
 
 
-def _coverages(index: Index, patient: str | None, claims: list[dict]) -> list[dict]:
-    """The visit's Coverage as extract reads it: its Claims' insurance, else the patient's."""
-    found = []
+def _coverage(index: Index, patient: str | None, claims: list[dict]) -> dict | None:
+    """The visit's Coverage as extract names the payer from: its Claims' first insurance
+    Coverage in the Bundle, else the patient's first Coverage that is not cancelled."""
     for claim in claims:
-        for insurance in seq(claim.get("insurance")):
-            coverage = index.by_key.get(index.key(obj(insurance).get("coverage")) or "")
+        insurances = claim.get("insurance")
+        if not isinstance(insurances, list):
+            continue
+        for insurance in insurances:
+            reference = insurance.get("coverage") if isinstance(insurance, dict) else None
+            coverage = index.by_key.get(index.key(reference) or "")
             if coverage:
-                found.append(coverage)
-    if found:
-        return found
-    return [
-        c
-        for c in index.by_type.get("Coverage", ())
-        if index.key(c.get("beneficiary")) == patient and text(c.get("status")) != "cancelled"
-    ]
+                return coverage
+    for coverage in index.by_type.get("Coverage", ()):
+        if (
+            index.key(coverage.get("beneficiary")) == patient
+            and text(coverage.get("status")) != "cancelled"
+        ):
+            return coverage
+    return None
 
 
 def _advantage(index: Index, policy: Policy, patient: str | None, claims: list[dict]) -> str | None:
     """Why the visit's plan is Medicare Advantage ("SOPT 111", "payer name ..."), else None."""
-    coverages = _coverages(index, patient, claims)
-    if not coverages:
+    coverage = _coverage(index, patient, claims)
+    if coverage is None:
         return None
-    coverage = coverages[0]  # the one extract names the payer from
-    for coding in seq(obj(coverage.get("type")).get("coding")):
-        code = text(obj(coding).get("code"))
-        if text(obj(coding).get("system")) == policy.medicare_sopt_system and any(
-            code.startswith(p) for p in policy.medicare_advantage_sopt_prefixes
-        ):
+    names, types = coverage_plan(index, coverage)
+    system, prefixes = policy.medicare_sopt_system, policy.medicare_advantage_sopt_prefixes
+    for coding_system, code in types:
+        if coding_system == system and code.startswith(prefixes):
             return f"Source of Payment Typology {code} (Medicare managed care)"
-    for payor in seq(coverage.get("payor")):
-        org = index.by_key.get(index.key(payor) or "")
-        name = (text(obj(org).get("name")) or text(obj(payor).get("display"))).lower()
+    for name in names:
+        name = name.lower()
         for needle in policy.medicare_advantage_names:
             if needle in name:
                 return f"payer name contains {needle!r}"
     return None
 
 
+# A Coverage as the payer readers see it: each payor's name (its Organization's name, else the
+# reference's display; "" when neither) and the (system, code) of each Coverage.type coding.
+Plan = tuple[list[str], list[tuple[str, str]]]
+
+
+def coverage_plan(index: Index, coverage: dict) -> Plan:
+    """The payor names and type codes of a Coverage, read once per index (extract names the
+    payer from them, and Medicare Advantage is recognised from them)."""
+    key = ("plan", id(coverage))  # the Coverage lives as long as the index
+    found = index.memo.get(key)
+    if found is None:
+        found = index.memo[key] = _read_plan(index, coverage)
+    return found
+
+
+def _read_plan(index: Index, coverage: dict) -> Plan:
+    # The payor names written out (no obj/seq/text calls): read for every visit's Coverage.
+    names = []
+    payors = coverage.get("payor")
+    for payor in payors if isinstance(payors, list) else ():
+        org = index.by_key.get(index.key(payor) or "")  # a resource: always a dict
+        name = org.get("name") if org is not None else None
+        if not isinstance(name, str) or not name:
+            name = payor.get("display") if isinstance(payor, dict) else None
+        names.append(name if isinstance(name, str) else "")
+    types = []
+    kind = coverage.get("type")
+    codings = kind.get("coding") if isinstance(kind, dict) else None
+    for coding in codings if isinstance(codings, list) else ():
+        coding = obj(coding)
+        types.append((text(coding.get("system")), text(coding.get("code"))))
+    return names, types
+
+
 # -- allowed amounts ------------------------------------------------------------------------
-
-
-def _group_modifiers(line: BilledLine) -> frozenset[str]:
-    return line.modifiers & GROUP_MODIFIERS
 
 
 def _of_patient(index: Index, rtype: str, patient: str | None) -> list[dict]:
@@ -183,8 +216,25 @@ def _modifiers(item: dict) -> frozenset[str]:
 
 def _patient_spend(
     index: Index, policy: Policy, patient: str | None
-) -> tuple[tuple[SpendLine, ...], tuple[ReportedYtd, ...]]:
-    therapy = [ln for ln in patient_lines(index, patient)[0] if _group_modifiers(ln)]
+) -> tuple[tuple[SpendLine, ...], tuple[ReportedYtd, ...], list[SpendLine]]:
+    """The patient's spend lines, the payer's reported totals, and the lines that have neither
+    a payer-allowed nor a fee schedule amount (each visit notes those of its year)."""
+    billed = patient_lines(index, patient)[0]
+    allowed: dict[str, tuple[float, str]] = {}
+    extra: list[SpendLine] = []
+    if index.by_type.get("ClaimResponse") or index.by_type.get("ExplanationOfBenefit"):
+        therapy = [ln for ln in billed if ln.modifiers & GROUP_MODIFIERS]
+        allowed, extra = _payer_allowed(index, policy, patient, therapy)
+    lines = _spend_lines(billed, allowed, policy)
+    unpriced = [line for line in lines if line.source in ("charge", "none")]
+    return tuple(lines + extra), tuple(_reported(index, policy, patient)), unpriced
+
+
+def _payer_allowed(
+    index: Index, policy: Policy, patient: str | None, therapy: list[BilledLine]
+) -> tuple[dict[str, tuple[float, str]], list[SpendLine]]:
+    """The payer's allowed amount of each therapy line it adjudicated, by the line's ref, and
+    the spend lines of therapy services it adjudicated that were billed elsewhere."""
     refs = {ln.ref for ln in therapy}
     allowed: dict[str, tuple[float, str]] = {}
     for response in _of_patient(index, "ClaimResponse", patient):
@@ -241,32 +291,56 @@ def _patient_spend(
                         f"payer-allowed ({key}, billed elsewhere)",
                     )
                 )
-
-    lines = [_spend_line(ln, allowed.get(ln.ref), policy) for ln in therapy]
-    return tuple(lines + extra), tuple(_reported(index, policy, patient))
+    return allowed, extra
 
 
-def _spend_line(line: BilledLine, payer: tuple[float, str] | None, policy: Policy) -> SpendLine:
-    groups = _group_modifiers(line)
-    if payer is not None:
-        return SpendLine(line.ref, line.code, line.day, groups, payer[0], payer[1])
-    fee = policy.mpfs.unit_amount(line.code, line.day) if line.day else None
-    if fee is not None:
-        amount, label = fee
-        total = amount * line.units
-        if line.modifiers & set(policy.assistant_modifiers):
-            total *= policy.assistant_payment_share
-            label += f" x {policy.assistant_payment_share:.0%} (CQ/CO)"
-        return SpendLine(line.ref, line.code, line.day, groups, round(total, 2), label)
-    if line.amount is not None:
-        return SpendLine(line.ref, line.code, line.day, groups, line.amount, "charge")
-    return SpendLine(line.ref, line.code, line.day, groups, 0.0, "none")
+def _spend_lines(
+    billed: list[BilledLine], allowed: dict[str, tuple[float, str]], policy: Policy
+) -> list[SpendLine]:
+    """Each therapy line's (GP/GN/GO) allowed amount: the payer's, else units x the fee schedule
+    amount (a share of it for CQ/CO lines), else its charge, else $0."""
+    unit_amount = policy.mpfs.unit_amount
+    assistants = frozenset(policy.assistant_modifiers)
+    share = policy.assistant_payment_share
+    lines = []
+    for line in billed:
+        groups = line.modifiers & GROUP_MODIFIERS
+        if not groups:
+            continue
+        payer = allowed.get(line.ref) if allowed else None
+        if payer is not None:
+            lines.append(SpendLine(line.ref, line.code, line.day, groups, payer[0], payer[1]))
+            continue
+        fee = unit_amount(line.code, line.day) if line.day else None
+        if fee is not None:
+            amount, label = fee
+            total = amount * line.units
+            if line.modifiers & assistants:
+                total *= share
+                label += f" x {share:.0%} (CQ/CO)"
+            lines.append(SpendLine(line.ref, line.code, line.day, groups, round(total, 2), label))
+        elif line.amount is not None:
+            lines.append(SpendLine(line.ref, line.code, line.day, groups, line.amount, "charge"))
+        else:
+            lines.append(SpendLine(line.ref, line.code, line.day, groups, 0.0, "none"))
+    return lines
 
 
 # -- the payer's own year-to-date -----------------------------------------------------------
 
 
 def _reported(index: Index, policy: Policy, patient: str | None) -> list[ReportedYtd]:
+    mpfs = policy.mpfs
+    found: list[ReportedYtd] = []
+    if index.by_type.get("CoverageEligibilityResponse"):
+        found += _eligibility_reported(index, policy, patient)
+    if mpfs.ytd_coverage_extensions:
+        found += _coverage_reported(index, policy, patient)
+    return found
+
+
+def _eligibility_reported(index: Index, policy: Policy, patient: str | None) -> list[ReportedYtd]:
+    """The therapy benefit ``used`` money of the patient's CoverageEligibilityResponses."""
     mpfs = policy.mpfs
     found = []
     for response in _of_patient(index, "CoverageEligibilityResponse", patient):
@@ -303,6 +377,13 @@ def _reported(index: Index, policy: Policy, patient: str | None) -> list[Reporte
                         continue
                     found.append(ReportedYtd(groups.pop(), used, as_of, key))
                     break
+    return found
+
+
+def _coverage_reported(index: Index, policy: Policy, patient: str | None) -> list[ReportedYtd]:
+    """The year-to-date money of the Coverage extensions the policy names."""
+    mpfs = policy.mpfs
+    found = []
     for coverage in index.by_type.get("Coverage", ()):
         if patient is not None and index.key(coverage.get("beneficiary")) != patient:
             continue
