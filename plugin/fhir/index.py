@@ -155,13 +155,18 @@ class Index:
     ) -> None:
         """``base``: an index of resources many indexes share (the audit's practitioners),
         copied in at C speed instead of walked again for every patient."""
-        self.by_key: dict[str, dict] = dict(base.by_key) if base else {}
-        self.by_type: dict[str, list[dict]] = defaultdict(list)
-        if base:
+        if base is None:
+            self.by_key: dict[str, dict] = {}
+            self.by_type: dict[str, list[dict]] = defaultdict(list)
+            self.aliases: dict[str, str] = {}
+        else:
+            self.by_key = dict(base.by_key)
+            self.by_type = defaultdict(list)
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
-        self.aliases: dict[str, str] = dict(base.aliases) if base else {}
+            self.aliases = dict(base.aliases)
         self.notes: list[str] = notes if notes is not None else []
-        self._keys: dict[str, str | None] = {}  # reference string -> key (Index.key)
+        # reference -> key (Index.key); a value that is not a string is cached as None
+        self._keys: dict[object, str | None] = {}
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
         # index: a patient with a year of visits would otherwise re-derive them for every visit.
         self.memo: dict = {}
@@ -169,10 +174,12 @@ class Index:
         # the same Bundle uses elsewhere, else UTC (decided on first use, with a note).
         self._zone: tuple[tzinfo, str] | None = None
         by_type, by_key, aliases = self.by_type, self.by_key, self.aliases
+        # The same steps as index_bundle's, which indexes a Bundle's entries in its own pass.
         for resource, full_url in resources:
-            rtype, rid = resource.get("resourceType"), resource.get("id")
+            rtype = resource.get("resourceType")
             if not isinstance(rtype, str) or not rtype:
                 continue
+            rid = resource.get("id")
             key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
             if not key:
                 continue
@@ -242,15 +249,18 @@ class Index:
 
     def key(self, reference: object) -> str | None:
         """Normalise a Reference (object or string) to ``Type/id``; None when it is empty.
-        Each reference string is normalised once per index (the same few recur throughout)."""
-        ref = reference.get("reference") if isinstance(reference, dict) else reference
-        if not isinstance(ref, str):
-            return None
+        Each reference is normalised once per index (the same few recur throughout)."""
+        if isinstance(reference, dict):
+            reference = reference.get("reference")
         try:
-            return self._keys[ref]
+            return self._keys[reference]
         except KeyError:
-            found = self._keys[ref] = self._normalise(ref)
+            found = self._keys[reference] = (
+                self._normalise(reference) if isinstance(reference, str) else None
+            )
             return found
+        except TypeError:  # an unhashable value (a list or an object) is no reference
+            return None
 
     def _normalise(self, ref: str) -> str | None:
         if not ref or ref[0] == "#":
@@ -291,19 +301,33 @@ def index_bundle(bundle: object) -> Index:
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise InputError("Bundle.entry is not a list")
-    resources: list = []
     notes: list[str] = []
+    index = Index([], notes)
+    by_type, by_key, aliases = index.by_type, index.by_key, index.aliases
+    # One pass over the entries: the steps of Index.__init__, without a list of pairs between.
     for position, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             notes.append(f"Bundle.entry[{position}] has no resource; skipped")
             continue
-        if resource.get("resourceType") == "OperationOutcome":
+        rtype = resource.get("resourceType")
+        if rtype == "OperationOutcome":
             for issue in seq(resource.get("issue")):
                 issue = obj(issue)
                 said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))
                 notes.append(f"server note ({text(issue.get('severity')) or 'info'}): {said}")
             continue
+        if not isinstance(rtype, str) or not rtype:
+            continue
         full_url = entry.get("fullUrl")
-        resources.append((resource, full_url if isinstance(full_url, str) else ""))
-    return Index(resources, notes)
+        if not isinstance(full_url, str):
+            full_url = ""
+        rid = resource.get("id")
+        key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
+        if not key:
+            continue
+        by_type[rtype].append(resource)
+        by_key[key] = resource
+        if full_url:
+            aliases[full_url] = key
+    return index
