@@ -16,7 +16,6 @@ HTML and RTF copies Epic sends are not read twice.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
 import io
@@ -163,7 +162,7 @@ def _base64(data: str, where: str) -> bytes:
             f"{MAX_DOCUMENT_BYTES // 1024} KiB limit for a note (MAX_DOCUMENT_BYTES)"
         )
     try:
-        raw = base64.b64decode(compact, validate=True)
+        raw = binascii.a2b_base64(compact, strict_mode=True)  # base64.b64decode(validate=True)
     except (binascii.Error, ValueError):
         raise Unreadable(f"{where} is not valid base64") from None
     if len(raw) > MAX_DOCUMENT_BYTES:

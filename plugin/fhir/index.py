@@ -306,11 +306,17 @@ def index_bundle(bundle: object) -> Index:
     by_type, by_key, aliases = index.by_type, index.by_key, index.aliases
     # One pass over the entries: the steps of Index.__init__, without a list of pairs between.
     for position, entry in enumerate(entries):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
-            notes.append(f"Bundle.entry[{position}] has no resource; skipped")
+        try:
+            resource = entry["resource"]
+            rtype = resource["resourceType"]
+        except (KeyError, TypeError):
+            # Not a JSON object holding a resource with a type: no resource is noted, and a
+            # resource without a type is skipped (a JSON string or list is never subscripted
+            # by a key, so past this point the resource is an object).
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                notes.append(f"Bundle.entry[{position}] has no resource; skipped")
             continue
-        rtype = resource.get("resourceType")
         if rtype == "OperationOutcome":
             for issue in seq(resource.get("issue")):
                 issue = obj(issue)
