@@ -408,55 +408,58 @@ def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[M
         by_encounter, history = memo["patient-measures", patient] = _patient_measures(
             index, patient
         )
-    found = by_encounter.get(encounter)
-    if not found:
-        return list(history)
-    mine = [Measure(m.ref, m.code, m.value, m.when, this_visit=True) for m in found]
-    refs = {m.ref for m in mine}
-    return mine + [m for m in history if m.ref not in refs]
+    mine = by_encounter.get(encounter, ())
+    refs = {read[0] for _, read in mine}
+    measures = [Measure(*read, this_visit=True) for _, read in mine]
+    measures += [Measure(*read, this_visit=False) for read in history if read[0] not in refs]
+    return measures
+
+
+# An Observation read as a measure: (ref, code, value, when); a Measure once tied to a visit.
+ReadMeasure = tuple[str, str, float, date | datetime | None]
 
 
 def _patient_measures(
     index: Index, patient: str | None
-) -> tuple[dict[str | None, list[Measure]], list[Measure]]:
-    # Each Observation is read once: its measure, with the instant it sorts by (None undated),
-    # grouped by its encounter.
-    grouped: dict[str | None, list[tuple[datetime | None, Measure]]] = {}
-    earliest: dict[str, tuple[datetime, Measure]] = {}
-    undated: dict[str, Measure] = {}
+) -> tuple[dict[str | None, list[tuple[datetime | None, ReadMeasure]]], list[ReadMeasure]]:
+    """The patient's measures by encounter, each with the instant it sorts by (None when
+    undated), and the history ``_visit_measures`` adds to a visit's own."""
+    by_encounter: dict[str | None, list[tuple[datetime | None, ReadMeasure]]] = {}
+    earliest: dict[str, tuple[datetime, ReadMeasure]] = {}
+    undated: dict[str, ReadMeasure] = {}
     for observation in index.by_type.get("Observation", ()):
         if patient and index.key(observation.get("subject")) not in (patient, None):
             continue
-        measure = _measure_of(observation)
-        if measure is None:
+        read = _measure_of(observation)
+        if read is None:
             continue
-        moment = None if measure.when is None else _sortable(measure.when)
+        code, when = read[1], read[3]
+        moment = None if when is None else _sortable(when)
         key = index.key(observation.get("encounter"))
-        if key in grouped:
-            grouped[key].append((moment, measure))
+        if key in by_encounter:
+            by_encounter[key].append((moment, read))
         else:
-            grouped[key] = [(moment, measure)]
+            by_encounter[key] = [(moment, read)]
         if moment is None:
-            undated.setdefault(measure.code, measure)
+            undated.setdefault(code, read)
         else:
-            best = earliest.get(measure.code)
+            best = earliest.get(code)
             if best is None or moment < best[0]:
-                earliest[measure.code] = (moment, measure)
+                earliest[code] = (moment, read)
             # a measure taken at a visit is also that visit's; kept by encounter above
     # Per code: the earliest dated measure and, for a visit that is itself the earliest, the
     # next one would not be earlier; keep the two earliest so either visit can compare.
-    second: dict[str, tuple[datetime, Measure]] = {}
-    for pairs in grouped.values():
-        for moment, measure in pairs:
-            if moment is None or measure is earliest[measure.code][1]:
+    second: dict[str, tuple[datetime, ReadMeasure]] = {}
+    for pairs in by_encounter.values():
+        for moment, read in pairs:
+            if moment is None or read is earliest[read[1]][1]:
                 continue
-            other = second.get(measure.code)
+            other = second.get(read[1])
             if other is None or moment < other[0]:
-                second[measure.code] = (moment, measure)
-    history = [m for _, m in earliest.values()]
-    history += [m for _, m in second.values()]
+                second[read[1]] = (moment, read)
+    history = [read for _, read in earliest.values()]
+    history += [read for _, read in second.values()]
     history += undated.values()
-    by_encounter = {key: [m for _, m in pairs] for key, pairs in grouped.items()}
     return by_encounter, history
 
 
@@ -466,8 +469,8 @@ def _sortable(when: date | datetime) -> datetime:
     return datetime(when.year, when.month, when.day, tzinfo=UTC)
 
 
-def _measure_of(observation: dict) -> Measure | None:
-    """The Observation as a measure, not yet tied to a visit (``this_visit`` False)."""
+def _measure_of(observation: dict) -> ReadMeasure | None:
+    """The Observation as a measure (ref, code, value, when), not yet tied to a visit."""
     if observation.get("status") not in ("final", "amended", "corrected"):
         return None
     quantity = observation.get("valueQuantity")
@@ -486,13 +489,8 @@ def _measure_of(observation: dict) -> Measure | None:
     if when is None:
         when = parse_instant(observation.get("issued"))
     observation_id = observation.get("id")
-    return Measure(
-        ref=f"Observation/{observation_id if isinstance(observation_id, str) else ''}",
-        code=concept_key(observation.get("code")),
-        value=value,
-        when=when,
-        this_visit=False,
-    )
+    ref = f"Observation/{observation_id if isinstance(observation_id, str) else ''}"
+    return ref, concept_key(observation.get("code")), value, when
 
 
 def _is_vital_sign(observation: dict) -> bool:

@@ -10,6 +10,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
+from math import isfinite
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,11 +48,12 @@ def text(value: object) -> str:
 
 
 def number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if value != value or value in (float("inf"), float("-inf")):
-        return None
-    return float(value)
+    """A JSON number as a float; None for anything else (a bool, NaN or an infinity too)."""
+    if isinstance(value, float):
+        return float(value) if isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def parse_instant(value: object, zone: tzinfo = UTC) -> datetime | None:
