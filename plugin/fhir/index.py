@@ -124,20 +124,31 @@ def billing_code(concept: object) -> str | None:
 
 def concept_key(concept: object) -> str:
     """``system|code`` of the first coding of a CodeableConcept, else its text."""
-    concept = obj(concept)
-    for coding in seq(concept.get("coding")):
-        coding = obj(coding)
-        code = text(coding.get("code"))
-        if code:
-            return f"{text(coding.get('system'))}|{code}"
-    return text(concept.get("text")).strip().lower()
+    # Written out (no obj/seq/text calls): it runs for every measure and many codes.
+    if not isinstance(concept, dict):
+        return ""
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if isinstance(code, str) and code:
+            system = coding.get("system")
+            return f"{system if isinstance(system, str) else ''}|{code}"
+    label = concept.get("text")
+    return label.strip().lower() if isinstance(label, str) else ""
 
 
 def concept_text(concept: object) -> str:
-    concept = obj(concept)
-    parts = [text(concept.get("text"))]
-    parts += [text(obj(c).get("display")) for c in seq(concept.get("coding"))]
-    return " ".join(p for p in parts if p)
+    """The text and the codings' displays of a CodeableConcept, joined by spaces."""
+    if not isinstance(concept, dict):
+        return ""
+    label = concept.get("text")
+    parts = [label] if isinstance(label, str) and label else []
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        display = coding.get("display") if isinstance(coding, dict) else None
+        if isinstance(display, str) and display:
+            parts.append(display)
+    return " ".join(parts)
 
 
 def extension_values(resource: object, url_suffix: str) -> list[dict]:
