@@ -122,8 +122,13 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
             _start_key(index, only)
         return only
     # The latest by the instant of period.start (not by string: offsets differ); an Encounter
-    # without a start sorts first.
-    return max(encounters, key=lambda e: _start_key(index, e))
+    # without a start sorts first, and of equal starts the first listed is taken.
+    latest, latest_start = encounters[0], _start_key(index, encounters[0])
+    for encounter in encounters[1:]:
+        start = _start_key(index, encounter)
+        if start > latest_start:
+            latest, latest_start = encounter, start
+    return latest
 
 
 def _start_key(index: Index, encounter: dict) -> float:
