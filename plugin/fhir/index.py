@@ -61,9 +61,8 @@ def parse_instant(value: object, zone: tzinfo = UTC) -> datetime | None:
     in ``zone`` (callers with an Index use ``Index.instant``, which picks the zone and notes it)."""
     if not isinstance(value, str) or "T" not in value:
         return None
-    raw = value
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
@@ -153,11 +152,17 @@ def concept_text(concept: object) -> str:
 
 def extension_values(resource: object, url_suffix: str) -> list[dict]:
     """The extensions of a resource or element whose url ends with ``url_suffix``."""
-    return [
-        obj(ext)
-        for ext in seq(obj(resource).get("extension"))
-        if text(obj(ext).get("url")).endswith(url_suffix)
-    ]
+    extensions = resource.get("extension") if isinstance(resource, dict) else None
+    if not isinstance(extensions, list):
+        return []
+    if not url_suffix:  # every extension's url, or none, ends with an empty suffix
+        return [obj(ext) for ext in extensions]
+    found = []
+    for ext in extensions:
+        url = ext.get("url") if isinstance(ext, dict) else None
+        if isinstance(url, str) and url.endswith(url_suffix):
+            found.append(ext)
+    return found
 
 
 class Index:
@@ -229,14 +234,18 @@ class Index:
 
     def instant(self, value: object, where: str) -> datetime | None:
         """``parse_instant`` in the organisation's zone; a time without offset is noted."""
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "T" not in value:
             return None
-        raw = value
-        if "T" in raw and not has_offset(raw):
+        if not has_offset(value):
             zone, label = self.zone()
             self.note(f"{where} has a time without an offset; read in {label}")
-            return parse_instant(raw, zone)
-        return parse_instant(raw)
+            return parse_instant(value, zone)
+        # parse_instant written out: this runs for every period of every visit
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def local_day(self, value: object) -> date | None:
         """The date of service of a FHIR date or dateTime: the local date in the instant's own
@@ -244,13 +253,18 @@ class Index:
         organisation's zone when one is configured."""
         if not isinstance(value, str):
             return None
-        raw = value
-        if raw.endswith(("Z", "+00:00")):
+        if value.endswith(("Z", "+00:00")):
             zone, _ = configured_timezone()
-            moment = parse_instant(raw)
+            moment = parse_instant(value)
             if zone is not None and moment is not None:
                 return moment.astimezone(zone).date()
-        return parse_day(raw)
+        # parse_day written out: this runs for every encounter, claim and charge
+        if len(value) < 10:
+            return None
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
 
     def cached(self, key: object, make: Callable[[], T]) -> T:
         """``make()`` once per index and key (the index is not changed after it is built)."""
