@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 
 from plugin.domain import (
     BilledLine,
@@ -440,7 +441,8 @@ def _patient_measures(
             continue
         code, when = read[1], read[3]
         moment = None if when is None else _sortable(when)
-        key = index.key(observation.get("encounter"))
+        encounter = observation.get("encounter")
+        key = None if encounter is None else index.key(encounter)
         if key in by_encounter:
             by_encounter[key].append((moment, read))
         else:
@@ -638,7 +640,7 @@ def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, 
         _, key, day = found[0]
         return [(0.0, key, day)]
     ordered = [(_start_key(index, other), key, day) for other, key, day in found]
-    ordered.sort(key=lambda item: (item[0], item[1]))
+    ordered.sort(key=itemgetter(0, 1))  # by start, then key (a day may be None)
     return ordered
 
 
