@@ -403,6 +403,23 @@ def _goal(goal: dict) -> Goal:
     )
 
 
+def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
+    """The patient's goals and those naming no subject (all goals without a patient), read
+    once per index and patient."""
+    memo = index.memo
+    try:
+        return memo["goals", patient]
+    except KeyError:
+        pass
+    goals = [
+        _goal(goal)
+        for goal in index.by_type.get("Goal", ())
+        if not patient or index.key(goal.get("subject")) in (patient, None)
+    ]
+    memo["goals", patient] = goals
+    return goals
+
+
 def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[Measure]:
     """This visit's measures, and for each measure code the patient's others that can show
     progress (the earliest dated one, and one undated): enough for doc-no-progress, and the
@@ -798,11 +815,7 @@ def build_visit(
 
     measures = _visit_measures(index, patient, encounter)
 
-    goals = [
-        index.cached(("goal", id(g)), lambda g=g: _goal(g))
-        for g in index.by_type.get("Goal", ())
-        if not patient or index.key(g.get("subject")) in (patient, None)
-    ]
+    goals = _patient_goals(index, patient)
 
     total_minutes = _length_minutes(index, enc, encounter)
     if total_minutes is None:
