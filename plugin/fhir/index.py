@@ -155,7 +155,7 @@ def extension_values(resource: object, url_suffix: str) -> list[dict]:
     extensions = resource.get("extension") if isinstance(resource, dict) else None
     if not isinstance(extensions, list):
         return []
-    if not url_suffix:  # every extension's url, or none, ends with an empty suffix
+    if not url_suffix:  # an empty suffix matches every extension, one not an object as {}
         return [obj(ext) for ext in extensions]
     found = []
     for ext in extensions:
@@ -337,9 +337,9 @@ def index_bundle(bundle: object) -> Index:
             resource = entry["resource"]
             rtype = resource["resourceType"]
         except (KeyError, TypeError):
-            # Not a JSON object holding a resource with a type: no resource is noted, and a
-            # resource without a type is skipped (a JSON string or list is never subscripted
-            # by a key, so past this point the resource is an object).
+            # Not an object holding a resource with a type: no resource is noted, a resource
+            # without a type is skipped. (A JSON string, list, number or null subscripted by a
+            # key raises TypeError, so past this point the entry and resource are objects.)
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict):
                 notes.append(f"Bundle.entry[{position}] has no resource; skipped")
