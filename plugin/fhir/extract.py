@@ -395,8 +395,9 @@ def _goal(goal: dict) -> Goal:
         measurable = bool(_GOAL_NUMBER.search(description)) and (
             dated or bool(_GOAL_TIMEFRAME.search(description))
         )
+    goal_id = goal.get("id")
     return Goal(
-        ref=f"Goal/{text(goal.get('id'))}",
+        ref=f"Goal/{goal_id if isinstance(goal_id, str) else ''}",
         text=description,
         active=goal.get("lifecycleStatus") in ("active", "accepted"),
         measurable=measurable,
@@ -411,11 +412,10 @@ def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
         return memo["goals", patient]
     except KeyError:
         pass
-    goals = [
-        _goal(goal)
-        for goal in index.by_type.get("Goal", ())
-        if not patient or index.key(goal.get("subject")) in (patient, None)
-    ]
+    goals = []
+    for goal in index.by_type.get("Goal", ()):
+        if not patient or index.key(goal.get("subject")) in (patient, None):
+            goals.append(_goal(goal))
     memo["goals", patient] = goals
     return goals
 
@@ -431,10 +431,14 @@ def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[M
         by_encounter, history = memo["patient-measures", patient] = _patient_measures(
             index, patient
         )
-    mine = by_encounter.get(encounter, ())
-    refs = {read[0] for _, read in mine}
-    measures = [Measure(*read, this_visit=True) for _, read in mine]
-    measures += [Measure(*read, this_visit=False) for read in history if read[0] not in refs]
+    measures = []
+    refs = set()
+    for _, read in by_encounter.get(encounter, ()):
+        measures.append(Measure(*read, this_visit=True))
+        refs.add(read[0])
+    for read in history:
+        if read[0] not in refs:
+            measures.append(Measure(*read, this_visit=False))
     return measures
 
 
@@ -481,8 +485,7 @@ def _patient_measures(
             other = second.get(read[1])
             if other is None or moment < other[0]:
                 second[read[1]] = (moment, read)
-    history = [read for _, read in earliest.values()]
-    history += [read for _, read in second.values()]
+    history = [read for _, read in (*earliest.values(), *second.values())]
     history += undated.values()
     return by_encounter, history
 
