@@ -16,7 +16,6 @@ HTML and RTF copies Epic sends are not read twice.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
 import io
@@ -24,7 +23,7 @@ import re
 import warnings
 from html.parser import HTMLParser
 
-from plugin.fhir.index import Index, obj, seq, text
+from plugin.fhir.index import Index, text
 
 # A visit note of a few pages is tens of kilobytes; a larger attachment is a scan or an export,
 # not a note to search for minutes and interventions.
@@ -60,7 +59,11 @@ class Unreadable(Exception):
 
 def media_type(content_type: object) -> tuple[str, str]:
     """(lower-case media type, charset) of a MIME content type; the charset defaults to utf-8."""
-    main, *params = text(content_type).split(";")
+    if not isinstance(content_type, str):
+        return "", "utf-8"
+    if ";" not in content_type:  # the common form, no parameters
+        return content_type.strip().lower(), "utf-8"
+    main, *params = content_type.split(";")
     charset = "utf-8"
     for param in params:
         name, _, value = param.partition("=")
@@ -85,8 +88,14 @@ def binary_key(index: Index, attachment: dict) -> str | None:
 
 def preferred_attachments(document: dict) -> list[dict]:
     """The document's attachments, most readable format first (the original order otherwise)."""
-    attachments = [obj(obj(c).get("attachment")) for c in seq(document.get("content"))]
-    attachments = [a for a in attachments if a]
+    contents = document.get("content")
+    if not isinstance(contents, list):
+        return []
+    attachments = []
+    for content in contents:
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        if isinstance(attachment, dict) and attachment:
+            attachments.append(attachment)
     if len(attachments) < 2:
         return attachments
 
@@ -102,23 +111,25 @@ def document_text(index: Index, document: dict, key: str) -> str:
     chosen: str | None = None
     parts: list[str] = []
     for attachment in preferred_attachments(document):
-        kind = _kind(attachment.get("contentType"))
+        mime, charset = media_type(attachment.get("contentType"))
+        kind = KINDS.get(mime or "text/plain")
         if chosen is not None and kind != chosen:
             break  # a readable format was found: the other formats are copies of it
         try:
-            found = _attachment_text(index, attachment)
+            found = _attachment_text(index, attachment, mime, charset)
         except Unreadable as why:
             index.note(f"{key}: {why}; its text is not read")
             continue
         if found.strip():
             parts.append(found)
             chosen = kind
-    return "\n".join(parts)
+    return parts[0] if len(parts) == 1 else "\n".join(parts)
 
 
-def _attachment_text(index: Index, attachment: dict) -> str:
+def _attachment_text(index: Index, attachment: dict, mime: str, charset: str) -> str:
+    """The text of one attachment whose own contentType reads as ``mime`` and ``charset``
+    (a Binary's contentType wins over them)."""
     data = attachment.get("data")
-    content_type = attachment.get("contentType")
     if isinstance(data, str) and data:
         where = "its attachment data"
     else:
@@ -135,10 +146,12 @@ def _attachment_text(index: Index, attachment: dict) -> str:
             raise Unreadable(f"the attachment refers to {ref}, which is not a Binary")
         where = ref
         data = binary.get("data")
-        content_type = binary.get("contentType") or content_type
+        content_type = binary.get("contentType")
+        if content_type:
+            mime, charset = media_type(content_type)
         if not isinstance(data, str) or not data:
             raise Unreadable(f"{ref} has no data")
-    return decode_text(_base64(data, where), content_type, where)
+    return _decode(_base64(data, where), mime, charset, where)
 
 
 def _base64(data: str, where: str) -> bytes:
@@ -149,7 +162,7 @@ def _base64(data: str, where: str) -> bytes:
             f"{MAX_DOCUMENT_BYTES // 1024} KiB limit for a note (MAX_DOCUMENT_BYTES)"
         )
     try:
-        raw = base64.b64decode(compact, validate=True)
+        raw = binascii.a2b_base64(compact, strict_mode=True)  # base64.b64decode(validate=True)
     except (binascii.Error, ValueError):
         raise Unreadable(f"{where} is not valid base64") from None
     if len(raw) > MAX_DOCUMENT_BYTES:
@@ -163,15 +176,21 @@ def _base64(data: str, where: str) -> bytes:
 def decode_text(raw: bytes, content_type: object, where: str = "the attachment") -> str:
     """Plain text from the bytes of a document of the given content type (Unreadable if not)."""
     mime, charset = media_type(content_type)
+    return _decode(raw, mime, charset, where)
+
+
+def _decode(raw: bytes, mime: str, charset: str, where: str) -> str:
+    """``decode_text`` with the content type already read as ``mime`` and ``charset``."""
     kind = KINDS.get(mime or "text/plain")
     if kind is None:
         raise Unreadable(f"{where} is {mime}, a format that is not read")
     if kind == PDF:
         return _pdf_text(raw, where)
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        charset = "utf-8"
+    if charset != "utf-8":  # utf-8 is always known
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            charset = "utf-8"
     if kind == RTF:
         return _rtf_text(raw, charset, where)
     decoded = raw.decode(charset, errors="replace")

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 
 from plugin.domain import (
     BilledLine,
@@ -112,19 +113,43 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
             if text(encounter.get("id")) == encounter_id:
                 return encounter
         raise InputError(f"no Encounter with id {encounter_id!r} in the Bundle")
+    if len(encounters) == 1:
+        # Nothing to compare; its start is read only when that notes a time without an offset.
+        only = encounters[0]
+        period = only.get("period")
+        raw = period.get("start") if isinstance(period, dict) else None
+        if isinstance(raw, str) and "T" in raw and not has_offset(raw):
+            _start_key(index, only)
+        return only
     # The latest by the instant of period.start (not by string: offsets differ); an Encounter
-    # without a start sorts first.
-    return max(encounters, key=lambda e: _start_key(index, e))
+    # without a start sorts first, and of equal starts the first listed is taken.
+    latest, latest_start = encounters[0], _start_key(index, encounters[0])
+    for encounter in encounters[1:]:
+        start = _start_key(index, encounter)
+        if start > latest_start:
+            latest, latest_start = encounter, start
+    return latest
 
 
 def _start_key(index: Index, encounter: dict) -> float:
     """The instant an Encounter starts, as a sortable number; read once per index."""
-    return index.cached(("start", id(encounter)), lambda: _read_start(index, encounter))
+    memo = index.memo
+    try:
+        return memo["start", id(encounter)]
+    except KeyError:
+        found = memo["start", id(encounter)] = _read_start(index, encounter)
+        return found
 
 
 def _read_start(index: Index, encounter: dict) -> float:
-    raw = obj(encounter.get("period")).get("start")
-    moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
+    period = encounter.get("period")
+    raw = period.get("start") if isinstance(period, dict) else None
+    if not isinstance(raw, str):
+        return float("-inf")
+    if "T" in raw and not has_offset(raw):  # read in the organisation's zone, with a note
+        moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
+    else:
+        moment = parse_instant(raw)
     if moment is None:
         day = parse_day(raw)
         if day is None:
@@ -135,11 +160,15 @@ def _read_start(index: Index, encounter: dict) -> float:
 
 def _length_minutes(index: Index, encounter: dict, key: str) -> int | None:
     """Encounter.length in minutes, by its UCUM code, else its unit text; unknown -> note."""
-    length = obj(encounter.get("length"))
+    length = encounter.get("length")
+    if not isinstance(length, dict):
+        return None
     value = number(length.get("value"))
     if value is None or value < 0:
         return None
-    code, unit = text(length.get("code")).strip(), text(length.get("unit")).strip().lower()
+    code, unit = length.get("code"), length.get("unit")
+    code = code.strip() if isinstance(code, str) else ""
+    unit = unit.strip().lower() if isinstance(unit, str) else ""
     factor = LENGTH_CODES.get(code) or LENGTH_UNITS.get(unit)
     if factor is None and not code and not unit:
         factor = 1.0
@@ -408,77 +437,115 @@ _GOAL_TIMEFRAME = re.compile(
 
 
 def _goal(goal: dict) -> Goal:
-    targets = [obj(t) for t in seq(goal.get("target"))]
-    measurable = any(
-        t.get("measure")
-        and (any(k.startswith("detail") for k in t) or t.get("dueDate") or t.get("dueDuration"))
-        for t in targets
-    )
+    measurable = dated = False  # a target with a measure and a detail or due date; any due date
+    targets = goal.get("target")
+    for target in targets if isinstance(targets, list) else ():
+        if not isinstance(target, dict):
+            continue
+        due = target.get("dueDate") or target.get("dueDuration")
+        if due:
+            dated = True
+        if not measurable and target.get("measure"):
+            measurable = bool(due) or any(k.startswith("detail") for k in target)
     description = concept_text(goal.get("description"))
     if not measurable:
         # Vendors state the measure and its target in the text, the due date in the target.
-        dated = any(t.get("dueDate") or t.get("dueDuration") for t in targets)
         measurable = bool(_GOAL_NUMBER.search(description)) and (
             dated or bool(_GOAL_TIMEFRAME.search(description))
         )
+    goal_id = goal.get("id")
     return Goal(
-        ref=f"Goal/{text(goal.get('id'))}",
+        ref=f"Goal/{goal_id if isinstance(goal_id, str) else ''}",
         text=description,
-        active=text(goal.get("lifecycleStatus")) in ("active", "accepted"),
-        measurable=bool(measurable),
+        active=goal.get("lifecycleStatus") in ("active", "accepted"),
+        measurable=measurable,
     )
+
+
+def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
+    """The patient's goals and those naming no subject (all goals without a patient), read
+    once per index and patient."""
+    memo = index.memo
+    try:
+        return memo["goals", patient]
+    except KeyError:
+        pass
+    goals = []
+    for goal in index.by_type.get("Goal", ()):
+        if not patient or index.key(goal.get("subject")) in (patient, None):
+            goals.append(_goal(goal))
+    memo["goals", patient] = goals
+    return goals
 
 
 def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[Measure]:
     """This visit's measures, and for each measure code the patient's others that can show
     progress (the earliest dated one, and one undated): enough for doc-no-progress, and the
     same few items however many Observations a patient has."""
-    by_encounter, history = index.cached(
-        ("patient-measures", patient), lambda: _patient_measures(index, patient)
-    )
-    mine = [
-        Measure(m.ref, m.code, m.value, m.when, this_visit=True)
-        for m in by_encounter.get(encounter, ())
-    ]
-    refs = {m.ref for m in mine}
-    return mine + [m for m in history if m.ref not in refs]
+    memo = index.memo
+    try:
+        by_encounter, history = memo["patient-measures", patient]
+    except KeyError:
+        by_encounter, history = memo["patient-measures", patient] = _patient_measures(
+            index, patient
+        )
+    measures = []
+    refs = set()
+    for _, read in by_encounter.get(encounter, ()):
+        measures.append(Measure(*read, this_visit=True))
+        refs.add(read[0])
+    for read in history:
+        if read[0] not in refs:
+            measures.append(Measure(*read, this_visit=False))
+    return measures
+
+
+# An Observation read as a measure: (ref, code, value, when); a Measure once tied to a visit.
+ReadMeasure = tuple[str, str, float, date | datetime | None]
 
 
 def _patient_measures(
     index: Index, patient: str | None
-) -> tuple[dict[str | None, list[Measure]], list[Measure]]:
-    by_encounter: dict[str | None, list[Measure]] = defaultdict(list)
-    earliest: dict[str, Measure] = {}
-    undated: dict[str, Measure] = {}
+) -> tuple[dict[str | None, list[tuple[datetime | None, ReadMeasure]]], list[ReadMeasure]]:
+    """The patient's measures by encounter, each with the instant it sorts by (None when
+    undated), and the history ``_visit_measures`` adds to a visit's own."""
+    by_encounter: dict[str | None, list[tuple[datetime | None, ReadMeasure]]] = {}
+    earliest: dict[str, tuple[datetime, ReadMeasure]] = {}
+    undated: dict[str, ReadMeasure] = {}
     for observation in index.by_type.get("Observation", ()):
         if patient and index.key(observation.get("subject")) not in (patient, None):
             continue
-        measure = _measure_of(observation)
-        if measure is None:
+        read = _measure_of(observation)
+        if read is None:
             continue
-        key = index.key(observation.get("encounter"))
-        by_encounter[key].append(measure)
-        if measure.when is None:
-            undated.setdefault(measure.code, measure)
+        code, when = read[1], read[3]
+        moment = None if when is None else _sortable(when)
+        encounter = observation.get("encounter")
+        key = None if encounter is None else index.key(encounter)
+        if key in by_encounter:
+            by_encounter[key].append((moment, read))
         else:
-            moment = _sortable(measure.when)
-            best = earliest.get(measure.code)
-            if best is None or moment < _sortable(best.when):
-                earliest[measure.code] = measure
+            by_encounter[key] = [(moment, read)]
+        if moment is None:
+            undated.setdefault(code, read)
+        else:
+            best = earliest.get(code)
+            if best is None or moment < best[0]:
+                earliest[code] = (moment, read)
             # a measure taken at a visit is also that visit's; kept by encounter above
     # Per code: the earliest dated measure and, for a visit that is itself the earliest, the
     # next one would not be earlier; keep the two earliest so either visit can compare.
-    second: dict[str, Measure] = {}
-    for measures in by_encounter.values():
-        for measure in measures:
-            best = earliest.get(measure.code)
-            if measure.when is None or best is None or measure is best:
+    second: dict[str, tuple[datetime, ReadMeasure]] = {}
+    for pairs in by_encounter.values():
+        for moment, read in pairs:
+            if moment is None or read is earliest[read[1]][1]:
                 continue
-            other = second.get(measure.code)
-            if other is None or _sortable(measure.when) < _sortable(other.when):
-                second[measure.code] = measure
-    history = [*earliest.values(), *second.values(), *undated.values()]
-    return dict(by_encounter), history
+            other = second.get(read[1])
+            if other is None or moment < other[0]:
+                second[read[1]] = (moment, read)
+    history = [read for _, read in (*earliest.values(), *second.values())]
+    history += undated.values()
+    return by_encounter, history
 
 
 def _sortable(when: date | datetime) -> datetime:
@@ -487,60 +554,80 @@ def _sortable(when: date | datetime) -> datetime:
     return datetime(when.year, when.month, when.day, tzinfo=UTC)
 
 
-def _measure_of(observation: dict) -> Measure | None:
-    """The Observation as a measure, not yet tied to a visit (``this_visit`` False)."""
-    if text(observation.get("status")) not in ("final", "amended", "corrected"):
+def _measure_of(observation: dict) -> ReadMeasure | None:
+    """The Observation as a measure (ref, code, value, when), not yet tied to a visit."""
+    if observation.get("status") not in ("final", "amended", "corrected"):
         return None
-    if _is_vital_sign(observation):
-        return None
-    value = number(obj(observation.get("valueQuantity")).get("value"))
+    quantity = observation.get("valueQuantity")
+    value = number(quantity.get("value")) if isinstance(quantity, dict) else None
     if value is None:
         value = number(observation.get("valueInteger"))
     if value is None:
         return None
-    when = (
-        parse_instant(observation.get("effectiveDateTime"))
-        or parse_day(observation.get("effectiveDateTime"))
-        or parse_instant(obj(observation.get("effectivePeriod")).get("start"))
-        or parse_instant(observation.get("issued"))
-    )
-    return Measure(
-        ref=f"Observation/{text(observation.get('id'))}",
-        code=concept_key(observation.get("code")),
-        value=value,
-        when=when,
-        this_visit=False,
-    )
+    if _is_vital_sign(observation):
+        return None
+    effective = observation.get("effectiveDateTime")
+    when = parse_instant(effective) or parse_day(effective)
+    if when is None:
+        period = observation.get("effectivePeriod")
+        when = parse_instant(period.get("start") if isinstance(period, dict) else None)
+    if when is None:
+        when = parse_instant(observation.get("issued"))
+    observation_id = observation.get("id")
+    ref = f"Observation/{observation_id if isinstance(observation_id, str) else ''}"
+    return ref, concept_key(observation.get("code")), value, when
 
 
 def _is_vital_sign(observation: dict) -> bool:
     """A vital sign (temperature, pulse, blood pressure, ...) is not a functional measure."""
-    for category in seq(observation.get("category")):
-        for coding in seq(obj(category).get("coding")):
-            if obj(coding).get("code") == "vital-signs":
+    categories = observation.get("category")
+    for category in categories if isinstance(categories, list) else ():
+        codings = category.get("coding") if isinstance(category, dict) else None
+        for coding in codings if isinstance(codings, list) else ():
+            if isinstance(coding, dict) and coding.get("code") == "vital-signs":
                 return True
-    return any(
-        text(obj(c).get("code")) in VITAL_SIGNS_LOINC
-        for c in seq(obj(observation.get("code")).get("coding"))
-    )
+    concept = observation.get("code")
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    for coding in codings if isinstance(codings, list) else ():
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if isinstance(code, str) and code in VITAL_SIGNS_LOINC:
+            return True
+    return False
 
 
 def _document_text(index: Index, document: dict, key: str) -> str:
     """The document's text, embedded or in a Binary of the index (plugin.fhir.documents),
     decoded once per index, however many visits read it."""
-    return index.cached(("text", id(document)), lambda: document_text(index, document, key))
+    memo = index.memo
+    try:
+        return memo["text", id(document)]
+    except KeyError:
+        found = memo["text", id(document)] = document_text(index, document, key)
+        return found
 
 
 def _documents_of(index: Index, encounter: str) -> list[dict]:
-    return index.cached("documents", lambda: _documents_by_encounter(index)).get(encounter, [])
+    memo = index.memo
+    try:
+        by_encounter = memo["documents"]
+    except KeyError:
+        by_encounter = memo["documents"] = _documents_by_encounter(index)
+    return by_encounter.get(encounter, [])
 
 
 def _documents_by_encounter(index: Index) -> dict[str | None, list[dict]]:
     found: dict[str | None, list[dict]] = defaultdict(list)
     for d in index.by_type.get("DocumentReference", ()):
-        if text(d.get("status")) == "entered-in-error":
+        if d.get("status") == "entered-in-error":
             continue
-        for key in dict.fromkeys(index.key(e) for e in seq(obj(d.get("context")).get("encounter"))):
+        context = d.get("context")
+        references = context.get("encounter") if isinstance(context, dict) else None
+        if not isinstance(references, list):
+            continue
+        if len(references) == 1:  # the common case: one encounter, nothing to deduplicate
+            found[index.key(references[0])].append(d)
+            continue
+        for key in dict.fromkeys(index.key(e) for e in references):
             found[key].append(d)
     return found
 
@@ -628,7 +715,12 @@ def _claims_by_encounter(index: Index) -> dict[str, list[dict]]:
 def _patient_encounters(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
     """(start instant, Encounter key, date of service) of each of the patient's encounters,
     earliest first; read once per index and patient."""
-    return index.cached(("encounters", patient), lambda: _encounters_of(index, patient))
+    memo = index.memo
+    try:
+        return memo["encounters", patient]
+    except KeyError:
+        found = memo["encounters", patient] = _encounters_of(index, patient)
+        return found
 
 
 def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
@@ -636,14 +728,16 @@ def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, 
     for other in index.by_type.get("Encounter", ()):
         if index.key(other.get("subject")) != patient:
             continue
-        key = f"Encounter/{text(other.get('id'))}"
-        start = obj(other.get("period")).get("start")
-        day = index.local_day(start)
+        other_id = other.get("id")
+        key = f"Encounter/{other_id if isinstance(other_id, str) else ''}"
+        period = other.get("period")
+        day = index.local_day(period.get("start") if isinstance(period, dict) else None)
         found.append((other, key, day))
     if len(found) == 1:  # the common case: nothing to order
-        return [(0.0, key, day) for _, key, day in found]
+        _, key, day = found[0]
+        return [(0.0, key, day)]
     ordered = [(_start_key(index, other), key, day) for other, key, day in found]
-    ordered.sort(key=lambda item: (item[0], item[1]))
+    ordered.sort(key=itemgetter(0, 1))  # by start, then key (a day may be None)
     return ordered
 
 
@@ -676,10 +770,13 @@ def _earlier_visits(
 
 def _visit_note(index: Index, encounter: str) -> tuple[list[dict], str]:
     documents = _documents_of(index, encounter)
-    note_text = "\n".join(
-        _document_text(index, d, f"DocumentReference/{text(d.get('id'))}") for d in documents
-    )
-    return documents, note_text
+    texts = []
+    for document in documents:
+        document_id = document.get("id")
+        key = f"DocumentReference/{document_id if isinstance(document_id, str) else ''}"
+        texts.append(_document_text(index, document, key))
+    # one note (the common case) is its own text
+    return documents, texts[0] if len(texts) == 1 else "\n".join(texts)
 
 
 def _services_of(
@@ -792,19 +889,6 @@ def _disciplines(policy: Policy, services: list[Service], lines: list[BilledLine
 
 # The disciplines a furnishing performer gives a visit (the values of DISCIPLINE_OF).
 _THERAPY_DISCIPLINES = frozenset(DISCIPLINE_OF.values())
-
-
-def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
-    """The patient's Goals (and those naming no patient), read once per index and patient."""
-    key = ("goals", patient)
-    found = index.memo.get(key)
-    if found is None:
-        found = index.memo[key] = [
-            _goal(g)
-            for g in index.by_type.get("Goal", ())
-            if not patient or index.key(g.get("subject")) in (patient, None)
-        ]
-    return found
 
 
 def build_visit(

@@ -10,6 +10,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
+from math import isfinite
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,11 +48,12 @@ def text(value: object) -> str:
 
 
 def number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if value != value or value in (float("inf"), float("-inf")):
-        return None
-    return float(value)
+    """A JSON number as a float; None for anything else (a bool, NaN or an infinity too)."""
+    if isinstance(value, float):
+        return float(value) if isfinite(value) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def parse_instant(value: object, zone: tzinfo = UTC) -> datetime | None:
@@ -59,9 +61,8 @@ def parse_instant(value: object, zone: tzinfo = UTC) -> datetime | None:
     in ``zone`` (callers with an Index use ``Index.instant``, which picks the zone and notes it)."""
     if not isinstance(value, str) or "T" not in value:
         return None
-    raw = value
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
@@ -122,29 +123,46 @@ def billing_code(concept: object) -> str | None:
 
 def concept_key(concept: object) -> str:
     """``system|code`` of the first coding of a CodeableConcept, else its text."""
-    concept = obj(concept)
-    for coding in seq(concept.get("coding")):
-        coding = obj(coding)
-        code = text(coding.get("code"))
-        if code:
-            return f"{text(coding.get('system'))}|{code}"
-    return text(concept.get("text")).strip().lower()
+    # Written out (no obj/seq/text calls): it runs for every measure and many codes.
+    if not isinstance(concept, dict):
+        return ""
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if isinstance(code, str) and code:
+            system = coding.get("system")
+            return f"{system if isinstance(system, str) else ''}|{code}"
+    label = concept.get("text")
+    return label.strip().lower() if isinstance(label, str) else ""
 
 
 def concept_text(concept: object) -> str:
-    concept = obj(concept)
-    parts = [text(concept.get("text"))]
-    parts += [text(obj(c).get("display")) for c in seq(concept.get("coding"))]
-    return " ".join(p for p in parts if p)
+    """The text and the codings' displays of a CodeableConcept, joined by spaces."""
+    if not isinstance(concept, dict):
+        return ""
+    label = concept.get("text")
+    parts = [label] if isinstance(label, str) and label else []
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        display = coding.get("display") if isinstance(coding, dict) else None
+        if isinstance(display, str) and display:
+            parts.append(display)
+    return " ".join(parts)
 
 
 def extension_values(resource: object, url_suffix: str) -> list[dict]:
     """The extensions of a resource or element whose url ends with ``url_suffix``."""
-    return [
-        obj(ext)
-        for ext in seq(obj(resource).get("extension"))
-        if text(obj(ext).get("url")).endswith(url_suffix)
-    ]
+    extensions = resource.get("extension") if isinstance(resource, dict) else None
+    if not isinstance(extensions, list):
+        return []
+    if not url_suffix:  # an empty suffix matches every extension, one not an object as {}
+        return [obj(ext) for ext in extensions]
+    found = []
+    for ext in extensions:
+        url = ext.get("url") if isinstance(ext, dict) else None
+        if isinstance(url, str) and url.endswith(url_suffix):
+            found.append(ext)
+    return found
 
 
 class Index:
@@ -155,13 +173,18 @@ class Index:
     ) -> None:
         """``base``: an index of resources many indexes share (the audit's practitioners),
         copied in at C speed instead of walked again for every patient."""
-        self.by_key: dict[str, dict] = dict(base.by_key) if base else {}
-        self.by_type: dict[str, list[dict]] = defaultdict(list)
-        if base:
+        if base is None:
+            self.by_key: dict[str, dict] = {}
+            self.by_type: dict[str, list[dict]] = defaultdict(list)
+            self.aliases: dict[str, str] = {}
+        else:
+            self.by_key = dict(base.by_key)
+            self.by_type = defaultdict(list)
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
-        self.aliases: dict[str, str] = dict(base.aliases) if base else {}
+            self.aliases = dict(base.aliases)
         self.notes: list[str] = notes if notes is not None else []
-        self._keys: dict[str, str | None] = {}  # reference string -> key (Index.key)
+        # reference -> key (Index.key); a value that is not a string is cached as None
+        self._keys: dict[object, str | None] = {}
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
         # index: a patient with a year of visits would otherwise re-derive them for every visit.
         self.memo: dict = {}
@@ -169,10 +192,12 @@ class Index:
         # the same Bundle uses elsewhere, else UTC (decided on first use, with a note).
         self._zone: tuple[tzinfo, str] | None = None
         by_type, by_key, aliases = self.by_type, self.by_key, self.aliases
+        # The same steps as index_bundle's, which indexes a Bundle's entries in its own pass.
         for resource, full_url in resources:
-            rtype, rid = resource.get("resourceType"), resource.get("id")
+            rtype = resource.get("resourceType")
             if not isinstance(rtype, str) or not rtype:
                 continue
+            rid = resource.get("id")
             key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
             if not key:
                 continue
@@ -209,14 +234,18 @@ class Index:
 
     def instant(self, value: object, where: str) -> datetime | None:
         """``parse_instant`` in the organisation's zone; a time without offset is noted."""
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "T" not in value:
             return None
-        raw = value
-        if "T" in raw and not has_offset(raw):
+        if not has_offset(value):
             zone, label = self.zone()
             self.note(f"{where} has a time without an offset; read in {label}")
-            return parse_instant(raw, zone)
-        return parse_instant(raw)
+            return parse_instant(value, zone)
+        # parse_instant written out: this runs for every period of every visit
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def local_day(self, value: object) -> date | None:
         """The date of service of a FHIR date or dateTime: the local date in the instant's own
@@ -224,13 +253,18 @@ class Index:
         organisation's zone when one is configured."""
         if not isinstance(value, str):
             return None
-        raw = value
-        if raw.endswith(("Z", "+00:00")):
+        if value.endswith(("Z", "+00:00")):
             zone, _ = configured_timezone()
-            moment = parse_instant(raw)
+            moment = parse_instant(value)
             if zone is not None and moment is not None:
                 return moment.astimezone(zone).date()
-        return parse_day(raw)
+        # parse_day written out: this runs for every encounter, claim and charge
+        if len(value) < 10:
+            return None
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
 
     def cached(self, key: object, make: Callable[[], T]) -> T:
         """``make()`` once per index and key (the index is not changed after it is built)."""
@@ -242,15 +276,18 @@ class Index:
 
     def key(self, reference: object) -> str | None:
         """Normalise a Reference (object or string) to ``Type/id``; None when it is empty.
-        Each reference string is normalised once per index (the same few recur throughout)."""
-        ref = reference.get("reference") if isinstance(reference, dict) else reference
-        if not isinstance(ref, str):
-            return None
+        Each reference is normalised once per index (the same few recur throughout)."""
+        if isinstance(reference, dict):
+            reference = reference.get("reference")
         try:
-            return self._keys[ref]
+            return self._keys[reference]
         except KeyError:
-            found = self._keys[ref] = self._normalise(ref)
+            found = self._keys[reference] = (
+                self._normalise(reference) if isinstance(reference, str) else None
+            )
             return found
+        except TypeError:  # an unhashable value (a list or an object) is no reference
+            return None
 
     def _normalise(self, ref: str) -> str | None:
         if not ref or ref[0] == "#":
@@ -291,19 +328,39 @@ def index_bundle(bundle: object) -> Index:
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise InputError("Bundle.entry is not a list")
-    resources: list = []
     notes: list[str] = []
+    index = Index([], notes)
+    by_type, by_key, aliases = index.by_type, index.by_key, index.aliases
+    # One pass over the entries: the steps of Index.__init__, without a list of pairs between.
     for position, entry in enumerate(entries):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
-            notes.append(f"Bundle.entry[{position}] has no resource; skipped")
+        try:
+            resource = entry["resource"]
+            rtype = resource["resourceType"]
+        except (KeyError, TypeError):
+            # Not an object holding a resource with a type: no resource is noted, a resource
+            # without a type is skipped. (A JSON string, list, number or null subscripted by a
+            # key raises TypeError, so past this point the entry and resource are objects.)
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                notes.append(f"Bundle.entry[{position}] has no resource; skipped")
             continue
-        if resource.get("resourceType") == "OperationOutcome":
+        if rtype == "OperationOutcome":
             for issue in seq(resource.get("issue")):
                 issue = obj(issue)
                 said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))
                 notes.append(f"server note ({text(issue.get('severity')) or 'info'}): {said}")
             continue
+        if not isinstance(rtype, str) or not rtype:
+            continue
         full_url = entry.get("fullUrl")
-        resources.append((resource, full_url if isinstance(full_url, str) else ""))
-    return Index(resources, notes)
+        if not isinstance(full_url, str):
+            full_url = ""
+        rid = resource.get("id")
+        key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
+        if not key:
+            continue
+        by_type[rtype].append(resource)
+        by_key[key] = resource
+        if full_url:
+            aliases[full_url] = key
+    return index
