@@ -227,7 +227,10 @@ class Index:
                     text(resource.get("effectiveDateTime")),
                 ):
                     if has_offset(raw) and not raw.endswith("Z"):
-                        moment = datetime.fromisoformat(raw)
+                        try:
+                            moment = datetime.fromisoformat(raw)
+                        except ValueError:
+                            continue  # not a dateTime: its own reader notes it where it is read
                         if moment.tzinfo is not None:
                             return moment.tzinfo, f"the offset {raw[-6:]} used elsewhere in it"
         return UTC, "UTC (no UNITGUARD_TIMEZONE and no offset elsewhere in the Bundle)"

@@ -44,6 +44,23 @@ def test_a_time_without_offset_is_read_in_the_bundles_zone_with_a_note():
     assert any("without an offset; read in the offset -05:00" in n for n in report.visit.notes)
 
 
+def test_a_malformed_time_elsewhere_does_not_stop_the_zone_being_found():
+    """Looking for the Bundle's offset skips a value that is no dateTime (it raised before)."""
+    b = VisitBuilder()
+    broken = b.proc("97110", "08:30", "08:45")
+    broken["performedPeriod"]["start"] = "2026-13-40T99:00:00-05:00"
+    proc = b.proc("97112", "09:00", "09:24")
+    proc["performedPeriod"]["start"] = "2026-03-04T09:00:00"
+    b.line("97112", 2)
+    bundle = b.bundle()
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Encounter":
+            entry["resource"]["period"]["start"] = "2026-03-04T08:30:00"
+    report = review_bundle(bundle)
+    assert service(report, "97112").minutes == 24
+    assert any("without an offset; read in the offset -05:00" in n for n in report.visit.notes)
+
+
 def test_the_organisations_time_zone_setting_wins(monkeypatch):
     monkeypatch.setenv("UNITGUARD_TIMEZONE", "America/Los_Angeles")
     b = VisitBuilder()
