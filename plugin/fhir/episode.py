@@ -138,13 +138,9 @@ def _plan_discipline(index: Index, plan: dict) -> str | None:
     return None
 
 
-def _patient_plans(index: Index, patient: str | None) -> list[_Plan]:
-    """Every CarePlan of the patient, in Bundle order, read once per index."""
-    memo_key = ("episode-plans", patient)
-    found = index.memo.get(memo_key)
-    if found is not None:
-        return found
-    found = index.memo[memo_key] = []
+def _read_plans(index: Index, patient: str | None) -> list[_Plan]:
+    """Every CarePlan of the patient, in Bundle order."""
+    found = []
     key, local_day = index.key, index.local_day
     for plan in index.by_type.get("CarePlan", ()):
         if key(plan.get("subject") or plan.get("patient")) != patient:
@@ -170,6 +166,29 @@ def _patient_plans(index: Index, patient: str | None) -> list[_Plan]:
     return found
 
 
+@dataclass(slots=True)
+class _Record:
+    """What the episode reads of one patient, once per index (a patient's index in the audit
+    holds a year of visits, each asking about the same plans, reports and encounters)."""
+
+    plans: list[_Plan]  # every CarePlan of the patient, in Bundle order
+    documents: tuple[list[_PlanDocument], list[_Report]] | None = None  # once read
+    # discipline -> its plans of care and progress reports, once read
+    read: dict[str, tuple[tuple[PlanOfCare, ...], tuple[ProgressReport, ...]]] = field(
+        default_factory=dict
+    )
+    days: _KnownDays | None = None  # treatment days as far as visits have asked
+
+
+def _record(index: Index, patient: str | None) -> _Record:
+    """The patient's record of the episode, its CarePlans read on first use."""
+    memo_key = ("episode", patient)
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = _Record(_read_plans(index, patient))
+    return found
+
+
 def _titles(document: dict, kind: object) -> list[str]:
     """The titles a DocumentReference gives itself: description, type, attachments' titles
     (the empty ones left out)."""
@@ -189,12 +208,11 @@ def _titles(document: dict, kind: object) -> list[str]:
 
 
 def _documents(
-    index: Index, policy: Policy, patient: str | None
+    index: Index, policy: Policy, patient: str | None, record: _Record
 ) -> tuple[list[_PlanDocument], list[_Report]]:
     """The patient's plan-of-care documents and progress reports, in one pass over their
     DocumentReferences, once per index."""
-    memo_key = ("episode-documents", patient)
-    found = index.memo.get(memo_key)
+    found = record.documents
     if found is not None:
         return found
     episode = policy.episode
@@ -242,7 +260,7 @@ def _documents(
                 break
         role_discipline = ASSISTANT_OF.get(role or "", role)
         reports.append(_Report(ref, day, author, role, discipline_named(*titles), role_discipline))
-    found = index.memo[memo_key] = (plan_documents, reports)
+    found = record.documents = (plan_documents, reports)
     return found
 
 
@@ -341,30 +359,39 @@ def _plan_of_care(
     return PlanOfCare(plan.ref, plan.start, plan.end, certified_on, certified_by, exception, sent)
 
 
+def _plan_order(plan: PlanOfCare) -> tuple[date, str]:
+    return (plan.start or date.min, plan.ref)
+
+
 def read_plans(
-    index: Index, policy: Policy, patient: str | None, discipline: str
-) -> list[PlanOfCare]:
+    index: Index, policy: Policy, patient: str | None, record: _Record, discipline: str
+) -> tuple[PlanOfCare, ...]:
     """The patient's plans of care of the discipline (or of none named), earliest first. A
     plan's certification is read once per index, whichever discipline asks first."""
     plans = []
-    for plan in _patient_plans(index, patient):
+    for plan in record.plans:
         if not plan.counts or plan.discipline not in (discipline, None):
             continue
         if plan.read is None:
-            plan_documents = _documents(index, policy, patient)[0]
+            plan_documents = _documents(index, policy, patient, record)[0]
             plan.read = _plan_of_care(index, policy, patient, plan, plan_documents)
         plans.append(plan.read)
-    plans.sort(key=lambda p: (p.start or date.min, p.ref))
-    return plans
+    if len(plans) > 1:
+        plans.sort(key=_plan_order)
+    return tuple(plans)
+
+
+def _report_order(report: ProgressReport) -> tuple[date, str]:
+    return (report.day, report.ref)
 
 
 def read_reports(
-    index: Index, policy: Policy, patient: str | None, discipline: str
-) -> list[ProgressReport]:
+    index: Index, policy: Policy, patient: str | None, record: _Record, discipline: str
+) -> tuple[ProgressReport, ...]:
     """The progress reports of the discipline (named in their titles, else by their author's
     discipline, else of any), earliest first; one without a date is noted and not counted."""
     found = []
-    for report in _documents(index, policy, patient)[1]:
+    for report in _documents(index, policy, patient, record)[1]:
         if report.day is None:
             index.note(f"{report.ref}: a progress report without a date; not counted")
             continue
@@ -375,17 +402,18 @@ def read_reports(
         if not named and role_discipline in THERAPY and role_discipline != discipline:
             continue
         found.append(ProgressReport(report.ref, report.day, report.author, report.role))
-    found.sort(key=lambda r: (r.day, r.ref))
-    return found
+    if len(found) > 1:
+        found.sort(key=_report_order)
+    return tuple(found)
 
 
-def _unread_signers(index: Index, patient: str | None, plans: list[PlanOfCare]) -> str:
+def _unread_signers(index: Index, record: _Record, plans: tuple[PlanOfCare, ...]) -> str:
     """A signer of the plans (author, contributor, Provenance signature) whose role cannot be
     read because the record read does not hold it (a CDS prefetch, a failed read): its
     certification is then unknown, not absent."""
     keys = {p.ref for p in plans}
     refs: list[object] = []
-    for plan in _patient_plans(index, patient):
+    for plan in record.plans:
         if plan.ref in keys:
             refs += [plan.resource.get("author"), *seq(plan.resource.get("contributor"))]
     for provenance in index.by_type.get("Provenance", ()):
@@ -413,12 +441,12 @@ def _first(reasons: list[str], *words: str) -> str:
     return next((n for n in reasons if any(w in n for w in words)), "")
 
 
-def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[str]:
+def _sole_plan_discipline(index: Index, record: _Record, day: date) -> set[str]:
     """The visit's discipline when nothing on the visit says it (no GP/GO/GN line, no performer
     credential: Epic before charges) but every plan of care the patient has begun by that day
     is of one discipline. Said in a reading note; two disciplines decide nothing."""
     named = set()
-    for plan in _patient_plans(index, patient):
+    for plan in record.plans:
         if plan.start is not None and plan.start > day:
             continue
         if plan.discipline:
@@ -447,8 +475,7 @@ class _KnownDays:
 
 
 def _treatment_days(
-    index: Index,
-    patient: str | None,
+    record: _Record,
     day: date,
     discipline: str,
     inferred: bool,
@@ -458,9 +485,9 @@ def _treatment_days(
     """The distinct days, up to the visit's, of the encounters of the discipline (or, when the
     discipline was inferred, of no discipline read). Encounters are asked in their order, each
     once per index, and only once a visit on or after their day asks."""
-    known = index.memo.get(("episode-days", patient))
+    known = record.days
     if known is None or known.encounters is not encounters:
-        known = index.memo["episode-days", patient] = _KnownDays(encounters, {})
+        known = record.days = _KnownDays(encounters, {})
     if known.through is None or day > known.through:
         answers = known.answers
         for _, key, when in encounters:
@@ -482,6 +509,25 @@ def _treatment_days(
     return tuple(days[: bisect_right(days, day)])
 
 
+def _few_days(
+    asked: list[tuple[date, set[str]]], discipline: str, inferred: bool
+) -> tuple[date, ...]:
+    """``_treatment_days`` for a patient of one or two encounters, from each encounter's day
+    (up to the visit's) and disciplines (asked once per visit, in their order)."""
+    days = [
+        when
+        for when, answer in asked
+        if discipline in answer or (inferred and UNKNOWN_DISCIPLINE in answer)
+    ]
+    if len(days) == 2:
+        first, second = days
+        if first == second:
+            return (first,)
+        if second < first:
+            return (second, first)
+    return tuple(days)
+
+
 def read_episodes(
     index: Index,
     policy: Policy,
@@ -501,31 +547,43 @@ def read_episodes(
         return ()
     # Reading notes the fetch left (plugin/ehr/fetch.py): a search the EHR refused (HTTP 400),
     # or a type it does not serve by patient.
-    refused = [_reason(n) for n in index.notes if "refused" in n or "does not serve" in n]
+    notes = index.notes
+    refused = (
+        [_reason(n) for n in notes if "refused" in n or "does not serve" in n] if notes else []
+    )
+    record = _record(index, patient)
     therapy = disciplines & THERAPY
     inferred = False
     if not therapy:
-        therapy = _sole_plan_discipline(index, patient, day)
-        inferred = bool(therapy)
-    memo = index.memo
+        therapy = _sole_plan_discipline(index, record, day)
+        if not therapy:
+            return ()
+        inferred = True
+    # A patient of one or two encounters: each asked here, in their order (no days to keep).
+    few = len(encounters) <= 2
+    asked: list[tuple[date, set[str]]] | None = None
     episodes = []
     for discipline in sorted(therapy):
-        plans = memo.get(("plans", patient, discipline))
-        if plans is None:
-            plans = memo["plans", patient, discipline] = read_plans(
-                index, policy, patient, discipline
+        found = record.read.get(discipline)
+        if found is None:
+            found = record.read[discipline] = (
+                read_plans(index, policy, patient, record, discipline),
+                read_reports(index, policy, patient, record, discipline),
             )
-        reports = memo.get(("reports", patient, discipline))
-        if reports is None:
-            reports = memo["reports", patient, discipline] = read_reports(
-                index, policy, patient, discipline
-            )
-        days = _treatment_days(
-            index, patient, day, discipline, inferred, encounters, disciplines_of
-        )
+        plans, reports = found
+        if few:
+            if asked is None:
+                asked = [
+                    (when, disciplines_of(key))
+                    for _, key, when in encounters
+                    if when is not None and when <= day
+                ]
+            days = _few_days(asked, discipline, inferred)
+        else:
+            days = _treatment_days(record, day, discipline, inferred, encounters, disciplines_of)
         unknown = history = ""
         if not plans:
-            why = _first(refused, "CarePlan")
+            why = _first(refused, "CarePlan") if refused else ""
             unknown = f"no {discipline} plan of care could be read" + (
                 f" ({why})" if why else " (none in the record read)"
             )
@@ -533,7 +591,7 @@ def read_episodes(
             # The plans' signatures may be in the Provenance the EHR would not give, or signed
             # by someone the record read does not hold.
             unsigned_why = _first(refused, "Provenance")
-            unread = _unread_signers(index, patient, plans)
+            unread = _unread_signers(index, record, plans)
             if unread and not unsigned_why:
                 unsigned_why = f"{unread}, who signed it, is not in the record read"
             if not unsigned_why and _signed_orders(index, policy, patient):
@@ -548,5 +606,5 @@ def read_episodes(
             why = _first(refused, "Encounter", "Procedure")
             if why:
                 history = f"earlier {discipline} visits could not be read ({why})"
-        episodes.append(Episode(discipline, tuple(plans), tuple(reports), days, unknown, history))
+        episodes.append(Episode(discipline, plans, reports, days, unknown, history))
     return tuple(episodes)
