@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from plugin.domain import Episode, PlanOfCare, ProgressReport
+from plugin.domain import BilledLine, Episode, PlanOfCare, ProgressReport
 from plugin.fhir.index import Index, concept_text, obj, seq, text
 from plugin.fhir.practitioners import ASSISTANT_OF, role_of_reference
 from plugin.policy.model import Policy
@@ -509,16 +509,54 @@ def _treatment_days(
     return tuple(days[: bisect_right(days, day)])
 
 
+def _near_encounters(
+    policy: Policy,
+    day: date,
+    encounters: list[tuple[float, str, date | None]],
+    lines: list[BilledLine],
+) -> list[tuple[date, str, set[str]]]:
+    """The encounters up to the visit's day, in their order, each with the disciplines its
+    billed lines name (GP/GO/GN): a part of what ``disciplines_of`` would answer."""
+    near = []
+    named_of: dict[str | None, set[str]] = {}
+    for _, key, when in encounters:
+        if when is not None and when <= day:
+            named = named_of.get(key)
+            if named is None:
+                named = named_of[key] = set()
+            near.append((when, key, named))
+    if near:
+        modifiers = policy.discipline_modifiers
+        for line in lines:
+            named = named_of.get(line.encounter)
+            if named is not None:
+                for modifier in line.modifiers:
+                    if modifier in modifiers:
+                        named.add(modifiers[modifier])
+    return near
+
+
 def _few_days(
-    asked: list[tuple[date, set[str]]], discipline: str, inferred: bool
+    near: list[tuple[date, str, set[str]]],
+    discipline: str,
+    inferred: bool,
+    answers: dict[str, set[str]],
+    disciplines_of: Callable[[str], set[str]],
 ) -> tuple[date, ...]:
-    """``_treatment_days`` for a patient of one or two encounters, from each encounter's day
-    (up to the visit's) and disciplines (asked once per visit, in their order)."""
-    days = [
-        when
-        for when, answer in asked
-        if discipline in answer or (inferred and UNKNOWN_DISCIPLINE in answer)
-    ]
+    """``_treatment_days`` for a patient of one or two encounters. An encounter whose lines
+    name the discipline counts without asking ``disciplines_of`` (its answer holds what its
+    lines name, and is then read without a note); the others are asked in their order, each
+    once per visit (``answers``)."""
+    days = []
+    for when, key, named in near:
+        if discipline in named:
+            days.append(when)
+            continue
+        answer = answers.get(key)
+        if answer is None:
+            answer = answers[key] = disciplines_of(key)
+        if discipline in answer or (inferred and UNKNOWN_DISCIPLINE in answer):
+            days.append(when)
     if len(days) == 2:
         first, second = days
         if first == second:
@@ -536,12 +574,14 @@ def read_episodes(
     disciplines: set[str],
     encounters: list[tuple[float, str, date | None]],
     disciplines_of: Callable[[str], set[str]],
+    lines: list[BilledLine],
 ) -> tuple[Episode, ...]:
     """One Episode per therapy discipline of the visit.
 
     ``encounters`` are the patient's (start, key, day), the same list for every visit of the
     index; ``disciplines_of`` gives the disciplines of one of them by its key, the same answer
-    for a key throughout the index (it is kept).
+    for a key throughout the index (it is kept), and at least those its ``lines`` (the
+    patient's billed lines) name with GP/GO/GN.
     """
     if day is None:
         return ()
@@ -559,9 +599,10 @@ def read_episodes(
         if not therapy:
             return ()
         inferred = True
-    # A patient of one or two encounters: each asked here, in their order (no days to keep).
+    # A patient of one or two encounters: the days read here (none to keep for later visits).
     few = len(encounters) <= 2
-    asked: list[tuple[date, set[str]]] | None = None
+    near: list[tuple[date, str, set[str]]] | None = None
+    answers: dict[str, set[str]] = {}
     episodes = []
     for discipline in sorted(therapy):
         found = record.read.get(discipline)
@@ -572,13 +613,9 @@ def read_episodes(
             )
         plans, reports = found
         if few:
-            if asked is None:
-                asked = [
-                    (when, disciplines_of(key))
-                    for _, key, when in encounters
-                    if when is not None and when <= day
-                ]
-            days = _few_days(asked, discipline, inferred)
+            if near is None:
+                near = _near_encounters(policy, day, encounters, lines)
+            days = _few_days(near, discipline, inferred, answers, disciplines_of)
         else:
             days = _treatment_days(record, day, discipline, inferred, encounters, disciplines_of)
         unknown = history = ""
