@@ -509,47 +509,38 @@ def _treatment_days(
     return tuple(days[: bisect_right(days, day)])
 
 
-def _near_encounters(
-    policy: Policy,
-    day: date,
-    encounters: list[tuple[float, str, date | None]],
-    lines: list[BilledLine],
-) -> list[tuple[date, str, set[str]]]:
-    """The encounters up to the visit's day, in their order, each with the disciplines its
-    billed lines name (GP/GO/GN): a part of what ``disciplines_of`` would answer."""
-    near = []
-    named_of: dict[str | None, set[str]] = {}
-    for _, key, when in encounters:
-        if when is not None and when <= day:
-            named = named_of.get(key)
-            if named is None:
-                named = named_of[key] = set()
-            near.append((when, key, named))
-    if near:
-        modifiers = policy.discipline_modifiers
-        for line in lines:
-            named = named_of.get(line.encounter)
-            if named is not None:
-                for modifier in line.modifiers:
-                    if modifier in modifiers:
-                        named.add(modifiers[modifier])
-    return near
+def _lines_name(
+    lines: list[BilledLine], key: str, modifiers: dict[str, str], discipline: str
+) -> bool:
+    """Whether a billed line of the encounter names the discipline (GP/GO/GN)."""
+    for line in lines:
+        if line.encounter == key:
+            for modifier in line.modifiers:
+                if modifiers.get(modifier) == discipline:
+                    return True
+    return False
 
 
 def _few_days(
-    near: list[tuple[date, str, set[str]]],
+    policy: Policy,
+    day: date,
     discipline: str,
     inferred: bool,
+    encounters: list[tuple[float, str, date | None]],
+    lines: list[BilledLine],
     answers: dict[str, set[str]],
     disciplines_of: Callable[[str], set[str]],
 ) -> tuple[date, ...]:
-    """``_treatment_days`` for a patient of one or two encounters. An encounter whose lines
-    name the discipline counts without asking ``disciplines_of`` (its answer holds what its
-    lines name, and is then read without a note); the others are asked in their order, each
-    once per visit (``answers``)."""
+    """``_treatment_days`` for a patient of one or two encounters. An encounter whose billed
+    lines name the discipline counts without asking ``disciplines_of`` (its answer holds what
+    its lines name, and is then read without a note); the others are asked in their order,
+    each once per visit (``answers``)."""
+    modifiers = policy.discipline_modifiers
     days = []
-    for when, key, named in near:
-        if discipline in named:
+    for _, key, when in encounters:
+        if when is None or when > day:
+            continue
+        if _lines_name(lines, key, modifiers, discipline):
             days.append(when)
             continue
         answer = answers.get(key)
@@ -564,6 +555,14 @@ def _few_days(
         if second < first:
             return (second, first)
     return tuple(days)
+
+
+def _certified(plans: tuple[PlanOfCare, ...]) -> bool:
+    """Whether a physician/NPP certified one of the plans, or the order exception does."""
+    for plan in plans:
+        if plan.certified_on or plan.order_exception:
+            return True
+    return False
 
 
 def read_episodes(
@@ -601,7 +600,6 @@ def read_episodes(
         inferred = True
     # A patient of one or two encounters: the days read here (none to keep for later visits).
     few = len(encounters) <= 2
-    near: list[tuple[date, str, set[str]]] | None = None
     answers: dict[str, set[str]] = {}
     episodes = []
     for discipline in sorted(therapy):
@@ -613,9 +611,9 @@ def read_episodes(
             )
         plans, reports = found
         if few:
-            if near is None:
-                near = _near_encounters(policy, day, encounters, lines)
-            days = _few_days(near, discipline, inferred, answers, disciplines_of)
+            days = _few_days(
+                policy, day, discipline, inferred, encounters, lines, answers, disciplines_of
+            )
         else:
             days = _treatment_days(record, day, discipline, inferred, encounters, disciplines_of)
         unknown = history = ""
@@ -624,7 +622,7 @@ def read_episodes(
             unknown = f"no {discipline} plan of care could be read" + (
                 f" ({why})" if why else " (none in the record read)"
             )
-        elif not any(p.certified_on or p.order_exception for p in plans):
+        elif not _certified(plans):
             # The plans' signatures may be in the Provenance the EHR would not give, or signed
             # by someone the record read does not hold.
             unsigned_why = _first(refused, "Provenance")
