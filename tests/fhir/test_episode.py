@@ -177,3 +177,26 @@ def test_treatment_days_are_the_same_whichever_visit_of_the_index_asks_first():
     shared = index_bundle(bundle)
     for enc in ("enc-3", "enc-1", "enc-2"):
         assert build_visit(shared, policy, encounter_id=enc).episodes == fresh[enc]
+
+
+def test_treatment_days_of_two_encounters_from_their_lines_or_their_performers():
+    # PT named by the visit's lines; OT only by a performer; the earlier visit bills nothing.
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:24")
+    b.line("97112", 2, mods=("GP",))
+    b.proc("97530", "09:30", "09:54", performer="OT")
+    b.earlier_visit("enc-0", "2026-02-20", note="Balance training with cues.")
+    bundle = b.bundle()
+    policy = load_policy()
+    visit = build_visit(index_bundle(bundle), policy, encounter_id="enc-1")
+    days = {e.discipline: e.treatment_days for e in visit.episodes}
+    assert days == {"OT": (date(2026, 3, 4),), "PT": (date(2026, 2, 20), date(2026, 3, 4))}
+    earlier = build_visit(index_bundle(bundle), policy, encounter_id="enc-0")
+    assert [(e.discipline, e.treatment_days) for e in earlier.episodes] == [
+        ("PT", (date(2026, 2, 20),))
+    ]
+    shared = index_bundle(bundle)
+    for enc, fresh in (("enc-0", earlier), ("enc-1", visit)):
+        again = build_visit(shared, policy, encounter_id=enc)
+        assert again.episodes == fresh.episodes
+        assert again.notes == fresh.notes
