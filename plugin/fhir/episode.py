@@ -138,16 +138,26 @@ def _plan_discipline(index: Index, plan: dict) -> str | None:
     return None
 
 
+def _day(index: Index, value: object) -> date | None:
+    """``index.local_day``, at once for a plain date ("2026-02-16", as plans give theirs)."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return index.local_day(value)
+
+
 def _read_plans(index: Index, patient: str | None) -> list[_Plan]:
     """Every CarePlan of the patient, in Bundle order."""
     found = []
-    key, local_day = index.key, index.local_day
+    key = index.key
     for plan in index.by_type.get("CarePlan", ()):
         if key(plan.get("subject") or plan.get("patient")) != patient:
             continue
         period = obj(plan.get("period"))
-        begins = local_day(period.get("start"))
-        created = local_day(plan.get("created"))
+        begins = _day(index, period.get("start"))
+        created = _day(index, plan.get("created"))
         counts = text(plan.get("intent")) in PLAN_INTENTS and (
             text(plan.get("status")) in PLAN_STATUSES
         )
@@ -157,7 +167,7 @@ def _read_plans(index: Index, patient: str | None) -> list[_Plan]:
                 f"CarePlan/{text(plan.get('id'))}",
                 begins,
                 begins or created,
-                local_day(period.get("end")),
+                _day(index, period.get("end")),
                 created,
                 _plan_discipline(index, plan),
                 counts,
@@ -226,7 +236,7 @@ def _documents(
         codes: set[str] = set()
         if kind:
             _add_codes(kind, codes)
-        if codes & episode.plan_of_care_loinc:
+        if codes and codes & episode.plan_of_care_loinc:
             related = frozenset(key(r) for r in seq(obj(document.get("context")).get("related")))
             authenticators = seq(document.get("authenticator")) or [document.get("authenticator")]
             day = index.local_day(document.get("date"))
@@ -239,11 +249,13 @@ def _documents(
             _add_codes(category, codes)
         titles = _titles(document, kind)
         # One search over the titles at once: the phrase holds no newline, so it cannot span two.
-        titled = "progress report" in "\n".join(titles).lower()
-        if codes & episode.not_progress_report_loinc and not titled:
-            continue
-        if not (codes & episode.progress_report_loinc or titled):
-            continue
+        titled = bool(titles) and "progress report" in "\n".join(titles).lower()
+        if not titled:
+            # Untitled, its codes decide: a progress report's, and not the daily note's.
+            if not codes or codes & episode.not_progress_report_loinc:
+                continue
+            if not codes & episode.progress_report_loinc:
+                continue
         ref = f"DocumentReference/{text(document.get('id'))}"
         day = index.local_day(document.get("date")) or index.local_day(
             obj(obj(document.get("context")).get("period")).get("start")
