@@ -477,13 +477,33 @@ def _sole_plan_discipline(index: Index, record: _Record, day: date) -> set[str]:
 class _KnownDays:
     """What the patient's encounters say of treatment days, as far as visits have asked: every
     encounter on or before ``through`` has been asked its disciplines (a year of visits on one
-    index asks about the same earlier encounters)."""
+    index asks about the same earlier encounters), and each discipline's days are extended as
+    later visits ask, not read again."""
 
     encounters: list  # the patient's encounters these were read from
-    answers: dict[str, set[str]]  # Encounter key -> its disciplines
+    # (day, position in ``encounters``, key) of each encounter with a day, earliest day first
+    by_day: list[tuple[date, int, str]]
+    dates: list[date]  # the days of ``by_day``, for bisecting
+    asked: int = 0  # ``by_day[:asked]`` have been asked: those on or before ``through``
     through: date | None = None
+    answers: dict[str, set[str]] = field(default_factory=dict)  # Encounter key -> disciplines
     # (discipline, inferred) -> the distinct days up to ``through`` that count, earliest first
     days: dict[tuple[str, bool], list[date]] = field(default_factory=dict)
+
+
+def _known_days(encounters: list[tuple[float, str, date | None]]) -> _KnownDays:
+    by_day = sorted(
+        (when, position, key)
+        for position, (_, key, when) in enumerate(encounters)
+        if when is not None
+    )
+    return _KnownDays(encounters, by_day, [when for when, _, _ in by_day])
+
+
+def _counts(answer: set[str], discipline: str, inferred: bool) -> bool:
+    """Whether an encounter of these disciplines is a treatment day of the discipline (or, when
+    the visit's discipline was inferred, of no discipline read)."""
+    return discipline in answer or (inferred and UNKNOWN_DISCIPLINE in answer)
 
 
 def _treatment_days(
@@ -499,26 +519,31 @@ def _treatment_days(
     once per index, and only once a visit on or after their day asks."""
     known = record.days
     if known is None or known.encounters is not encounters:
-        known = record.days = _KnownDays(encounters, {})
+        known = record.days = _known_days(encounters)
+    answers = known.answers
     if known.through is None or day > known.through:
-        answers = known.answers
-        for _, key, when in encounters:
-            if when is not None and when <= day and key not in answers:
+        reached = bisect_right(known.dates, day)
+        # The encounters of the days since the last visit that asked, in their order.
+        new = sorted(known.by_day[known.asked : reached], key=_position)
+        for _, _, key in new:
+            if key not in answers:
                 answers[key] = disciplines_of(key)
-        known.through = day
-        known.days.clear()
+        known.asked, known.through = reached, day
+        for (named, by_plan), days in known.days.items():
+            # The new days all follow the days kept (those on or before the last ``through``).
+            more = {when for when, _, key in new if _counts(answers[key], named, by_plan)}
+            days += sorted(more)
     days = known.days.get((discipline, inferred))
     if days is None:
-        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
-        through, answers = known.through, known.answers
-        days = known.days[discipline, inferred] = sorted(
-            {
-                when
-                for _, key, when in encounters
-                if when is not None and when <= through and counted & answers[key]
-            }
-        )
+        days = known.days[discipline, inferred] = []
+        for when, _, key in known.by_day[: known.asked]:
+            if (not days or days[-1] != when) and _counts(answers[key], discipline, inferred):
+                days.append(when)
     return tuple(days[: bisect_right(days, day)])
+
+
+def _position(entry: tuple[date, int, str]) -> int:
+    return entry[1]
 
 
 def _lines_name(
