@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from plugin.domain import Episode, PlanOfCare, ProgressReport
+from plugin.domain import BilledLine, Episode, PlanOfCare, ProgressReport
 from plugin.fhir.index import Index, concept_text, obj, seq, text
 from plugin.fhir.practitioners import ASSISTANT_OF, role_of_reference
 from plugin.policy.model import Policy
@@ -138,20 +138,26 @@ def _plan_discipline(index: Index, plan: dict) -> str | None:
     return None
 
 
-def _patient_plans(index: Index, patient: str | None) -> list[_Plan]:
-    """Every CarePlan of the patient, in Bundle order, read once per index."""
-    memo_key = ("episode-plans", patient)
-    found = index.memo.get(memo_key)
-    if found is not None:
-        return found
-    found = index.memo[memo_key] = []
-    key, local_day = index.key, index.local_day
+def _day(index: Index, value: object) -> date | None:
+    """``index.local_day``, at once for a plain date ("2026-02-16", as plans give theirs)."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return index.local_day(value)
+
+
+def _read_plans(index: Index, patient: str | None) -> list[_Plan]:
+    """Every CarePlan of the patient, in Bundle order."""
+    found = []
+    key = index.key
     for plan in index.by_type.get("CarePlan", ()):
         if key(plan.get("subject") or plan.get("patient")) != patient:
             continue
         period = obj(plan.get("period"))
-        begins = local_day(period.get("start"))
-        created = local_day(plan.get("created"))
+        begins = _day(index, period.get("start"))
+        created = _day(index, plan.get("created"))
         counts = text(plan.get("intent")) in PLAN_INTENTS and (
             text(plan.get("status")) in PLAN_STATUSES
         )
@@ -161,12 +167,35 @@ def _patient_plans(index: Index, patient: str | None) -> list[_Plan]:
                 f"CarePlan/{text(plan.get('id'))}",
                 begins,
                 begins or created,
-                local_day(period.get("end")),
+                _day(index, period.get("end")),
                 created,
                 _plan_discipline(index, plan),
                 counts,
             )
         )
+    return found
+
+
+@dataclass(slots=True)
+class _Record:
+    """What the episode reads of one patient, once per index (a patient's index in the audit
+    holds a year of visits, each asking about the same plans, reports and encounters)."""
+
+    plans: list[_Plan]  # every CarePlan of the patient, in Bundle order
+    documents: tuple[list[_PlanDocument], list[_Report]] | None = None  # once read
+    # discipline -> its plans of care and progress reports, once read
+    read: dict[str, tuple[tuple[PlanOfCare, ...], tuple[ProgressReport, ...]]] = field(
+        default_factory=dict
+    )
+    days: _KnownDays | None = None  # treatment days as far as visits have asked
+
+
+def _record(index: Index, patient: str | None) -> _Record:
+    """The patient's record of the episode, its CarePlans read on first use."""
+    memo_key = ("episode", patient)
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = _Record(_read_plans(index, patient))
     return found
 
 
@@ -189,12 +218,11 @@ def _titles(document: dict, kind: object) -> list[str]:
 
 
 def _documents(
-    index: Index, policy: Policy, patient: str | None
+    index: Index, policy: Policy, patient: str | None, record: _Record
 ) -> tuple[list[_PlanDocument], list[_Report]]:
     """The patient's plan-of-care documents and progress reports, in one pass over their
     DocumentReferences, once per index."""
-    memo_key = ("episode-documents", patient)
-    found = index.memo.get(memo_key)
+    found = record.documents
     if found is not None:
         return found
     episode = policy.episode
@@ -208,7 +236,7 @@ def _documents(
         codes: set[str] = set()
         if kind:
             _add_codes(kind, codes)
-        if codes & episode.plan_of_care_loinc:
+        if codes and codes & episode.plan_of_care_loinc:
             related = frozenset(key(r) for r in seq(obj(document.get("context")).get("related")))
             authenticators = seq(document.get("authenticator")) or [document.get("authenticator")]
             day = index.local_day(document.get("date"))
@@ -221,11 +249,13 @@ def _documents(
             _add_codes(category, codes)
         titles = _titles(document, kind)
         # One search over the titles at once: the phrase holds no newline, so it cannot span two.
-        titled = "progress report" in "\n".join(titles).lower()
-        if codes & episode.not_progress_report_loinc and not titled:
-            continue
-        if not (codes & episode.progress_report_loinc or titled):
-            continue
+        titled = bool(titles) and "progress report" in "\n".join(titles).lower()
+        if not titled:
+            # Untitled, its codes decide: a progress report's, and not the daily note's.
+            if not codes or codes & episode.not_progress_report_loinc:
+                continue
+            if not codes & episode.progress_report_loinc:
+                continue
         ref = f"DocumentReference/{text(document.get('id'))}"
         day = index.local_day(document.get("date")) or index.local_day(
             obj(obj(document.get("context")).get("period")).get("start")
@@ -242,7 +272,7 @@ def _documents(
                 break
         role_discipline = ASSISTANT_OF.get(role or "", role)
         reports.append(_Report(ref, day, author, role, discipline_named(*titles), role_discipline))
-    found = index.memo[memo_key] = (plan_documents, reports)
+    found = record.documents = (plan_documents, reports)
     return found
 
 
@@ -341,30 +371,39 @@ def _plan_of_care(
     return PlanOfCare(plan.ref, plan.start, plan.end, certified_on, certified_by, exception, sent)
 
 
+def _plan_order(plan: PlanOfCare) -> tuple[date, str]:
+    return (plan.start or date.min, plan.ref)
+
+
 def read_plans(
-    index: Index, policy: Policy, patient: str | None, discipline: str
-) -> list[PlanOfCare]:
+    index: Index, policy: Policy, patient: str | None, record: _Record, discipline: str
+) -> tuple[PlanOfCare, ...]:
     """The patient's plans of care of the discipline (or of none named), earliest first. A
     plan's certification is read once per index, whichever discipline asks first."""
     plans = []
-    for plan in _patient_plans(index, patient):
+    for plan in record.plans:
         if not plan.counts or plan.discipline not in (discipline, None):
             continue
         if plan.read is None:
-            plan_documents = _documents(index, policy, patient)[0]
+            plan_documents = _documents(index, policy, patient, record)[0]
             plan.read = _plan_of_care(index, policy, patient, plan, plan_documents)
         plans.append(plan.read)
-    plans.sort(key=lambda p: (p.start or date.min, p.ref))
-    return plans
+    if len(plans) > 1:
+        plans.sort(key=_plan_order)
+    return tuple(plans)
+
+
+def _report_order(report: ProgressReport) -> tuple[date, str]:
+    return (report.day, report.ref)
 
 
 def read_reports(
-    index: Index, policy: Policy, patient: str | None, discipline: str
-) -> list[ProgressReport]:
+    index: Index, policy: Policy, patient: str | None, record: _Record, discipline: str
+) -> tuple[ProgressReport, ...]:
     """The progress reports of the discipline (named in their titles, else by their author's
     discipline, else of any), earliest first; one without a date is noted and not counted."""
     found = []
-    for report in _documents(index, policy, patient)[1]:
+    for report in _documents(index, policy, patient, record)[1]:
         if report.day is None:
             index.note(f"{report.ref}: a progress report without a date; not counted")
             continue
@@ -375,17 +414,18 @@ def read_reports(
         if not named and role_discipline in THERAPY and role_discipline != discipline:
             continue
         found.append(ProgressReport(report.ref, report.day, report.author, report.role))
-    found.sort(key=lambda r: (r.day, r.ref))
-    return found
+    if len(found) > 1:
+        found.sort(key=_report_order)
+    return tuple(found)
 
 
-def _unread_signers(index: Index, patient: str | None, plans: list[PlanOfCare]) -> str:
+def _unread_signers(index: Index, record: _Record, plans: tuple[PlanOfCare, ...]) -> str:
     """A signer of the plans (author, contributor, Provenance signature) whose role cannot be
     read because the record read does not hold it (a CDS prefetch, a failed read): its
     certification is then unknown, not absent."""
     keys = {p.ref for p in plans}
     refs: list[object] = []
-    for plan in _patient_plans(index, patient):
+    for plan in record.plans:
         if plan.ref in keys:
             refs += [plan.resource.get("author"), *seq(plan.resource.get("contributor"))]
     for provenance in index.by_type.get("Provenance", ()):
@@ -413,12 +453,12 @@ def _first(reasons: list[str], *words: str) -> str:
     return next((n for n in reasons if any(w in n for w in words)), "")
 
 
-def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[str]:
+def _sole_plan_discipline(index: Index, record: _Record, day: date) -> set[str]:
     """The visit's discipline when nothing on the visit says it (no GP/GO/GN line, no performer
     credential: Epic before charges) but every plan of care the patient has begun by that day
     is of one discipline. Said in a reading note; two disciplines decide nothing."""
     named = set()
-    for plan in _patient_plans(index, patient):
+    for plan in record.plans:
         if plan.start is not None and plan.start > day:
             continue
         if plan.discipline:
@@ -437,18 +477,37 @@ def _sole_plan_discipline(index: Index, patient: str | None, day: date) -> set[s
 class _KnownDays:
     """What the patient's encounters say of treatment days, as far as visits have asked: every
     encounter on or before ``through`` has been asked its disciplines (a year of visits on one
-    index asks about the same earlier encounters)."""
+    index asks about the same earlier encounters), and each discipline's days are extended as
+    later visits ask, not read again."""
 
     encounters: list  # the patient's encounters these were read from
-    answers: dict[str, set[str]]  # Encounter key -> its disciplines
+    # (day, position in ``encounters``, key) of each encounter with a day, earliest day first
+    by_day: list[tuple[date, int, str]]
+    dates: list[date]  # the days of ``by_day``, for bisecting
+    asked: int = 0  # ``by_day[:asked]`` have been asked: those on or before ``through``
     through: date | None = None
+    answers: dict[str, set[str]] = field(default_factory=dict)  # Encounter key -> disciplines
     # (discipline, inferred) -> the distinct days up to ``through`` that count, earliest first
     days: dict[tuple[str, bool], list[date]] = field(default_factory=dict)
 
 
+def _known_days(encounters: list[tuple[float, str, date | None]]) -> _KnownDays:
+    by_day = sorted(
+        (when, position, key)
+        for position, (_, key, when) in enumerate(encounters)
+        if when is not None
+    )
+    return _KnownDays(encounters, by_day, [when for when, _, _ in by_day])
+
+
+def _counts(answer: set[str], discipline: str, inferred: bool) -> bool:
+    """Whether an encounter of these disciplines is a treatment day of the discipline (or, when
+    the visit's discipline was inferred, of no discipline read)."""
+    return discipline in answer or (inferred and UNKNOWN_DISCIPLINE in answer)
+
+
 def _treatment_days(
-    index: Index,
-    patient: str | None,
+    record: _Record,
     day: date,
     discipline: str,
     inferred: bool,
@@ -458,28 +517,89 @@ def _treatment_days(
     """The distinct days, up to the visit's, of the encounters of the discipline (or, when the
     discipline was inferred, of no discipline read). Encounters are asked in their order, each
     once per index, and only once a visit on or after their day asks."""
-    known = index.memo.get(("episode-days", patient))
+    known = record.days
     if known is None or known.encounters is not encounters:
-        known = index.memo["episode-days", patient] = _KnownDays(encounters, {})
+        known = record.days = _known_days(encounters)
+    answers = known.answers
     if known.through is None or day > known.through:
-        answers = known.answers
-        for _, key, when in encounters:
-            if when is not None and when <= day and key not in answers:
+        reached = bisect_right(known.dates, day)
+        # The encounters of the days since the last visit that asked, in their order.
+        new = sorted(known.by_day[known.asked : reached], key=_position)
+        for _, _, key in new:
+            if key not in answers:
                 answers[key] = disciplines_of(key)
-        known.through = day
-        known.days.clear()
+        known.asked, known.through = reached, day
+        for (named, by_plan), days in known.days.items():
+            # The new days all follow the days kept (those on or before the last ``through``).
+            more = {when for when, _, key in new if _counts(answers[key], named, by_plan)}
+            days += sorted(more)
     days = known.days.get((discipline, inferred))
     if days is None:
-        counted = {discipline, UNKNOWN_DISCIPLINE} if inferred else {discipline}
-        through, answers = known.through, known.answers
-        days = known.days[discipline, inferred] = sorted(
-            {
-                when
-                for _, key, when in encounters
-                if when is not None and when <= through and counted & answers[key]
-            }
-        )
+        days = known.days[discipline, inferred] = []
+        for when, _, key in known.by_day[: known.asked]:
+            if (not days or days[-1] != when) and _counts(answers[key], discipline, inferred):
+                days.append(when)
     return tuple(days[: bisect_right(days, day)])
+
+
+def _position(entry: tuple[date, int, str]) -> int:
+    return entry[1]
+
+
+def _lines_name(
+    lines: list[BilledLine], key: str, modifiers: dict[str, str], discipline: str
+) -> bool:
+    """Whether a billed line of the encounter names the discipline (GP/GO/GN)."""
+    for line in lines:
+        if line.encounter == key:
+            for modifier in line.modifiers:
+                if modifiers.get(modifier) == discipline:
+                    return True
+    return False
+
+
+def _few_days(
+    policy: Policy,
+    day: date,
+    discipline: str,
+    inferred: bool,
+    encounters: list[tuple[float, str, date | None]],
+    lines: list[BilledLine],
+    answers: dict[str, set[str]],
+    disciplines_of: Callable[[str], set[str]],
+) -> tuple[date, ...]:
+    """``_treatment_days`` for a patient of one or two encounters. An encounter whose billed
+    lines name the discipline counts without asking ``disciplines_of`` (its answer holds what
+    its lines name, and is then read without a note); the others are asked in their order,
+    each once per visit (``answers``)."""
+    modifiers = policy.discipline_modifiers
+    days = []
+    for _, key, when in encounters:
+        if when is None or when > day:
+            continue
+        if _lines_name(lines, key, modifiers, discipline):
+            days.append(when)
+            continue
+        answer = answers.get(key)
+        if answer is None:
+            answer = answers[key] = disciplines_of(key)
+        if discipline in answer or (inferred and UNKNOWN_DISCIPLINE in answer):
+            days.append(when)
+    if len(days) == 2:
+        first, second = days
+        if first == second:
+            return (first,)
+        if second < first:
+            return (second, first)
+    return tuple(days)
+
+
+def _certified(plans: tuple[PlanOfCare, ...]) -> bool:
+    """Whether a physician/NPP certified one of the plans, or the order exception does."""
+    for plan in plans:
+        if plan.certified_on or plan.order_exception:
+            return True
+    return False
 
 
 def read_episodes(
@@ -490,50 +610,60 @@ def read_episodes(
     disciplines: set[str],
     encounters: list[tuple[float, str, date | None]],
     disciplines_of: Callable[[str], set[str]],
+    lines: list[BilledLine],
 ) -> tuple[Episode, ...]:
     """One Episode per therapy discipline of the visit.
 
     ``encounters`` are the patient's (start, key, day), the same list for every visit of the
     index; ``disciplines_of`` gives the disciplines of one of them by its key, the same answer
-    for a key throughout the index (it is kept).
+    for a key throughout the index (it is kept), and at least those its ``lines`` (the
+    patient's billed lines) name with GP/GO/GN.
     """
     if day is None:
         return ()
     # Reading notes the fetch left (plugin/ehr/fetch.py): a search the EHR refused (HTTP 400),
     # or a type it does not serve by patient.
-    refused = [_reason(n) for n in index.notes if "refused" in n or "does not serve" in n]
+    notes = index.notes
+    refused = (
+        [_reason(n) for n in notes if "refused" in n or "does not serve" in n] if notes else []
+    )
+    record = _record(index, patient)
     therapy = disciplines & THERAPY
     inferred = False
     if not therapy:
-        therapy = _sole_plan_discipline(index, patient, day)
-        inferred = bool(therapy)
-    memo = index.memo
+        therapy = _sole_plan_discipline(index, record, day)
+        if not therapy:
+            return ()
+        inferred = True
+    # A patient of one or two encounters: the days read here (none to keep for later visits).
+    few = len(encounters) <= 2
+    answers: dict[str, set[str]] = {}
     episodes = []
     for discipline in sorted(therapy):
-        plans = memo.get(("plans", patient, discipline))
-        if plans is None:
-            plans = memo["plans", patient, discipline] = read_plans(
-                index, policy, patient, discipline
+        found = record.read.get(discipline)
+        if found is None:
+            found = record.read[discipline] = (
+                read_plans(index, policy, patient, record, discipline),
+                read_reports(index, policy, patient, record, discipline),
             )
-        reports = memo.get(("reports", patient, discipline))
-        if reports is None:
-            reports = memo["reports", patient, discipline] = read_reports(
-                index, policy, patient, discipline
+        plans, reports = found
+        if few:
+            days = _few_days(
+                policy, day, discipline, inferred, encounters, lines, answers, disciplines_of
             )
-        days = _treatment_days(
-            index, patient, day, discipline, inferred, encounters, disciplines_of
-        )
+        else:
+            days = _treatment_days(record, day, discipline, inferred, encounters, disciplines_of)
         unknown = history = ""
         if not plans:
-            why = _first(refused, "CarePlan")
+            why = _first(refused, "CarePlan") if refused else ""
             unknown = f"no {discipline} plan of care could be read" + (
                 f" ({why})" if why else " (none in the record read)"
             )
-        elif not any(p.certified_on or p.order_exception for p in plans):
+        elif not _certified(plans):
             # The plans' signatures may be in the Provenance the EHR would not give, or signed
             # by someone the record read does not hold.
             unsigned_why = _first(refused, "Provenance")
-            unread = _unread_signers(index, patient, plans)
+            unread = _unread_signers(index, record, plans)
             if unread and not unsigned_why:
                 unsigned_why = f"{unread}, who signed it, is not in the record read"
             if not unsigned_why and _signed_orders(index, policy, patient):
@@ -548,5 +678,5 @@ def read_episodes(
             why = _first(refused, "Encounter", "Procedure")
             if why:
                 history = f"earlier {discipline} visits could not be read ({why})"
-        episodes.append(Episode(discipline, tuple(plans), tuple(reports), days, unknown, history))
+        episodes.append(Episode(discipline, plans, reports, days, unknown, history))
     return tuple(episodes)

@@ -847,10 +847,9 @@ def _encounter_disciplines(
     """The therapy disciplines of another encounter, cheaply (no minutes, no notes): the roles
     of who performed its therapy procedures, and its lines' GP/GO/GN."""
     memo_key = ("disciplines", encounter)
-    try:
-        return index.memo[memo_key]
-    except KeyError:
-        pass
+    found = index.memo.get(memo_key)
+    if found is not None:
+        return found
     modifiers = policy.discipline_modifiers
     found = set()
     for line in lines:
@@ -974,6 +973,7 @@ def build_visit(
             mine,
             _patient_encounters(index, patient),
             disciplines_of,
+            lines,
         )
 
     return Visit(

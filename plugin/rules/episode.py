@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from plugin.domain import Episode, PlanOfCare, Severity, Visit
+from plugin.frozen import fast_init
 from plugin.policy.model import Policy
 from plugin.rules.base import Issue, rule, whole_lines
 from plugin.rules.context import Context
@@ -50,10 +51,23 @@ def is_certified(episode: Episode, plan: PlanOfCare) -> bool:
     return plan.certified_on is not None or bool(plan.order_exception and initial)
 
 
+def _start_of(plan: PlanOfCare) -> date | None:
+    return plan.start
+
+
+def _any_certified(episode: Episode, plans: list[PlanOfCare]) -> bool:
+    for plan in plans:
+        if is_certified(episode, plan):
+            return True
+    return False
+
+
 def episode_start(episode: Episode, day: date, policy: Policy) -> date | None:
     """The first day of the episode: the start of the earliest plan in the unbroken chain of
     plans reaching the visit, else the first treatment day read."""
-    chain = sorted((p for p in episode.plans if p.start and p.start <= day), key=lambda p: p.start)
+    chain = [p for p in episode.plans if p.start and p.start <= day]
+    if len(chain) > 1:
+        chain.sort(key=_start_of)
     start: date | None = None
     reach: date | None = None  # the last day the chain so far covers
     for plan in chain:
@@ -67,6 +81,7 @@ def episode_start(episode: Episode, day: date, policy: Policy) -> date | None:
     return start
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ReportClock:
     """Where the visit falls in the progress-report period (§220.3 D)."""
@@ -149,7 +164,7 @@ def poc_not_certified(ctx: Context) -> Iterator[Issue]:
                 at_risk=whole_lines(ctx.lines),
             )
             continue
-        if any(is_certified(episode, p) for p in plans):
+        if _any_certified(episode, plans):
             continue
         plan = plans[0]
         begun = first_treatment(episode, plan) or plan.start

@@ -177,3 +177,64 @@ def test_treatment_days_are_the_same_whichever_visit_of_the_index_asks_first():
     shared = index_bundle(bundle)
     for enc in ("enc-3", "enc-1", "enc-2"):
         assert build_visit(shared, policy, encounter_id=enc).episodes == fresh[enc]
+
+
+def test_treatment_days_of_two_encounters_from_their_lines_or_their_performers():
+    # PT named by the visit's lines; OT only by a performer; the earlier visit bills nothing.
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:24")
+    b.line("97112", 2, mods=("GP",))
+    b.proc("97530", "09:30", "09:54", performer="OT")
+    b.earlier_visit("enc-0", "2026-02-20", note="Balance training with cues.")
+    bundle = b.bundle()
+    policy = load_policy()
+    visit = build_visit(index_bundle(bundle), policy, encounter_id="enc-1")
+    days = {e.discipline: e.treatment_days for e in visit.episodes}
+    assert days == {"OT": (date(2026, 3, 4),), "PT": (date(2026, 2, 20), date(2026, 3, 4))}
+    earlier = build_visit(index_bundle(bundle), policy, encounter_id="enc-0")
+    assert [(e.discipline, e.treatment_days) for e in earlier.episodes] == [
+        ("PT", (date(2026, 2, 20),))
+    ]
+    shared = index_bundle(bundle)
+    for enc, fresh in (("enc-0", earlier), ("enc-1", visit)):
+        again = build_visit(shared, policy, encounter_id=enc)
+        assert again.episodes == fresh.episodes
+        assert again.notes == fresh.notes
+
+
+def test_treatment_days_kept_for_a_year_of_visits_whatever_order_they_are_asked_in():
+    # A PT and OT visit, earlier PT, OT and PT+OT visits (one billing nothing): each visit's
+    # days are those a fresh index gives, whichever visits a shared index was asked first.
+    b = VisitBuilder()
+    b.proc("97112", "09:00", "09:24")
+    b.line("97112", 2, mods=("GP",))
+    b.proc("97530", "09:30", "09:54", performer="OT")
+    b.line("97530", 2, mods=("GO",))
+    earlier = [
+        ("e-1", "2026-02-02", "97112", "PT", ("GP",)),
+        ("e-2", "2026-02-02", "97530", "OT", ("GO",)),
+        ("e-3", "2026-02-09", "97530", "OT", None),
+        ("e-4", "2026-02-16", "97112", "PT", ("GP",)),
+        ("e-5", "2026-02-23", "97530", "OT", ("GO",)),
+    ]
+    for enc, day, code, performer, mods in earlier:
+        b.earlier_visit(enc, day)
+        b.proc(code, "09:00", "09:30", performer=performer, encounter=enc, day=day)
+        if mods:
+            b.line(code, 2, mods=mods, encounter=enc, day=day)
+    bundle = b.bundle()
+    policy = load_policy()
+    encounters = ["enc-1"] + [e[0] for e in earlier]
+    fresh = {
+        enc: build_visit(index_bundle(bundle), policy, encounter_id=enc).episodes
+        for enc in encounters
+    }
+    days = {e.discipline: e.treatment_days for e in fresh["enc-1"]}
+    assert days == {
+        "OT": (date(2026, 2, 2), date(2026, 2, 9), date(2026, 2, 23), date(2026, 3, 4)),
+        "PT": (date(2026, 2, 2), date(2026, 2, 16), date(2026, 3, 4)),
+    }
+    for order in (encounters, encounters[::-1], ["e-3", "enc-1", "e-1", "e-5", "e-2", "e-4"]):
+        shared = index_bundle(bundle)
+        for enc in order:
+            assert build_visit(shared, policy, encounter_id=enc).episodes == fresh[enc]
