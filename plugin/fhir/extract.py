@@ -89,6 +89,7 @@ _TOTAL_TREATMENT = re.compile(
     r"\s*(?:[:=]|was|of|is)?\s*(\d{1,3})\b",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")
 # Vital signs are not functional measures (FHIR R4 vital signs profile: category and LOINC).
 VITAL_SIGNS_LOINC = frozenset(
     {
@@ -183,8 +184,30 @@ def _length_minutes(index: Index, encounter: dict, key: str) -> int | None:
 
 
 def _stated(pattern: re.Pattern, note: str) -> int | None:
-    found = pattern.search(note)
+    """The minutes a total-time pattern (_TOTAL_TIMED, _TOTAL_TREATMENT) states in the note."""
+    # A cheap test first, which never skips a match: both patterns start with the word "total"
+    # (IGNORECASE matches only the ASCII cases of its letters) and end with a digit (\d). A
+    # note with neither is not searched (the search costs microseconds per note).
+    lowered = note.lower()
+    at = lowered.find("total")
+    if at < 0:
+        return None
+    if len(lowered) != len(note):  # lower() lengthened a letter: positions differ
+        at = 0
+    if not _has_digit(note, at):
+        return None
+    found = pattern.search(note, at)  # no match starts before the first "total"
     return int(found.group(1)) if found else None
+
+
+def _has_digit(note: str, start: int) -> bool:
+    r"""Whether ``note[start:]`` holds a character ``\d`` matches (any decimal digit)."""
+    if not note.isascii():
+        return _DIGIT.search(note, start) is not None
+    for digit in "0123456789":
+        if note.find(digit, start) >= 0:
+            return True
+    return False
 
 
 def _duration_seconds(procedure: dict) -> float | None:

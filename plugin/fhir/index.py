@@ -191,6 +191,9 @@ class Index:
         # The zone a time without an offset is read in: UNITGUARD_TIMEZONE, else the offset
         # the same Bundle uses elsewhere, else UTC (decided on first use, with a note).
         self._zone: tuple[tzinfo, str] | None = None
+        # The configured zone a UTC instant's date is read in (local_day), read on first use:
+        # (None,) when UNITGUARD_TIMEZONE names none.
+        self._day_zone: tuple[tzinfo | None] | None = None
         by_type, by_key, aliases = self.by_type, self.by_key, self.aliases
         # The same steps as index_bundle's, which indexes a Bundle's entries in its own pass.
         for resource, full_url in resources:
@@ -257,7 +260,10 @@ class Index:
         if not isinstance(value, str):
             return None
         if value.endswith(("Z", "+00:00")):
-            zone, _ = configured_timezone()
+            day_zone = self._day_zone
+            if day_zone is None:
+                day_zone = self._day_zone = (configured_timezone()[0],)
+            zone = day_zone[0]
             moment = parse_instant(value)
             if zone is not None and moment is not None:
                 return moment.astimezone(zone).date()
