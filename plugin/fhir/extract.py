@@ -194,20 +194,10 @@ def _stated(pattern: re.Pattern, note: str) -> int | None:
         return None
     if len(lowered) != len(note):  # lower() lengthened a letter: positions differ
         at = 0
-    if not _has_digit(note, at):
+    if _DIGIT.search(note, at) is None:
         return None
     found = pattern.search(note, at)  # no match starts before the first "total"
     return int(found.group(1)) if found else None
-
-
-def _has_digit(note: str, start: int) -> bool:
-    r"""Whether ``note[start:]`` holds a character ``\d`` matches (any decimal digit)."""
-    if not note.isascii():
-        return _DIGIT.search(note, start) is not None
-    for digit in "0123456789":
-        if note.find(digit, start) >= 0:
-            return True
-    return False
 
 
 def _duration_seconds(procedure: dict) -> float | None:
@@ -513,13 +503,18 @@ def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[M
             index, patient
         )
     measures = []
+    own = by_encounter.get(encounter)
+    if own is None:  # no measure taken at this visit: the history as it is
+        for ref, code, value, when in history:
+            measures.append(Measure(ref, code, value, when, False))
+        return measures
     refs = set()
-    for _, read in by_encounter.get(encounter, ()):
-        measures.append(Measure(*read, this_visit=True))
-        refs.add(read[0])
-    for read in history:
-        if read[0] not in refs:
-            measures.append(Measure(*read, this_visit=False))
+    for _, (ref, code, value, when) in own:
+        measures.append(Measure(ref, code, value, when, True))
+        refs.add(ref)
+    for ref, code, value, when in history:
+        if ref not in refs:
+            measures.append(Measure(ref, code, value, when, False))
     return measures
 
 
@@ -535,22 +530,30 @@ def _patient_measures(
     by_encounter: dict[str | None, list[tuple[datetime | None, ReadMeasure]]] = {}
     earliest: dict[str, tuple[datetime, ReadMeasure]] = {}
     undated: dict[str, ReadMeasure] = {}
+    key_of = index.key
     for observation in index.by_type.get("Observation", ()):
-        if patient and index.key(observation.get("subject")) not in (patient, None):
+        if patient and key_of(observation.get("subject")) not in (patient, None):
             continue
         read = _measure_of(observation)
         if read is None:
             continue
         code, when = read[1], read[3]
-        moment = None if when is None else _sortable(when)
-        encounter = observation.get("encounter")
-        key = None if encounter is None else index.key(encounter)
-        if key in by_encounter:
-            by_encounter[key].append((moment, read))
+        if when is None:
+            moment = None
+        elif isinstance(when, datetime) and when.tzinfo is not None:
+            moment = when  # an instant (the common case) sorts as it is
         else:
+            moment = _sortable(when)
+        encounter = observation.get("encounter")
+        key = None if encounter is None else key_of(encounter)
+        pairs = by_encounter.get(key)
+        if pairs is None:
             by_encounter[key] = [(moment, read)]
+        else:
+            pairs.append((moment, read))
         if moment is None:
-            undated.setdefault(code, read)
+            if code not in undated:
+                undated[code] = read
         else:
             best = earliest.get(code)
             if best is None or moment < best[0]:
@@ -566,7 +569,11 @@ def _patient_measures(
             other = second.get(read[1])
             if other is None or moment < other[0]:
                 second[read[1]] = (moment, read)
-    history = [read for _, read in (*earliest.values(), *second.values())]
+    history = []
+    for _, read in earliest.values():
+        history.append(read)
+    for _, read in second.values():
+        history.append(read)
     history += undated.values()
     return by_encounter, history
 
@@ -582,39 +589,58 @@ def _measure_of(observation: dict) -> ReadMeasure | None:
     if observation.get("status") not in ("final", "amended", "corrected"):
         return None
     quantity = observation.get("valueQuantity")
-    value = number(quantity.get("value")) if isinstance(quantity, dict) else None
+    value = quantity.get("value") if isinstance(quantity, dict) else None
+    if value.__class__ is int:  # the common case, read as number() reads it
+        value = float(value)
+    else:
+        value = number(value)
     if value is None:
         value = number(observation.get("valueInteger"))
     if value is None:
         return None
     if _is_vital_sign(observation):
         return None
+    # parse_instant, else parse_day, written out: this runs for every Observation
     effective = observation.get("effectiveDateTime")
-    when = parse_instant(effective) or parse_day(effective)
+    when = None
+    if isinstance(effective, str):
+        if "T" in effective:
+            try:
+                when = datetime.fromisoformat(effective)
+            except ValueError:
+                pass
+            else:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
+        if when is None:
+            when = parse_day(effective)
     if when is None:
         period = observation.get("effectivePeriod")
         when = parse_instant(period.get("start") if isinstance(period, dict) else None)
     if when is None:
         when = parse_instant(observation.get("issued"))
     observation_id = observation.get("id")
-    ref = f"Observation/{observation_id if isinstance(observation_id, str) else ''}"
+    ref = "Observation/" + observation_id if isinstance(observation_id, str) else "Observation/"
     return ref, concept_key(observation.get("code")), value, when
 
 
 def _is_vital_sign(observation: dict) -> bool:
     """A vital sign (temperature, pulse, blood pressure, ...) is not a functional measure."""
     categories = observation.get("category")
-    for category in categories if isinstance(categories, list) else ():
-        codings = category.get("coding") if isinstance(category, dict) else None
-        for coding in codings if isinstance(codings, list) else ():
-            if isinstance(coding, dict) and coding.get("code") == "vital-signs":
-                return True
+    if isinstance(categories, list):
+        for category in categories:
+            codings = category.get("coding") if isinstance(category, dict) else None
+            if isinstance(codings, list):
+                for coding in codings:
+                    if isinstance(coding, dict) and coding.get("code") == "vital-signs":
+                        return True
     concept = observation.get("code")
     codings = concept.get("coding") if isinstance(concept, dict) else None
-    for coding in codings if isinstance(codings, list) else ():
-        code = coding.get("code") if isinstance(coding, dict) else None
-        if isinstance(code, str) and code in VITAL_SIGNS_LOINC:
-            return True
+    if isinstance(codings, list):
+        for coding in codings:
+            code = coding.get("code") if isinstance(coding, dict) else None
+            if isinstance(code, str) and code in VITAL_SIGNS_LOINC:
+                return True
     return False
 
 
