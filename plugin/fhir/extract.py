@@ -819,13 +819,19 @@ def _earlier_visits(
 
 def _visit_note(index: Index, encounter: str) -> tuple[list[dict], str]:
     documents = _documents_of(index, encounter)
+    if not documents:
+        return documents, ""
+    if len(documents) == 1:  # one note (the common case) is its own text
+        document = documents[0]
+        document_id = document.get("id")
+        key = f"DocumentReference/{document_id if isinstance(document_id, str) else ''}"
+        return documents, _document_text(index, document, key)
     texts = []
     for document in documents:
         document_id = document.get("id")
         key = f"DocumentReference/{document_id if isinstance(document_id, str) else ''}"
         texts.append(_document_text(index, document, key))
-    # one note (the common case) is its own text
-    return documents, texts[0] if len(texts) == 1 else "\n".join(texts)
+    return documents, "\n".join(texts)
 
 
 def _services_of(
