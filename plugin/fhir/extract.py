@@ -147,10 +147,20 @@ def _read_start(index: Index, encounter: dict) -> float:
     raw = period.get("start") if isinstance(period, dict) else None
     if not isinstance(raw, str):
         return float("-inf")
-    if "T" in raw and not has_offset(raw):  # read in the organisation's zone, with a note
+    moment = None
+    if "T" not in raw:
+        pass  # a date alone: read below
+    elif raw[-1] == "Z" or (len(raw) > 6 and raw[-6] in "+-" and raw[-3] == ":"):
+        # has_offset and parse_instant written out: this runs for every encounter
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    else:  # read in the organisation's zone, with a note
         moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
-    else:
-        moment = parse_instant(raw)
     if moment is None:
         day = parse_day(raw)
         if day is None:
@@ -164,7 +174,11 @@ def _length_minutes(index: Index, encounter: dict, key: str) -> int | None:
     length = encounter.get("length")
     if not isinstance(length, dict):
         return None
-    value = number(length.get("value"))
+    value = length.get("value")
+    if value.__class__ is int:  # the common case, read as number() reads it
+        value = float(value)
+    else:
+        value = number(value)
     if value is None or value < 0:
         return None
     code, unit = length.get("code"), length.get("unit")

@@ -114,7 +114,16 @@ def billing_code(concept: object) -> str | None:
         if not isinstance(coding, dict):
             continue
         code, system = coding.get("code"), coding.get("system")
-        if isinstance(code, str) and isinstance(system, str) and is_billing_code_system(system):
+        # is_billing_code_system written out
+        if (
+            isinstance(code, str)
+            and isinstance(system, str)
+            and (
+                system in CPT_SYSTEMS
+                or system in HCPCS_SYSTEMS
+                or system.endswith(ORACLE_BILL_CODE_SUFFIXES)
+            )
+        ):
             code = code.strip()
             if code:
                 return code.upper()
