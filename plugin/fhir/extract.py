@@ -481,12 +481,9 @@ def _goal(goal: dict) -> Goal:
             dated or bool(_GOAL_TIMEFRAME.search(description))
         )
     goal_id = goal.get("id")
-    return Goal(
-        ref=f"Goal/{goal_id if isinstance(goal_id, str) else ''}",
-        text=description,
-        active=goal.get("lifecycleStatus") in ("active", "accepted"),
-        measurable=measurable,
-    )
+    ref = "Goal/" + goal_id if isinstance(goal_id, str) else "Goal/"
+    active = goal.get("lifecycleStatus") in ("active", "accepted")
+    return Goal(ref, description, active, measurable)
 
 
 def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
@@ -804,18 +801,21 @@ def _patient_encounters(index: Index, patient: str | None) -> list[tuple[float, 
 
 def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
     found = []
+    key_of, local_day = index.key, index.local_day
     for other in index.by_type.get("Encounter", ()):
-        if index.key(other.get("subject")) != patient:
+        if key_of(other.get("subject")) != patient:
             continue
         other_id = other.get("id")
-        key = f"Encounter/{other_id if isinstance(other_id, str) else ''}"
+        key = "Encounter/" + other_id if isinstance(other_id, str) else "Encounter/"
         period = other.get("period")
-        day = index.local_day(period.get("start") if isinstance(period, dict) else None)
+        day = local_day(period.get("start") if isinstance(period, dict) else None)
         found.append((other, key, day))
     if len(found) == 1:  # the common case: nothing to order
         _, key, day = found[0]
         return [(0.0, key, day)]
-    ordered = [(_start_key(index, other), key, day) for other, key, day in found]
+    ordered = []
+    for other, key, day in found:
+        ordered.append((_start_key(index, other), key, day))
     ordered.sort(key=itemgetter(0, 1))  # by start, then key (a day may be None)
     return ordered
 

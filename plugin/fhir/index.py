@@ -150,9 +150,11 @@ def concept_text(concept: object) -> str:
     if not isinstance(concept, dict):
         return ""
     label = concept.get("text")
-    parts = [label] if isinstance(label, str) and label else []
     codings = concept.get("coding")
-    for coding in codings if isinstance(codings, list) else ():
+    if not codings or not isinstance(codings, list):  # the text alone (often all there is)
+        return label if isinstance(label, str) else ""
+    parts = [label] if isinstance(label, str) and label else []
+    for coding in codings:
         display = coding.get("display") if isinstance(coding, dict) else None
         if isinstance(display, str) and display:
             parts.append(display)
