@@ -834,17 +834,19 @@ def _earlier_visits(
         days[key] = other_day
     if not earlier:
         return []
-    for key in earlier:
+    documented = policy.documented
+    visits = []
+    for key, texts in earlier.items():  # each visit's procedure notes, then its documents
         for procedure in _procedures_of(index, key):
             note = _notes(procedure)
-            if note and _code_of(index, procedure) in policy.documented:
-                earlier[key].append(note)
-    for key in earlier:
+            if note and _code_of(index, procedure) in documented:
+                texts.append(note)
         for document in _documents_of(index, key):
-            earlier[key].append(
-                _document_text(index, document, f"DocumentReference/{document.get('id')}")
-            )
-    return [EarlierVisit(k, days[k], tuple(t for t in v if t)) for k, v in earlier.items()]
+            found = _document_text(index, document, f"DocumentReference/{document.get('id')}")
+            if found:
+                texts.append(found)
+        visits.append(EarlierVisit(key, days[key], tuple(texts)))
+    return visits
 
 
 def _visit_note(index: Index, encounter: str) -> tuple[list[dict], str]:
