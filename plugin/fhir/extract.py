@@ -134,12 +134,12 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
 
 def _start_key(index: Index, encounter: dict) -> float:
     """The instant an Encounter starts, as a sortable number; read once per index."""
-    memo = index.memo
-    try:
-        return memo["start", id(encounter)]
-    except KeyError:
-        found = memo["start", id(encounter)] = _read_start(index, encounter)
-        return found
+    # memo.get, not try/except KeyError: a fresh index misses, and a raised KeyError costs more
+    memo_key = ("start", id(encounter))
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = _read_start(index, encounter)
+    return found
 
 
 def _read_start(index: Index, encounter: dict) -> float:
@@ -490,10 +490,9 @@ def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
     """The patient's goals and those naming no subject (all goals without a patient), read
     once per index and patient."""
     memo = index.memo
-    try:
-        return memo["goals", patient]
-    except KeyError:
-        pass
+    goals = memo.get(("goals", patient))
+    if goals is not None:
+        return goals
     goals = []
     for goal in index.by_type.get("Goal", ()):
         if not patient or index.key(goal.get("subject")) in (patient, None):
@@ -507,12 +506,10 @@ def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[M
     progress (the earliest dated one, and one undated): enough for doc-no-progress, and the
     same few items however many Observations a patient has."""
     memo = index.memo
-    try:
-        by_encounter, history = memo["patient-measures", patient]
-    except KeyError:
-        by_encounter, history = memo["patient-measures", patient] = _patient_measures(
-            index, patient
-        )
+    read = memo.get(("patient-measures", patient))
+    if read is None:
+        read = memo["patient-measures", patient] = _patient_measures(index, patient)
+    by_encounter, history = read
     measures = []
     own = by_encounter.get(encounter)
     if own is None:  # no measure taken at this visit: the history as it is
@@ -674,20 +671,17 @@ def _is_vital_sign_read_defensively(observation: dict) -> bool:
 def _document_text(index: Index, document: dict, key: str) -> str:
     """The document's text, embedded or in a Binary of the index (plugin.fhir.documents),
     decoded once per index, however many visits read it."""
-    memo = index.memo
-    try:
-        return memo["text", id(document)]
-    except KeyError:
-        found = memo["text", id(document)] = document_text(index, document, key)
-        return found
+    memo_key = ("text", id(document))
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = document_text(index, document, key)
+    return found
 
 
 def _documents_of(index: Index, encounter: str) -> list[dict]:
-    memo = index.memo
-    try:
-        by_encounter = memo["documents"]
-    except KeyError:
-        by_encounter = memo["documents"] = _documents_by_encounter(index)
+    by_encounter = index.memo.get("documents")
+    if by_encounter is None:
+        by_encounter = index.memo["documents"] = _documents_by_encounter(index)
     return by_encounter.get(encounter, [])
 
 
@@ -791,12 +785,11 @@ def _claims_by_encounter(index: Index) -> dict[str, list[dict]]:
 def _patient_encounters(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
     """(start instant, Encounter key, date of service) of each of the patient's encounters,
     earliest first; read once per index and patient."""
-    memo = index.memo
-    try:
-        return memo["encounters", patient]
-    except KeyError:
-        found = memo["encounters", patient] = _encounters_of(index, patient)
-        return found
+    memo_key = ("encounters", patient)
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = _encounters_of(index, patient)
+    return found
 
 
 def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:

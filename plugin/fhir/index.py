@@ -194,7 +194,7 @@ class Index:
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
             self.aliases = dict(base.aliases)
         self.notes: list[str] = notes if notes is not None else []
-        # reference -> key (Index.key); a value that is not a string is cached as None
+        # reference -> key (Index.key); a string that names no key is kept as None
         self._keys: dict[object, str | None] = {}
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
         # index: a patient with a year of visits would otherwise re-derive them for every visit.
@@ -296,18 +296,17 @@ class Index:
 
     def key(self, reference: object) -> str | None:
         """Normalise a Reference (object or string) to ``Type/id``; None when it is empty.
-        Each reference is normalised once per index (the same few recur throughout)."""
+        Each reference is normalised once per index (the same few recur throughout); one that
+        names no key (empty, or ``#`` for a contained resource) is normalised again, cheaply."""
         if isinstance(reference, dict):
             reference = reference.get("reference")
         try:
-            return self._keys[reference]
-        except KeyError:
-            found = self._keys[reference] = (
-                self._normalise(reference) if isinstance(reference, str) else None
-            )
-            return found
+            found = self._keys.get(reference)  # not [] and KeyError: each first use misses
         except TypeError:  # an unhashable value (a list or an object) is no reference
             return None
+        if found is None and isinstance(reference, str):
+            found = self._keys[reference] = self._normalise(reference)
+        return found
 
     def _normalise(self, ref: str) -> str | None:
         if not ref or ref[0] == "#":
