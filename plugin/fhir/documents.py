@@ -108,6 +108,20 @@ def preferred_attachments(document: dict) -> list[dict]:
 
 def document_text(index: Index, document: dict, key: str) -> str:
     """The plain text of a DocumentReference; every unreadable attachment tried is noted."""
+    contents = document.get("content")
+    if isinstance(contents, list) and len(contents) == 1:
+        # The common case, one attachment: nothing to rank, no other format to fall back on.
+        content = contents[0]
+        attachment = content.get("attachment") if isinstance(content, dict) else None
+        if not isinstance(attachment, dict) or not attachment:
+            return ""
+        mime, charset = media_type(attachment.get("contentType"))
+        try:
+            found = _attachment_text(index, attachment, mime, charset)
+        except Unreadable as why:
+            index.note(f"{key}: {why}; its text is not read")
+            return ""
+        return found if found.strip() else ""
     chosen: str | None = None
     parts: list[str] = []
     for attachment in preferred_attachments(document):

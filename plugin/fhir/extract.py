@@ -89,6 +89,7 @@ _TOTAL_TREATMENT = re.compile(
     r"\s*(?:[:=]|was|of|is)?\s*(\d{1,3})\b",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")
 # Vital signs are not functional measures (FHIR R4 vital signs profile: category and LOINC).
 VITAL_SIGNS_LOINC = frozenset(
     {
@@ -133,12 +134,12 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
 
 def _start_key(index: Index, encounter: dict) -> float:
     """The instant an Encounter starts, as a sortable number; read once per index."""
-    memo = index.memo
-    try:
-        return memo["start", id(encounter)]
-    except KeyError:
-        found = memo["start", id(encounter)] = _read_start(index, encounter)
-        return found
+    # memo.get, not try/except KeyError: a fresh index misses, and a raised KeyError costs more
+    memo_key = ("start", id(encounter))
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = _read_start(index, encounter)
+    return found
 
 
 def _read_start(index: Index, encounter: dict) -> float:
@@ -146,10 +147,20 @@ def _read_start(index: Index, encounter: dict) -> float:
     raw = period.get("start") if isinstance(period, dict) else None
     if not isinstance(raw, str):
         return float("-inf")
-    if "T" in raw and not has_offset(raw):  # read in the organisation's zone, with a note
+    moment = None
+    if "T" not in raw:
+        pass  # a date alone: read below
+    elif raw[-1] == "Z" or (len(raw) > 6 and raw[-6] in "+-" and raw[-3] == ":"):
+        # has_offset and parse_instant written out: this runs for every encounter
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    else:  # read in the organisation's zone, with a note
         moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
-    else:
-        moment = parse_instant(raw)
     if moment is None:
         day = parse_day(raw)
         if day is None:
@@ -163,7 +174,11 @@ def _length_minutes(index: Index, encounter: dict, key: str) -> int | None:
     length = encounter.get("length")
     if not isinstance(length, dict):
         return None
-    value = number(length.get("value"))
+    value = length.get("value")
+    if value.__class__ is int:  # the common case, read as number() reads it
+        value = float(value)
+    else:
+        value = number(value)
     if value is None or value < 0:
         return None
     code, unit = length.get("code"), length.get("unit")
@@ -183,7 +198,19 @@ def _length_minutes(index: Index, encounter: dict, key: str) -> int | None:
 
 
 def _stated(pattern: re.Pattern, note: str) -> int | None:
-    found = pattern.search(note)
+    """The minutes a total-time pattern (_TOTAL_TIMED, _TOTAL_TREATMENT) states in the note."""
+    # A cheap test first, which never skips a match: both patterns start with the word "total"
+    # (IGNORECASE matches only the ASCII cases of its letters) and end with a digit (\d). A
+    # note with neither is not searched (the search costs microseconds per note).
+    lowered = note.lower()
+    at = lowered.find("total")
+    if at < 0:
+        return None
+    if len(lowered) != len(note):  # lower() lengthened a letter: positions differ
+        at = 0
+    if _DIGIT.search(note, at) is None:
+        return None
+    found = pattern.search(note, at)  # no match starts before the first "total"
     return int(found.group(1)) if found else None
 
 
@@ -454,22 +481,18 @@ def _goal(goal: dict) -> Goal:
             dated or bool(_GOAL_TIMEFRAME.search(description))
         )
     goal_id = goal.get("id")
-    return Goal(
-        ref=f"Goal/{goal_id if isinstance(goal_id, str) else ''}",
-        text=description,
-        active=goal.get("lifecycleStatus") in ("active", "accepted"),
-        measurable=measurable,
-    )
+    ref = "Goal/" + goal_id if isinstance(goal_id, str) else "Goal/"
+    active = goal.get("lifecycleStatus") in ("active", "accepted")
+    return Goal(ref, description, active, measurable)
 
 
 def _patient_goals(index: Index, patient: str | None) -> list[Goal]:
     """The patient's goals and those naming no subject (all goals without a patient), read
     once per index and patient."""
     memo = index.memo
-    try:
-        return memo["goals", patient]
-    except KeyError:
-        pass
+    goals = memo.get(("goals", patient))
+    if goals is not None:
+        return goals
     goals = []
     for goal in index.by_type.get("Goal", ()):
         if not patient or index.key(goal.get("subject")) in (patient, None):
@@ -483,20 +506,23 @@ def _visit_measures(index: Index, patient: str | None, encounter: str) -> list[M
     progress (the earliest dated one, and one undated): enough for doc-no-progress, and the
     same few items however many Observations a patient has."""
     memo = index.memo
-    try:
-        by_encounter, history = memo["patient-measures", patient]
-    except KeyError:
-        by_encounter, history = memo["patient-measures", patient] = _patient_measures(
-            index, patient
-        )
+    read = memo.get(("patient-measures", patient))
+    if read is None:
+        read = memo["patient-measures", patient] = _patient_measures(index, patient)
+    by_encounter, history = read
     measures = []
+    own = by_encounter.get(encounter)
+    if own is None:  # no measure taken at this visit: the history as it is
+        for ref, code, value, when in history:
+            measures.append(Measure(ref, code, value, when, False))
+        return measures
     refs = set()
-    for _, read in by_encounter.get(encounter, ()):
-        measures.append(Measure(*read, this_visit=True))
-        refs.add(read[0])
-    for read in history:
-        if read[0] not in refs:
-            measures.append(Measure(*read, this_visit=False))
+    for _, (ref, code, value, when) in own:
+        measures.append(Measure(ref, code, value, when, True))
+        refs.add(ref)
+    for ref, code, value, when in history:
+        if ref not in refs:
+            measures.append(Measure(ref, code, value, when, False))
     return measures
 
 
@@ -512,22 +538,30 @@ def _patient_measures(
     by_encounter: dict[str | None, list[tuple[datetime | None, ReadMeasure]]] = {}
     earliest: dict[str, tuple[datetime, ReadMeasure]] = {}
     undated: dict[str, ReadMeasure] = {}
+    key_of = index.key
     for observation in index.by_type.get("Observation", ()):
-        if patient and index.key(observation.get("subject")) not in (patient, None):
+        if patient and key_of(observation.get("subject")) not in (patient, None):
             continue
         read = _measure_of(observation)
         if read is None:
             continue
         code, when = read[1], read[3]
-        moment = None if when is None else _sortable(when)
-        encounter = observation.get("encounter")
-        key = None if encounter is None else index.key(encounter)
-        if key in by_encounter:
-            by_encounter[key].append((moment, read))
+        if when is None:
+            moment = None
+        elif isinstance(when, datetime) and when.tzinfo is not None:
+            moment = when  # an instant (the common case) sorts as it is
         else:
+            moment = _sortable(when)
+        encounter = observation.get("encounter")
+        key = None if encounter is None else key_of(encounter)
+        pairs = by_encounter.get(key)
+        if pairs is None:
             by_encounter[key] = [(moment, read)]
+        else:
+            pairs.append((moment, read))
         if moment is None:
-            undated.setdefault(code, read)
+            if code not in undated:
+                undated[code] = read
         else:
             best = earliest.get(code)
             if best is None or moment < best[0]:
@@ -543,7 +577,11 @@ def _patient_measures(
             other = second.get(read[1])
             if other is None or moment < other[0]:
                 second[read[1]] = (moment, read)
-    history = [read for _, read in (*earliest.values(), *second.values())]
+    history = []
+    for _, read in earliest.values():
+        history.append(read)
+    for _, read in second.values():
+        history.append(read)
     history += undated.values()
     return by_encounter, history
 
@@ -559,59 +597,91 @@ def _measure_of(observation: dict) -> ReadMeasure | None:
     if observation.get("status") not in ("final", "amended", "corrected"):
         return None
     quantity = observation.get("valueQuantity")
-    value = number(quantity.get("value")) if isinstance(quantity, dict) else None
+    value = quantity.get("value") if isinstance(quantity, dict) else None
+    if value.__class__ is int:  # the common case, read as number() reads it
+        value = float(value)
+    else:
+        value = number(value)
     if value is None:
         value = number(observation.get("valueInteger"))
     if value is None:
         return None
     if _is_vital_sign(observation):
         return None
+    # parse_instant, else parse_day, written out: this runs for every Observation
     effective = observation.get("effectiveDateTime")
-    when = parse_instant(effective) or parse_day(effective)
+    when = None
+    if isinstance(effective, str):
+        if "T" in effective:
+            try:
+                when = datetime.fromisoformat(effective)
+            except ValueError:
+                pass
+            else:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
+        if when is None:
+            when = parse_day(effective)
     if when is None:
         period = observation.get("effectivePeriod")
         when = parse_instant(period.get("start") if isinstance(period, dict) else None)
     if when is None:
         when = parse_instant(observation.get("issued"))
     observation_id = observation.get("id")
-    ref = f"Observation/{observation_id if isinstance(observation_id, str) else ''}"
+    ref = "Observation/" + observation_id if isinstance(observation_id, str) else "Observation/"
     return ref, concept_key(observation.get("code")), value, when
 
 
 def _is_vital_sign(observation: dict) -> bool:
     """A vital sign (temperature, pulse, blood pressure, ...) is not a functional measure."""
-    categories = observation.get("category")
-    for category in categories if isinstance(categories, list) else ():
-        codings = category.get("coding") if isinstance(category, dict) else None
-        for coding in codings if isinstance(codings, list) else ():
-            if isinstance(coding, dict) and coding.get("code") == "vital-signs":
+    # The common shapes read directly; anything else (a coding without a code, a category
+    # without codings, a string where a list belongs) raises, and is read defensively below.
+    try:
+        for category in observation.get("category") or ():
+            for coding in category["coding"]:
+                if coding["code"] == "vital-signs":
+                    return True
+        for coding in observation["code"]["coding"]:
+            if coding["code"] in VITAL_SIGNS_LOINC:
                 return True
+        return False
+    except (KeyError, TypeError):
+        return _is_vital_sign_read_defensively(observation)
+
+
+def _is_vital_sign_read_defensively(observation: dict) -> bool:
+    categories = observation.get("category")
+    if isinstance(categories, list):
+        for category in categories:
+            codings = category.get("coding") if isinstance(category, dict) else None
+            if isinstance(codings, list):
+                for coding in codings:
+                    if isinstance(coding, dict) and coding.get("code") == "vital-signs":
+                        return True
     concept = observation.get("code")
     codings = concept.get("coding") if isinstance(concept, dict) else None
-    for coding in codings if isinstance(codings, list) else ():
-        code = coding.get("code") if isinstance(coding, dict) else None
-        if isinstance(code, str) and code in VITAL_SIGNS_LOINC:
-            return True
+    if isinstance(codings, list):
+        for coding in codings:
+            code = coding.get("code") if isinstance(coding, dict) else None
+            if isinstance(code, str) and code in VITAL_SIGNS_LOINC:
+                return True
     return False
 
 
 def _document_text(index: Index, document: dict, key: str) -> str:
     """The document's text, embedded or in a Binary of the index (plugin.fhir.documents),
     decoded once per index, however many visits read it."""
-    memo = index.memo
-    try:
-        return memo["text", id(document)]
-    except KeyError:
-        found = memo["text", id(document)] = document_text(index, document, key)
-        return found
+    memo_key = ("text", id(document))
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = document_text(index, document, key)
+    return found
 
 
 def _documents_of(index: Index, encounter: str) -> list[dict]:
-    memo = index.memo
-    try:
-        by_encounter = memo["documents"]
-    except KeyError:
-        by_encounter = memo["documents"] = _documents_by_encounter(index)
+    by_encounter = index.memo.get("documents")
+    if by_encounter is None:
+        by_encounter = index.memo["documents"] = _documents_by_encounter(index)
     return by_encounter.get(encounter, [])
 
 
@@ -715,28 +785,30 @@ def _claims_by_encounter(index: Index) -> dict[str, list[dict]]:
 def _patient_encounters(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
     """(start instant, Encounter key, date of service) of each of the patient's encounters,
     earliest first; read once per index and patient."""
-    memo = index.memo
-    try:
-        return memo["encounters", patient]
-    except KeyError:
-        found = memo["encounters", patient] = _encounters_of(index, patient)
-        return found
+    memo_key = ("encounters", patient)
+    found = index.memo.get(memo_key)
+    if found is None:
+        found = index.memo[memo_key] = _encounters_of(index, patient)
+    return found
 
 
 def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
     found = []
+    key_of, local_day = index.key, index.local_day
     for other in index.by_type.get("Encounter", ()):
-        if index.key(other.get("subject")) != patient:
+        if key_of(other.get("subject")) != patient:
             continue
         other_id = other.get("id")
-        key = f"Encounter/{other_id if isinstance(other_id, str) else ''}"
+        key = "Encounter/" + other_id if isinstance(other_id, str) else "Encounter/"
         period = other.get("period")
-        day = index.local_day(period.get("start") if isinstance(period, dict) else None)
+        day = local_day(period.get("start") if isinstance(period, dict) else None)
         found.append((other, key, day))
     if len(found) == 1:  # the common case: nothing to order
         _, key, day = found[0]
         return [(0.0, key, day)]
-    ordered = [(_start_key(index, other), key, day) for other, key, day in found]
+    ordered = []
+    for other, key, day in found:
+        ordered.append((_start_key(index, other), key, day))
     ordered.sort(key=itemgetter(0, 1))  # by start, then key (a day may be None)
     return ordered
 
@@ -755,28 +827,36 @@ def _earlier_visits(
         days[key] = other_day
     if not earlier:
         return []
-    for key in earlier:
+    documented = policy.documented
+    visits = []
+    for key, texts in earlier.items():  # each visit's procedure notes, then its documents
         for procedure in _procedures_of(index, key):
             note = _notes(procedure)
-            if note and _code_of(index, procedure) in policy.documented:
-                earlier[key].append(note)
-    for key in earlier:
+            if note and _code_of(index, procedure) in documented:
+                texts.append(note)
         for document in _documents_of(index, key):
-            earlier[key].append(
-                _document_text(index, document, f"DocumentReference/{document.get('id')}")
-            )
-    return [EarlierVisit(k, days[k], tuple(t for t in v if t)) for k, v in earlier.items()]
+            found = _document_text(index, document, f"DocumentReference/{document.get('id')}")
+            if found:
+                texts.append(found)
+        visits.append(EarlierVisit(key, days[key], tuple(texts)))
+    return visits
 
 
 def _visit_note(index: Index, encounter: str) -> tuple[list[dict], str]:
     documents = _documents_of(index, encounter)
+    if not documents:
+        return documents, ""
+    if len(documents) == 1:  # one note (the common case) is its own text
+        document = documents[0]
+        document_id = document.get("id")
+        key = f"DocumentReference/{document_id if isinstance(document_id, str) else ''}"
+        return documents, _document_text(index, document, key)
     texts = []
     for document in documents:
         document_id = document.get("id")
         key = f"DocumentReference/{document_id if isinstance(document_id, str) else ''}"
         texts.append(_document_text(index, document, key))
-    # one note (the common case) is its own text
-    return documents, texts[0] if len(texts) == 1 else "\n".join(texts)
+    return documents, "\n".join(texts)
 
 
 def _services_of(

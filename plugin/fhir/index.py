@@ -114,7 +114,16 @@ def billing_code(concept: object) -> str | None:
         if not isinstance(coding, dict):
             continue
         code, system = coding.get("code"), coding.get("system")
-        if isinstance(code, str) and isinstance(system, str) and is_billing_code_system(system):
+        # is_billing_code_system written out
+        if (
+            isinstance(code, str)
+            and isinstance(system, str)
+            and (
+                system in CPT_SYSTEMS
+                or system in HCPCS_SYSTEMS
+                or system.endswith(ORACLE_BILL_CODE_SUFFIXES)
+            )
+        ):
             code = code.strip()
             if code:
                 return code.upper()
@@ -141,9 +150,11 @@ def concept_text(concept: object) -> str:
     if not isinstance(concept, dict):
         return ""
     label = concept.get("text")
-    parts = [label] if isinstance(label, str) and label else []
     codings = concept.get("coding")
-    for coding in codings if isinstance(codings, list) else ():
+    if not codings or not isinstance(codings, list):  # the text alone (often all there is)
+        return label if isinstance(label, str) else ""
+    parts = [label] if isinstance(label, str) and label else []
+    for coding in codings:
         display = coding.get("display") if isinstance(coding, dict) else None
         if isinstance(display, str) and display:
             parts.append(display)
@@ -183,7 +194,7 @@ class Index:
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
             self.aliases = dict(base.aliases)
         self.notes: list[str] = notes if notes is not None else []
-        # reference -> key (Index.key); a value that is not a string is cached as None
+        # reference -> key (Index.key); a string that names no key is kept as None
         self._keys: dict[object, str | None] = {}
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
         # index: a patient with a year of visits would otherwise re-derive them for every visit.
@@ -191,6 +202,9 @@ class Index:
         # The zone a time without an offset is read in: UNITGUARD_TIMEZONE, else the offset
         # the same Bundle uses elsewhere, else UTC (decided on first use, with a note).
         self._zone: tuple[tzinfo, str] | None = None
+        # The configured zone a UTC instant's date is read in (local_day), read on first use:
+        # (None,) when UNITGUARD_TIMEZONE names none.
+        self._day_zone: tuple[tzinfo | None] | None = None
         by_type, by_key, aliases = self.by_type, self.by_key, self.aliases
         # The same steps as index_bundle's, which indexes a Bundle's entries in its own pass.
         for resource, full_url in resources:
@@ -257,7 +271,10 @@ class Index:
         if not isinstance(value, str):
             return None
         if value.endswith(("Z", "+00:00")):
-            zone, _ = configured_timezone()
+            day_zone = self._day_zone
+            if day_zone is None:
+                day_zone = self._day_zone = (configured_timezone()[0],)
+            zone = day_zone[0]
             moment = parse_instant(value)
             if zone is not None and moment is not None:
                 return moment.astimezone(zone).date()
@@ -279,18 +296,17 @@ class Index:
 
     def key(self, reference: object) -> str | None:
         """Normalise a Reference (object or string) to ``Type/id``; None when it is empty.
-        Each reference is normalised once per index (the same few recur throughout)."""
+        Each reference is normalised once per index (the same few recur throughout); one that
+        names no key (empty, or ``#`` for a contained resource) is normalised again, cheaply."""
         if isinstance(reference, dict):
             reference = reference.get("reference")
         try:
-            return self._keys[reference]
-        except KeyError:
-            found = self._keys[reference] = (
-                self._normalise(reference) if isinstance(reference, str) else None
-            )
-            return found
+            found = self._keys.get(reference)  # not [] and KeyError: each first use misses
         except TypeError:  # an unhashable value (a list or an object) is no reference
             return None
+        if found is None and isinstance(reference, str):
+            found = self._keys[reference] = self._normalise(reference)
+        return found
 
     def _normalise(self, ref: str) -> str | None:
         if not ref or ref[0] == "#":
