@@ -20,7 +20,6 @@ from plugin.domain import (
     EarlierVisit,
     Goal,
     Measure,
-    Performer,
     Service,
     Visit,
 )
@@ -33,7 +32,6 @@ from plugin.fhir.index import (
     billing_code,
     concept_key,
     concept_text,
-    has_offset,
     index_bundle,
     number,
     obj,
@@ -45,7 +43,7 @@ from plugin.fhir.index import (
 from plugin.fhir.practitioners import (
     DISCIPLINE_OF,
     is_signed_by,
-    procedure_performer,
+    procedure_performers,
     role_of_reference,
 )
 from plugin.fhir.spend import visit_spend
@@ -191,6 +189,10 @@ def _notes(resource: dict) -> str:
     notes = resource.get("note")
     if not isinstance(notes, list):
         return ""
+    if len(notes) == 1:  # the common case: one note, its text as it is
+        note = notes[0]
+        found = note.get("text") if note and isinstance(note, dict) else None
+        return found if isinstance(found, str) else ""
     said = []
     for note in notes:
         if note:
@@ -204,15 +206,16 @@ def _code_of(index: Index, procedure: dict) -> str | None:
     codes = index.memo.get(_CODES)
     if codes is None:
         codes = index.memo[_CODES] = {}
-    try:
-        return codes[id(procedure)]
-    except KeyError:
+    code = codes.get(id(procedure), _UNREAD)
+    if code is _UNREAD:
         code = codes[id(procedure)] = billing_code(procedure.get("code"))
-        return code
+    return code
 
 
-# Index.memo key of the Procedure codes _code_of has read (by id of the Procedure).
+# Index.memo key of the Procedure codes _code_of has read (by id of the Procedure), and what
+# stands for a Procedure not read yet (its code may be None).
 _CODES = "procedure codes"
+_UNREAD = object()
 
 
 def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) -> str | None:
@@ -246,7 +249,10 @@ def _instant_at(index: Index, value: object, key: str, field: str) -> datetime |
     only for a time without an offset, the one case that is noted."""
     if not isinstance(value, str):
         return None
-    if has_offset(value):
+    # has_offset written out: a time with its offset is the common case.
+    if "T" in value and (
+        value[-1] == "Z" or (len(value) > 6 and value[-6] in "+-" and value[-3] == ":")
+    ):
         return parse_instant(value)
     return index.instant(value, key + field)
 
@@ -290,12 +296,7 @@ def _service(
             end = start + timedelta(seconds=seconds)
     if seconds is not None and source != "period":
         index.note(f"{key} ({code}): {int(seconds // 60)} minutes read from its {source}")
-    performers: list[Performer] = []
-    items = procedure.get("performer")
-    for position, item in enumerate(items if isinstance(items, list) else ()):
-        found = procedure_performer(index, item, key, position)
-        if found:
-            performers.append(found)
+    performers = procedure_performers(index, procedure.get("performer"), key)
     reasons = []
     refs = procedure.get("reasonReference")
     if refs and isinstance(refs, list):
@@ -316,21 +317,22 @@ def _service(
         goal_key = index.key(reference)
         if goal_key is None:
             continue
-        if index.by_key.get(goal_key) is None:
+        if goal_key not in index.by_key:
             index.resolve(reference, f"{key} pertainsToGoal")  # notes the dangling reference
         goals.append(goal_key)
+    # Positional, in the order of Service's fields: a class called with keywords builds a dict.
     return Service(
-        ref=key,
-        code=code,
-        minutes=int(seconds // 60) if seconds is not None else None,
-        start=start if end else None,
-        end=end,
-        performers=tuple(performers),
-        note=note,
-        reasons=tuple(r for r in reasons if r) if reasons else (),
-        goal_refs=tuple(goals),
-        seconds=seconds,
-        minutes_from=source,
+        key,  # ref
+        code,
+        int(seconds // 60) if seconds is not None else None,  # minutes
+        start if end else None,
+        end,
+        performers,
+        note,
+        tuple(r for r in reasons if r) if reasons else (),  # reasons
+        tuple(goals),  # goal_refs
+        seconds,
+        source,  # minutes_from
     )
 
 
@@ -672,15 +674,15 @@ def _services_of(
     """The encounter's completed (or stopped) services, each minute counted once (read once
     per index, encounter and code map)."""
     memo_key = ("services", encounter, id(code_map))
-    try:
-        return index.memo[memo_key]
-    except KeyError:
-        pass
+    found = index.memo.get(memo_key)
+    if found is not None:
+        return found
     services = []
     for procedure in _procedures_of(index, encounter):
         if procedure.get("status") not in ("completed", "stopped"):
             continue
-        key = f"Procedure/{text(procedure.get('id'))}"
+        rid = procedure.get("id")
+        key = "Procedure/" + rid if isinstance(rid, str) else "Procedure/"
         service = _service(index, procedure, key, note_text, code_map)
         if service:
             services.append(service)
