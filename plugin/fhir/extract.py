@@ -360,7 +360,12 @@ def count_once(services: list[Service], policy: Policy) -> list[Service]:
         if len(periods) < 2:
             return services
         periods.sort()
-        if all(b[0] >= a[1] for a, b in zip(periods, periods[1:], strict=False)):
+        reach = periods[0][0]  # the end of the period before (none before the first)
+        for start, end in periods:
+            if start < reach:
+                break
+            reach = end
+        else:
             return services
     exclusive = sorted(
         (s.start, s.end)
