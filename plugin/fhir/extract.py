@@ -249,20 +249,27 @@ def _instant_at(index: Index, value: object, key: str, field: str) -> datetime |
     only for a time without an offset, the one case that is noted."""
     if not isinstance(value, str):
         return None
-    # has_offset written out: a time with its offset is the common case.
+    # The common case, a time with its offset, read here: has_offset and parse_instant written
+    # out.
     if "T" in value and (
         value[-1] == "Z" or (len(value) > 6 and value[-6] in "+-" and value[-3] == ":")
     ):
-        return parse_instant(value)
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return index.instant(value, key + field)
 
 
 def _service(
     index: Index, procedure: dict, key: str, visit_note: str, code_map: CodeMap
 ) -> Service | None:
-    code = _procedure_code(index, procedure, key, code_map)
+    code = _code_of(index, procedure)
     if code is None:
-        return None
+        code = _procedure_code(index, procedure, key, code_map)  # through the code map
+        if code is None:
+            return None
     period = procedure.get("performedPeriod")
     start = end = None
     if isinstance(period, dict):
