@@ -217,8 +217,9 @@ def procedure_performers(index: Index, items: object, procedure: str) -> tuple[P
                 if found is not None:
                     return found
                 key = index.key(reference)
-                if key is not None and key in index.by_key:
-                    found = made[reference] = (procedure_performer(index, item, procedure, 0),)
+                resource = index.by_key.get(key) if key is not None else None
+                if resource is not None:
+                    found = made[reference] = (_performer(index, key, resource, True),)
                     return found
     performers = []
     for position, item in enumerate(items):
