@@ -79,14 +79,19 @@ class Service:
     unqualified_only: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        people = tuple(p for p in self.performers if p.furnished)
-        object.__setattr__(self, "furnishing", people)
-        object.__setattr__(
-            self, "assistant_only", bool(people) and all(p.assistant for p in people)
-        )
-        object.__setattr__(
-            self, "unqualified_only", bool(people) and all(p.unqualified for p in people)
-        )
+        # One loop, no generators: a review makes a Service for every Procedure it reads.
+        people = []
+        assistants = unqualified = True
+        for person in self.performers:
+            if person.furnished:
+                people.append(person)
+                if not person.assistant:
+                    assistants = False
+                if not person.unqualified:
+                    unqualified = False
+        object.__setattr__(self, "furnishing", tuple(people))
+        object.__setattr__(self, "assistant_only", bool(people) and assistants)
+        object.__setattr__(self, "unqualified_only", bool(people) and unqualified)
 
 
 @fast_init

@@ -21,7 +21,6 @@ from plugin.domain import (
     EarlierVisit,
     Goal,
     Measure,
-    Performer,
     Service,
     Visit,
 )
@@ -34,7 +33,6 @@ from plugin.fhir.index import (
     billing_code,
     concept_key,
     concept_text,
-    has_offset,
     index_bundle,
     number,
     obj,
@@ -46,7 +44,7 @@ from plugin.fhir.index import (
 from plugin.fhir.practitioners import (
     DISCIPLINE_OF,
     is_signed_by,
-    procedure_performer,
+    procedure_performers,
     role_of_reference,
 )
 from plugin.fhir.spend import coverage_plan, visit_spend
@@ -247,6 +245,10 @@ def _notes(resource: dict) -> str:
     notes = resource.get("note")
     if not isinstance(notes, list):
         return ""
+    if len(notes) == 1:  # the common case: one note, its text as it is
+        note = notes[0]
+        found = note.get("text") if note and isinstance(note, dict) else None
+        return found if isinstance(found, str) else ""
     said = []
     for note in notes:
         if note:
@@ -260,15 +262,16 @@ def _code_of(index: Index, procedure: dict) -> str | None:
     codes = index.memo.get(_CODES)
     if codes is None:
         codes = index.memo[_CODES] = {}
-    try:
-        return codes[id(procedure)]
-    except KeyError:
+    code = codes.get(id(procedure), _UNREAD)
+    if code is _UNREAD:
         code = codes[id(procedure)] = billing_code(procedure.get("code"))
-        return code
+    return code
 
 
-# Index.memo key of the Procedure codes _code_of has read (by id of the Procedure).
+# Index.memo key of the Procedure codes _code_of has read (by id of the Procedure), and what
+# stands for a Procedure not read yet (its code may be None).
 _CODES = "procedure codes"
+_UNREAD = object()
 
 
 def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) -> str | None:
@@ -302,17 +305,27 @@ def _instant_at(index: Index, value: object, key: str, field: str) -> datetime |
     only for a time without an offset, the one case that is noted."""
     if not isinstance(value, str):
         return None
-    if has_offset(value):
-        return parse_instant(value)
+    # The common case, a time with its offset, read here: has_offset and parse_instant written
+    # out.
+    if "T" in value and (
+        value[-1] == "Z" or (len(value) > 6 and value[-6] in "+-" and value[-3] == ":")
+    ):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return index.instant(value, key + field)
 
 
 def _service(
     index: Index, procedure: dict, key: str, visit_note: str, code_map: CodeMap
 ) -> Service | None:
-    code = _procedure_code(index, procedure, key, code_map)
+    code = _code_of(index, procedure)
     if code is None:
-        return None
+        code = _procedure_code(index, procedure, key, code_map)  # through the code map
+        if code is None:
+            return None
     period = procedure.get("performedPeriod")
     start = end = None
     if isinstance(period, dict):
@@ -346,12 +359,7 @@ def _service(
             end = start + timedelta(seconds=seconds)
     if seconds is not None and source != "period":
         index.note(f"{key} ({code}): {int(seconds // 60)} minutes read from its {source}")
-    performers: list[Performer] = []
-    items = procedure.get("performer")
-    for position, item in enumerate(items if isinstance(items, list) else ()):
-        found = procedure_performer(index, item, key, position)
-        if found:
-            performers.append(found)
+    performers = procedure_performers(index, procedure.get("performer"), key)
     reasons = []
     refs = procedure.get("reasonReference")
     if refs and isinstance(refs, list):
@@ -372,21 +380,22 @@ def _service(
         goal_key = index.key(reference)
         if goal_key is None:
             continue
-        if index.by_key.get(goal_key) is None:
+        if goal_key not in index.by_key:
             index.resolve(reference, f"{key} pertainsToGoal")  # notes the dangling reference
         goals.append(goal_key)
+    # Positional, in the order of Service's fields: a class called with keywords builds a dict.
     return Service(
-        ref=key,
-        code=code,
-        minutes=int(seconds // 60) if seconds is not None else None,
-        start=start if end else None,
-        end=end,
-        performers=tuple(performers),
-        note=note,
-        reasons=tuple(r for r in reasons if r) if reasons else (),
-        goal_refs=tuple(goals),
-        seconds=seconds,
-        minutes_from=source,
+        key,  # ref
+        code,
+        int(seconds // 60) if seconds is not None else None,  # minutes
+        start if end else None,
+        end,
+        performers,
+        note,
+        tuple(r for r in reasons if r) if reasons else (),  # reasons
+        tuple(goals),  # goal_refs
+        seconds,
+        source,  # minutes_from
     )
 
 
@@ -414,7 +423,12 @@ def count_once(services: list[Service], policy: Policy) -> list[Service]:
         if len(periods) < 2:
             return services
         periods.sort()
-        if all(b[0] >= a[1] for a, b in zip(periods, periods[1:], strict=False)):
+        reach = periods[0][0]  # the end of the period before (none before the first)
+        for start, end in periods:
+            if start < reach:
+                break
+            reach = end
+        else:
             return services
     exclusive = sorted(
         (s.start, s.end)
@@ -865,15 +879,15 @@ def _services_of(
     """The encounter's completed (or stopped) services, each minute counted once (read once
     per index, encounter and code map)."""
     memo_key = ("services", encounter, id(code_map))
-    try:
-        return index.memo[memo_key]
-    except KeyError:
-        pass
+    found = index.memo.get(memo_key)
+    if found is not None:
+        return found
     services = []
     for procedure in _procedures_of(index, encounter):
         if procedure.get("status") not in ("completed", "stopped"):
             continue
-        key = f"Procedure/{text(procedure.get('id'))}"
+        rid = procedure.get("id")
+        key = "Procedure/" + rid if isinstance(rid, str) else "Procedure/"
         service = _service(index, procedure, key, note_text, code_map)
         if service:
             services.append(service)
