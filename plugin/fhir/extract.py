@@ -33,6 +33,7 @@ from plugin.fhir.index import (
     billing_code,
     concept_key,
     concept_text,
+    has_offset,
     index_bundle,
     number,
     obj,
