@@ -314,9 +314,14 @@ def _instant_at(index: Index, value: object, key: str, field: str) -> datetime |
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
+            index.note(f"{key}{field} is not a valid dateTime; its time is not read")
             return None
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return index.instant(value, key + field)
+    moment = index.instant(value, key + field)
+    # A date alone is a valid dateTime with no time of day; anything else unread is named.
+    if moment is None and ("T" in value or parse_day(value) is None):
+        index.note(f"{key}{field} is not a valid dateTime; its time is not read")
+    return moment
 
 
 def _service(

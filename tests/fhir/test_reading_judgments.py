@@ -59,6 +59,22 @@ def test_a_malformed_time_elsewhere_does_not_stop_the_zone_being_found():
     report = review_bundle(bundle)
     assert service(report, "97112").minutes == 24
     assert any("without an offset; read in the offset -05:00" in n for n in report.visit.notes)
+    # The malformed time itself is named, never skipped in silence.
+    assert any(
+        ".performedPeriod.start is not a valid dateTime" in n and "97110" not in n
+        for n in report.visit.notes
+    )
+    assert service(report, "97110").minutes is None
+
+
+@pytest.mark.parametrize(("start", "noted"), [("2026-03-04", False), ("yesterday", True)])
+def test_a_date_alone_is_no_time_of_day_but_text_is_named(start, noted):
+    b = VisitBuilder()
+    proc = b.proc("97112", "09:00", "09:24")
+    proc["performedPeriod"]["start"] = start
+    b.line("97112", 2)
+    notes = review_bundle(b.bundle()).visit.notes
+    assert any("is not a valid dateTime" in n for n in notes) is noted
 
 
 def test_the_organisations_time_zone_setting_wins(monkeypatch):
