@@ -10,6 +10,7 @@ not documentation of the session either: "will add perturbation", "to improve ba
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -124,43 +125,34 @@ class PhraseMatcher:
         """
         return ["\n".join(c for c in _CLAUSE_SPLIT.split(normalise(text)) if c.strip())]
 
-    def hits(self, name: str, clauses: list[str]) -> list[Hit]:
-        """Every match of list ``name`` in the clauses, each marked negated or not."""
+    def _matches(self, name: str, clauses: list[str]) -> Iterator[tuple[str, bool]]:
+        """Each match of list ``name`` in the clauses, in order: its words and whether it is
+        discounted (negated, or a plan or purpose)."""
         plist: PhraseList | None = self._lists.get(name)
         if plist is None or not plist.phrases:
-            return []
+            return
         pattern = _compiled(plist.phrases)
-        found = []
         for clause in clauses:
             for m in pattern.finditer(clause):
-                negated = self._discounted(plist, clause, m.start(), m.end())
-                found.append(Hit(_SPACES.sub(" ", m.group(0)), negated))
-        return found
+                yield m.group(0), self._discounted(plist, clause, m.start(), m.end())
+
+    def hits(self, name: str, clauses: list[str]) -> list[Hit]:
+        """Every match of list ``name`` in the clauses, each marked negated or not."""
+        return [
+            Hit(_SPACES.sub(" ", words), negated) for words, negated in self._matches(name, clauses)
+        ]
 
     def has_affirmed(self, name: str, clauses: list[str]) -> bool:
         """Whether list ``name`` has a match that is not negated (stops at the first)."""
-        plist: PhraseList | None = self._lists.get(name)
-        if plist is None or not plist.phrases:
-            return False
-        pattern = _compiled(plist.phrases)
-        for clause in clauses:
-            for m in pattern.finditer(clause):
-                if not self._discounted(plist, clause, m.start(), m.end()):
-                    return True
-        return False
+        return any(not negated for _, negated in self._matches(name, clauses))
 
     def affirmed(self, name: str, clauses: list[str]) -> list[str]:
-        """The phrases of list ``name`` found and not negated (``hits`` without the negated)."""
-        plist: PhraseList | None = self._lists.get(name)
-        if plist is None or not plist.phrases:
-            return []
-        pattern = _compiled(plist.phrases)
-        found = []
-        for clause in clauses:
-            for m in pattern.finditer(clause):
-                if not self._discounted(plist, clause, m.start(), m.end()):
-                    found.append(_SPACES.sub(" ", m.group(0)))
-        return found
+        """The phrases of list ``name`` found and not negated."""
+        return [
+            _SPACES.sub(" ", words)
+            for words, negated in self._matches(name, clauses)
+            if not negated
+        ]
 
     def _discounted(self, plist: PhraseList, text: str, start: int, end: int) -> bool:
         """Whether the match text[start:end] does not count: negated (negatable lists only),
