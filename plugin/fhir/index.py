@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, tzinfo
 from math import isfinite
 from typing import TypeVar
@@ -180,7 +180,10 @@ class Index:
     """The resources of one Bundle (or any list of resources), found by their references."""
 
     def __init__(
-        self, resources: list[dict], notes: list[str] | None = None, base: Index | None = None
+        self,
+        resources: Iterable[tuple[dict, str]],
+        notes: list[str] | None = None,
+        base: Index | None = None,
     ) -> None:
         """``base``: an index of resources many indexes share (the audit's practitioners),
         copied in at C speed instead of walked again for every patient."""
@@ -206,7 +209,6 @@ class Index:
         # (None,) when UNITGUARD_TIMEZONE names none.
         self._day_zone: tuple[tzinfo | None] | None = None
         by_type, by_key, aliases = self.by_type, self.by_key, self.aliases
-        # The same steps as index_bundle's, which indexes a Bundle's entries in its own pass.
         for resource, full_url in resources:
             rtype = resource.get("resourceType")
             if not isinstance(rtype, str) or not rtype:
@@ -348,9 +350,13 @@ def index_bundle(bundle: object) -> Index:
     if not isinstance(entries, list):
         raise InputError("Bundle.entry is not a list")
     notes: list[str] = []
-    index = Index([], notes)
-    by_type, by_key, aliases = index.by_type, index.by_key, index.aliases
-    # One pass over the entries: the steps of Index.__init__, without a list of pairs between.
+    return Index(_entry_resources(entries, notes), notes)
+
+
+def _entry_resources(entries: list, notes: list[str]) -> Iterator[tuple[dict, str]]:
+    """Each entry's resource with its fullUrl ("" when none), as Index takes them, in one pass
+    with the indexing; an entry without a resource and a server's OperationOutcome become
+    notes."""
     for position, entry in enumerate(entries):
         try:
             resource = entry["resource"]
@@ -369,17 +375,5 @@ def index_bundle(bundle: object) -> Index:
                 said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))
                 notes.append(f"server note ({text(issue.get('severity')) or 'info'}): {said}")
             continue
-        if not isinstance(rtype, str) or not rtype:
-            continue
         full_url = entry.get("fullUrl")
-        if not isinstance(full_url, str):
-            full_url = ""
-        rid = resource.get("id")
-        key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
-        if not key:
-            continue
-        by_type[rtype].append(resource)
-        by_key[key] = resource
-        if full_url:
-            aliases[full_url] = key
-    return index
+        yield resource, full_url if isinstance(full_url, str) else ""
