@@ -146,20 +146,10 @@ def _read_start(index: Index, encounter: dict) -> float:
     raw = period.get("start") if isinstance(period, dict) else None
     if not isinstance(raw, str):
         return float("-inf")
-    moment = None
-    if "T" not in raw:
-        pass  # a date alone: read below
-    elif raw[-1] == "Z" or (len(raw) > 6 and raw[-6] in "+-" and raw[-3] == ":"):
-        # has_offset and parse_instant written out: this runs for every encounter
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-    else:  # read in the organisation's zone, with a note
+    if "T" in raw and not has_offset(raw):  # read in the organisation's zone, with a note
         moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
+    else:
+        moment = parse_instant(raw)  # None for a date alone: read below
     if moment is None:
         day = parse_day(raw)
         if day is None:
@@ -303,21 +293,13 @@ def _procedure_code(index: Index, procedure: dict, key: str, code_map: CodeMap) 
 
 def _instant_at(index: Index, value: object, key: str, field: str) -> datetime | None:
     """``index.instant`` of a Procedure's field; the place (``key`` + ``field``) is spelt out
-    only for a time without an offset, the one case that is noted."""
+    only when a note names it (a time without an offset, or no valid dateTime)."""
     if not isinstance(value, str):
         return None
-    # The common case, a time with its offset, read here: has_offset and parse_instant written
-    # out.
-    if "T" in value and (
-        value[-1] == "Z" or (len(value) > 6 and value[-6] in "+-" and value[-3] == ":")
-    ):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            index.note(f"{key}{field} is not a valid dateTime; its time is not read")
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    moment = index.instant(value, key + field)
+    if has_offset(value):  # the common case: read without building the place's name
+        moment = parse_instant(value)
+    else:
+        moment = index.instant(value, key + field)
     # A date alone is a valid dateTime with no time of day; anything else unread is named.
     if moment is None and ("T" in value or parse_day(value) is None):
         index.note(f"{key}{field} is not a valid dateTime; its time is not read")
@@ -628,20 +610,8 @@ def _measure_of(observation: dict) -> ReadMeasure | None:
         return None
     if _is_vital_sign(observation):
         return None
-    # parse_instant, else parse_day, written out: this runs for every Observation
     effective = observation.get("effectiveDateTime")
-    when = None
-    if isinstance(effective, str):
-        if "T" in effective:
-            try:
-                when = datetime.fromisoformat(effective)
-            except ValueError:
-                pass
-            else:
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=UTC)
-        if when is None:
-            when = parse_day(effective)
+    when = parse_instant(effective) or parse_day(effective)
     if when is None:
         period = observation.get("effectivePeriod")
         when = parse_instant(period.get("start") if isinstance(period, dict) else None)

@@ -114,16 +114,7 @@ def billing_code(concept: object) -> str | None:
         if not isinstance(coding, dict):
             continue
         code, system = coding.get("code"), coding.get("system")
-        # is_billing_code_system written out
-        if (
-            isinstance(code, str)
-            and isinstance(system, str)
-            and (
-                system in CPT_SYSTEMS
-                or system in HCPCS_SYSTEMS
-                or system.endswith(ORACLE_BILL_CODE_SUFFIXES)
-            )
-        ):
+        if isinstance(code, str) and isinstance(system, str) and is_billing_code_system(system):
             code = code.strip()
             if code:
                 return code.upper()
@@ -259,12 +250,7 @@ class Index:
             zone, label = self.zone()
             self.note(f"{where} has a time without an offset; read in {label}")
             return parse_instant(value, zone)
-        # parse_instant written out: this runs for every period of every visit
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_instant(value)
 
     def local_day(self, value: object) -> date | None:
         """The date of service of a FHIR date or dateTime: the local date in the instant's own
@@ -280,13 +266,7 @@ class Index:
             moment = parse_instant(value)
             if zone is not None and moment is not None:
                 return moment.astimezone(zone).date()
-        # parse_day written out: this runs for every encounter, claim and charge
-        if len(value) < 10:
-            return None
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
+        return parse_day(value)
 
     def cached(self, key: object, make: Callable[[], T]) -> T:
         """``make()`` once per index and key (the index is not changed after it is built)."""
