@@ -43,7 +43,6 @@ NOT_FURNISHING_WORDS = ("supervis", "co-sign", "cosign", "countersign", "attest"
 # index.
 _ROLES = "practitioner roles"
 _PERFORMERS = "performers without function"
-_ALONE = "performers of one actor without function"
 
 
 def role_from_concept(concept: object) -> str | None:
@@ -199,28 +198,9 @@ def procedure_performer(
 
 
 def procedure_performers(index: Index, items: object, procedure: str) -> tuple[Performer, ...]:
-    """The Performers of a Procedure's ``performer`` list (``procedure``: its key, for notes).
-    The common list, one actor of the index named with no function, gives the same tuple for
-    every Procedure of the index that names that reference."""
+    """The Performers of a Procedure's ``performer`` list (``procedure``: its key, for notes)."""
     if not isinstance(items, list):
         return ()
-    if len(items) == 1:
-        item = items[0]
-        if isinstance(item, dict) and not item.get("function"):
-            actor = item.get("actor")
-            reference = actor.get("reference") if isinstance(actor, dict) else actor
-            if isinstance(reference, str):
-                made = index.memo.get(_ALONE)
-                if made is None:
-                    made = index.memo[_ALONE] = {}
-                found = made.get(reference)
-                if found is not None:
-                    return found
-                key = index.key(reference)
-                resource = index.by_key.get(key) if key is not None else None
-                if resource is not None:
-                    found = made[reference] = (_performer(index, key, resource, True),)
-                    return found
     performers = []
     for position, item in enumerate(items):
         found = procedure_performer(index, item, procedure, position)
