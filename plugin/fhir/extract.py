@@ -624,22 +624,6 @@ def _measure_of(observation: dict) -> ReadMeasure | None:
 
 def _is_vital_sign(observation: dict) -> bool:
     """A vital sign (temperature, pulse, blood pressure, ...) is not a functional measure."""
-    # The common shapes read directly; anything else (a coding without a code, a category
-    # without codings, a string where a list belongs) raises, and is read defensively below.
-    try:
-        for category in observation.get("category") or ():
-            for coding in category["coding"]:
-                if coding["code"] == "vital-signs":
-                    return True
-        for coding in observation["code"]["coding"]:
-            if coding["code"] in VITAL_SIGNS_LOINC:
-                return True
-        return False
-    except (KeyError, TypeError):
-        return _is_vital_sign_read_defensively(observation)
-
-
-def _is_vital_sign_read_defensively(observation: dict) -> bool:
     categories = observation.get("category")
     if isinstance(categories, list):
         for category in categories:
