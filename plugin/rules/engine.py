@@ -122,32 +122,28 @@ def _day(ctx: Context) -> DaySummary | None:
     )
 
 
-_PLANS: dict[bool, tuple[tuple[int, int, Rule], ...]] = {}
+_PLANS: dict[bool, tuple[tuple[int, int, Rule], ...]] = {}  # the registry's, by has_billing
 
 
-def _plan(rules: Sequence[Rule], has_billing: bool) -> tuple[tuple[int, int, Rule], ...]:
-    """The rules that apply, each with its severity rank and registry order (the sort key of
-    its findings); for the registry it is worked out once per process."""
-    from plugin.rules import ALL_RULES
+def _plan(rules: Sequence[Rule] | None, has_billing: bool) -> tuple[tuple[int, int, Rule], ...]:
+    """The rules that apply (the registry when ``rules`` is None), each with its severity rank
+    and registry order (the sort key of its findings); the registry's once per process."""
+    if rules is None:
+        found = _PLANS.get(has_billing)
+        if found is None:
+            from plugin.rules import ALL_RULES
 
-    if rules is ALL_RULES and has_billing in _PLANS:
-        return _PLANS[has_billing]
-    found = tuple(
+            found = _PLANS[has_billing] = _plan(ALL_RULES, has_billing)
+        return found
+    return tuple(
         (rule.severity.rank, order, rule)
         for order, rule in enumerate(rules)
         if has_billing or not rule.billing
     )
-    if rules is ALL_RULES:
-        _PLANS[has_billing] = found
-    return found
 
 
 def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) -> Report:
     """Apply every rule to the visit; findings come worst first, then in registry order."""
-    if rules is None:
-        from plugin.rules import ALL_RULES
-
-        rules = ALL_RULES
     ctx = Context(visit, policy, matcher_for(policy))
     findings = []
     for rank, order, rule in _plan(rules, ctx.has_billing):
