@@ -370,7 +370,7 @@ def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared,
 
 def _skipped_row(index: Index, encounter_id: str) -> dict:
     """The visits row of an encounter that is not a therapy visit: listed, not reviewed."""
-    by_id = index.cached("encounters-by-id", lambda: _encounters_by_id(index))
+    by_id = index.cached("encounters-by-id", _encounters_by_id, index)
     encounter = by_id[encounter_id]
     day = index.local_day(obj(encounter.get("period")).get("start"))
     return {

@@ -111,10 +111,7 @@ def _counts(claim: dict, key: str, replaced: frozenset[str]) -> bool:
 
 def replaced_claims(index: Index) -> frozenset[str]:
     """Claims that another Claim's ``related`` marks as prior or replaced."""
-    found = index.memo.get("replaced-claims")
-    if found is None:
-        found = index.memo["replaced-claims"] = _replaced(index)
-    return found
+    return index.cached("replaced-claims", _replaced, index)
 
 
 def _replaced(index: Index) -> frozenset[str]:
@@ -143,10 +140,7 @@ CountedClaim = tuple[dict, str, str | None, list[list[str]]]
 def counted_claims(index: Index) -> list[CountedClaim]:
     """The index's Claims whose lines count (claim_counts), read once per index for both the
     billed lines and the visit's Claims."""
-    found = index.memo.get("counted-claims")
-    if found is None:
-        found = index.memo["counted-claims"] = _counted_claims(index)
-    return found
+    return index.cached("counted-claims", _counted_claims, index)
 
 
 def _counted_claims(index: Index) -> list[CountedClaim]:
@@ -385,10 +379,7 @@ def patient_lines(
     """Every billed line of the patient in the index (any encounter), and the refs of lines
     that could not be read; read once per index."""
     key = ("patient-lines", patient)
-    found = index.memo.get(key)
-    if found is None:
-        found = index.memo[key] = _patient_lines(index, patient)
-    return found
+    return index.cached(key, _patient_lines, index, patient)
 
 
 def _patient_lines(

@@ -346,7 +346,7 @@ def _order_exception(
     if not orders or start is None:
         return False, None
     messages = index.cached(
-        ("episode-messages", patient), lambda: _of_patient(index, "Communication", patient)
+        ("episode-messages", patient), _of_patient, index, "Communication", patient
     )
     for message in messages:
         about = {index.key(a) for a in seq(message.get("about"))}

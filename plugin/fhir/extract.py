@@ -133,12 +133,8 @@ def _pick_encounter(index: Index, encounter_id: str | None) -> dict:
 
 def _start_key(index: Index, encounter: dict) -> float:
     """The instant an Encounter starts, as a sortable number; read once per index."""
-    # memo.get, not try/except KeyError: a fresh index misses, and a raised KeyError costs more
     memo_key = ("start", id(encounter))
-    found = index.memo.get(memo_key)
-    if found is None:
-        found = index.memo[memo_key] = _read_start(index, encounter)
-    return found
+    return index.cached(memo_key, _read_start, index, encounter)
 
 
 def _read_start(index: Index, encounter: dict) -> float:
@@ -646,17 +642,11 @@ def _document_text(index: Index, document: dict, key: str) -> str:
     """The document's text, embedded or in a Binary of the index (plugin.fhir.documents),
     decoded once per index, however many visits read it."""
     memo_key = ("text", id(document))
-    found = index.memo.get(memo_key)
-    if found is None:
-        found = index.memo[memo_key] = document_text(index, document, key)
-    return found
+    return index.cached(memo_key, document_text, index, document, key)
 
 
 def _documents_of(index: Index, encounter: str) -> list[dict]:
-    by_encounter = index.memo.get("documents")
-    if by_encounter is None:
-        by_encounter = index.memo["documents"] = _documents_by_encounter(index)
-    return by_encounter.get(encounter, [])
+    return index.cached("documents", _documents_by_encounter, index).get(encounter, [])
 
 
 def _documents_by_encounter(index: Index) -> dict[str | None, list[dict]]:
@@ -677,10 +667,7 @@ def _documents_by_encounter(index: Index) -> dict[str | None, list[dict]]:
 
 
 def _procedures_of(index: Index, encounter: str) -> list[dict]:
-    by_encounter = index.memo.get("procedures")
-    if by_encounter is None:
-        by_encounter = index.memo["procedures"] = _procedures_by_encounter(index)
-    return by_encounter.get(encounter, [])
+    return index.cached("procedures", _procedures_by_encounter, index).get(encounter, [])
 
 
 def _procedures_by_encounter(index: Index) -> dict[str | None, list[dict]]:
@@ -737,10 +724,7 @@ def _payer(index: Index, claims: list[dict], patient: str | None, policy: Policy
 
 
 def _visit_claims(index: Index, encounter: str) -> list[dict]:
-    by_encounter = index.memo.get("claims")
-    if by_encounter is None:
-        by_encounter = index.memo["claims"] = _claims_by_encounter(index)
-    return by_encounter.get(encounter, [])
+    return index.cached("claims", _claims_by_encounter, index).get(encounter, [])
 
 
 def _claims_by_encounter(index: Index) -> dict[str, list[dict]]:
@@ -760,10 +744,7 @@ def _patient_encounters(index: Index, patient: str | None) -> list[tuple[float, 
     """(start instant, Encounter key, date of service) of each of the patient's encounters,
     earliest first; read once per index and patient."""
     memo_key = ("encounters", patient)
-    found = index.memo.get(memo_key)
-    if found is None:
-        found = index.memo[memo_key] = _encounters_of(index, patient)
-    return found
+    return index.cached(memo_key, _encounters_of, index, patient)
 
 
 def _encounters_of(index: Index, patient: str | None) -> list[tuple[float, str, date | None]]:
@@ -889,10 +870,7 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
         return result
 
     key = ("assigned-lines", patient)  # read once per patient: an audit has a year of visits
-    assigned = index.memo.get(key)
-    if assigned is None:
-        assigned = index.memo[key] = make()
-    return assigned
+    return index.cached(key, make)
 
 
 def _encounter_disciplines(

@@ -167,6 +167,9 @@ def extension_values(resource: object, url_suffix: str) -> list[dict]:
     return found
 
 
+_UNSET = object()  # Index.cached: no value made yet
+
+
 class Index:
     """The resources of one Bundle (or any list of resources), found by their references."""
 
@@ -268,13 +271,13 @@ class Index:
                 return moment.astimezone(zone).date()
         return parse_day(value)
 
-    def cached(self, key: object, make: Callable[[], T]) -> T:
-        """``make()`` once per index and key (the index is not changed after it is built)."""
-        try:
-            return self.memo[key]
-        except KeyError:
-            found = self.memo[key] = make()
-            return found
+    def cached(self, key: object, make: Callable[..., T], *args: object) -> T:
+        """``make(*args)`` once per index and key (the index is not changed after it is
+        built). The arguments are passed, not closed over: no closure is made per call."""
+        found = self.memo.get(key, _UNSET)
+        if found is _UNSET:
+            found = self.memo[key] = make(*args)
+        return found  # type: ignore[return-value]
 
     def key(self, reference: object) -> str | None:
         """Normalise a Reference (object or string) to ``Type/id``; None when it is empty.

@@ -131,10 +131,7 @@ def coverage_plan(index: Index, coverage: dict) -> Plan:
     """The payor names and type codes of a Coverage, read once per index (extract names the
     payer from them, and Medicare Advantage is recognised from them)."""
     key = ("plan", id(coverage))  # the Coverage lives as long as the index
-    found = index.memo.get(key)
-    if found is None:
-        found = index.memo[key] = _read_plan(index, coverage)
-    return found
+    return index.cached(key, _read_plan, index, coverage)
 
 
 def _read_plan(index: Index, coverage: dict) -> Plan:

@@ -33,7 +33,7 @@ __all__ = ["therapy_encounters"]
 
 def therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
     """The ``Encounter/ID`` keys of the index's therapy visits (computed once per index)."""
-    return index.cached("therapy-encounters", lambda: _therapy_encounters(index, policy))
+    return index.cached("therapy-encounters", _therapy_encounters, index, policy)
 
 
 def _therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
