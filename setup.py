@@ -30,6 +30,7 @@ COMPILED = [
     "plugin/report.py",
     "plugin/review.py",
     "plugin/units.py",
+    "plugin/policy/model.py",
     "plugin/fhir/billing.py",
     "plugin/fhir/codemap.py",
     "plugin/fhir/documents.py",
