@@ -71,7 +71,7 @@ def _run_sources_where_needed() -> tuple[str, ...]:
                 changed.append(name)
     if sources:
         sys.meta_path.insert(0, _SourceFirst(sources))
-    if changed:
+    if changed and not pure:
         sys.stderr.write(
             f"unitguard: {len(changed)} compiled module(s) changed since they were compiled "
             f"({', '.join(sorted(changed)[:3])}{', ...' if len(changed) > 3 else ''}); "

@@ -10,7 +10,7 @@ not documentation of the session either: "will add perturbation", "to improve ba
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -78,17 +78,24 @@ def _compiled(phrases: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"\b(?=[{letters}])(?:{body})\b" if letters else rf"\b(?:{body})\b")
 
 
-def _modifier(policy: Policy, name: str) -> re.Pattern[str] | None:
+def _no_spans(text: str) -> tuple[tuple[int, int], ...]:
+    return ()
+
+
+def _span_finder(policy: Policy, name: str) -> Callable[[str], tuple[tuple[int, int], ...]]:
+    """Where list ``name``'s pattern matches a text, in order; memoised by the text alone (every
+    list asks). Not by (pattern, text): hashing a compiled pattern hashes its whole code, about
+    1.6 us for the plan list, on every lookup."""
     plist = policy.phrase_lists.get(name)
-    return _compiled(plist.phrases) if plist and plist.phrases else None
+    if not plist or not plist.phrases:
+        return _no_spans
+    pattern = _compiled(plist.phrases)
 
+    @lru_cache(maxsize=256)
+    def spans(text: str) -> tuple[tuple[int, int], ...]:
+        return tuple(m.span() for m in pattern.finditer(text))
 
-@lru_cache(maxsize=256)
-def _spans(pattern: re.Pattern[str] | None, text: str) -> tuple[tuple[int, int], ...]:
-    """Where a modifier pattern matches the text, in order (memoised: every list asks)."""
-    if pattern is None:
-        return ()
-    return tuple(m.span() for m in pattern.finditer(text))
+    return spans
 
 
 def _words(text: str, start: int, end: int) -> int:
@@ -114,8 +121,9 @@ class PhraseMatcher:
         # A plan or purpose phrase ends a few words before a hit, or the hit ends the phrase
         # ("to improve" holds the response word "improve"); an after-phrase follows the hit.
         self._plan_gap = max(self._window - 1, 0)
-        self._plan_before = _modifier(policy, HYPOTHETICAL)
-        self._plan_after = _modifier(policy, HYPOTHETICAL_AFTER)
+        self._plan_before = _span_finder(policy, HYPOTHETICAL)
+        self._plan_after = _span_finder(policy, HYPOTHETICAL_AFTER)
+        self._patterns: dict[str, re.Pattern[str]] = {}  # by list name, compiled when first used
 
     def clauses(self, text: str) -> list[str]:
         """The text normalised, as one string whose clause breaks are newlines.
@@ -131,7 +139,9 @@ class PhraseMatcher:
         plist: PhraseList | None = self._lists.get(name)
         if plist is None or not plist.phrases:
             return
-        pattern = _compiled(plist.phrases)
+        pattern = self._patterns.get(name)
+        if pattern is None:
+            pattern = self._patterns[name] = _compiled(plist.phrases)
         for clause in clauses:
             for m in pattern.finditer(clause):
                 yield m.group(0), self._discounted(plist, clause, m.start(), m.end())
@@ -164,7 +174,7 @@ class PhraseMatcher:
     def _is_hypothetical(self, text: str, start: int, end: int) -> bool:
         """Whether a plan, purpose or hypothetical phrase governs the match text[start:end]."""
         clause_start = text.rfind("\n", 0, start) + 1
-        for p_start, p_end in _spans(self._plan_before, text):
+        for p_start, p_end in self._plan_before(text):
             if p_start >= end:
                 break
             if p_start >= clause_start and (
@@ -172,7 +182,7 @@ class PhraseMatcher:
             ):
                 return True
         clause_end = text.find("\n", end)
-        for p_start, _ in _spans(self._plan_after, text):
+        for p_start, _ in self._plan_after(text):
             if p_start >= end:
                 return clause_end < 0 or p_start < clause_end
         return False
