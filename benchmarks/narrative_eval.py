@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plugin.domain import Service, Visit  # noqa: E402
-from plugin.narrative import _SYMBOLS, HYPOTHETICAL, PhraseMatcher, _compiled, _spans  # noqa: E402
+from plugin.narrative import _SYMBOLS, HYPOTHETICAL, PhraseMatcher, _compiled  # noqa: E402
 from plugin.policy import load_policy  # noqa: E402
 from plugin.policy.model import Policy  # noqa: E402
 from plugin.rules import get_rule  # noqa: E402
@@ -210,8 +210,7 @@ def time_rules(examples: list[Example], with_context: bool, fast_sentences: bool
             judge = context_judge(policy, fast_sentences=fast_sentences)
             matcher = judge.matcher  # type: ignore[attr-defined]
         else:
-            matcher = PhraseMatcher(policy)
-        _spans.cache_clear()
+            matcher = PhraseMatcher(policy)  # a new matcher: its span memo starts empty
         start = time.perf_counter()
         for sentence in sentences:
             ctx = Context(visit_of(sentence), policy, matcher)
