@@ -111,6 +111,10 @@ def _extensions() -> list:
     )
     for extension in extensions:
         extension.optional = True  # a module that fails to compile runs as Python
+        if sys.platform != "win32":
+            # -O2, not Python's -O3: as fast here (352-359 against 346-356 us per visit) and
+            # compiled in about half the time.
+            extension.extra_compile_args = ["-O2"]
     return extensions
 
 
