@@ -146,3 +146,36 @@ def test_empty_and_blank_files(tmp_path):
     result, visits, errors = audit(tmp_path / "in", tmp_path / "out")
     assert result.visits == 0 and visits == [] and errors == []
     assert "<b>0</b><span>therapy visits reviewed" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_visit_that_fails_to_build_or_review_is_listed_and_the_others_still_reviewed(
+    tmp_path, clean_lines, monkeypatch
+):
+    """The audit builds a patient's visits first and then reviews them (plugin.batch.passes
+    ._reviewed); a failure in either step still costs only that visit, named in errors.csv."""
+    from plugin.batch import passes
+
+    write(tmp_path / "in", clean_lines)
+    everyone = sorted(encounters_in(clean_lines))
+    broken_build, broken_review = everyone[0], everyone[1]
+    real_build, real_review = passes.build_visit, passes.review
+
+    def build(index, policy, encounter_id=None, **kwargs):
+        if f"Encounter/{encounter_id}" == broken_build:
+            raise RuntimeError("simulated reader bug")
+        return real_build(index, policy, encounter_id=encounter_id, **kwargs)
+
+    def review(visit, policy):
+        if visit.encounter == broken_review:
+            raise KeyError("simulated rule bug")
+        return real_review(visit, policy)
+
+    monkeypatch.setattr(passes, "build_visit", build)
+    monkeypatch.setattr(passes, "review", review)
+    _, visits, errors = audit(tmp_path / "in", tmp_path / "out")
+    problems = {e["file"]: e["problem"] for e in errors}
+    assert problems == {
+        broken_build: "could not be reviewed (internal error RuntimeError)",
+        broken_review: "could not be reviewed (internal error KeyError)",
+    }
+    assert set(visits) == set(everyone) - {broken_build, broken_review}
