@@ -22,43 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plugin.policy import load_policy  # noqa: E402
 from plugin.review import review_bundle  # noqa: E402
-from plugin.synthetic import CLEAN_NOTE, VisitBuilder  # noqa: E402
-
-CODES = ["97112", "97110", "97140", "97116", "97530"]
-NOTES = [
-    CLEAN_NOTE,
-    "Patient performed balance exercises independently, no cues needed.",
-    "Quad strengthening with theraband, squats 3x10 reps for strength; tolerated.",
-    "Gait training with verbal cues for step length; decreased sway; tolerated well.",
-]
+from plugin.synthetic import benchmark_visit  # noqa: E402
 
 
 def make_visit(rng: random.Random, n: int) -> bytes:
-    b = VisitBuilder(
-        day=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-        length=rng.choice([None, 45, 60, 75]),
-        signed=rng.random() > 0.1,
-    )
-    clock = 9 * 60
-    for code in rng.sample(CODES, rng.randint(1, 3)):
-        minutes = rng.randint(5, 35)
-        start, end = clock, clock + minutes
-        clock = end - (rng.randint(0, 5) if rng.random() < 0.1 else 0)
-        b.proc(
-            code,
-            f"{start // 60:02d}:{start % 60:02d}",
-            f"{end // 60:02d}:{end % 60:02d}",
-            note=rng.choice(NOTES),
-        )
-        b.line(
-            code,
-            max(1, (minutes + 7) // 15 + (1 if rng.random() < 0.15 else 0)),
-            mods=rng.choice([("GP",), ("GP",), ("GP", "KX"), ()]),
-        )
-    if rng.random() < 0.5:
-        b.earlier_visit(f"enc-h{n}", "2026-01-02", note=rng.choice(NOTES))
-        b.line("97110", 2, encounter=f"enc-h{n}", day="2026-01-02")
-    return orjson.dumps(b.bundle())
+    return orjson.dumps(benchmark_visit(rng, n))
 
 
 def best_of(repeats: int, fn) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import random
 from typing import Any
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -501,3 +502,44 @@ def unique_ids(bundle: dict, prefix: str) -> dict:
         if res.get("id") and res["resourceType"] not in SHARED:
             res["id"] = f"{prefix}-{res['id']}"
     return bundle
+
+
+BENCHMARK_CODES = ["97112", "97110", "97140", "97116", "97530"]
+BENCHMARK_NOTES = [
+    CLEAN_NOTE,
+    "Patient performed balance exercises independently, no cues needed.",
+    "Quad strengthening with theraband, squats 3x10 reps for strength; tolerated.",
+    "Gait training with verbal cues for step length; decreased sway; tolerated well.",
+]
+
+
+def benchmark_visit(rng: random.Random, n: int) -> dict:
+    """One Bundle of the speed benchmarks' mix (``benchmarks/review_bench.py``), also the
+    workload the compiled build is trained on (setup.py): one to three timed codes with their
+    minutes, sometimes overlapping or over-billed, a tenth unsigned, varied modifiers, and half
+    with an earlier visit."""
+    b = VisitBuilder(
+        day=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        length=rng.choice([None, 45, 60, 75]),
+        signed=rng.random() > 0.1,
+    )
+    clock = 9 * 60
+    for code in rng.sample(BENCHMARK_CODES, rng.randint(1, 3)):
+        minutes = rng.randint(5, 35)
+        start, end = clock, clock + minutes
+        clock = end - (rng.randint(0, 5) if rng.random() < 0.1 else 0)
+        b.proc(
+            code,
+            f"{start // 60:02d}:{start % 60:02d}",
+            f"{end // 60:02d}:{end % 60:02d}",
+            note=rng.choice(BENCHMARK_NOTES),
+        )
+        b.line(
+            code,
+            max(1, (minutes + 7) // 15 + (1 if rng.random() < 0.15 else 0)),
+            mods=rng.choice([("GP",), ("GP",), ("GP", "KX"), ()]),
+        )
+    if rng.random() < 0.5:
+        b.earlier_visit(f"enc-h{n}", "2026-01-02", note=rng.choice(BENCHMARK_NOTES))
+        b.line("97110", 2, encounter=f"enc-h{n}", day="2026-01-02")
+    return b.bundle()
