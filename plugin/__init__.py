@@ -56,22 +56,24 @@ def _run_sources_where_needed() -> tuple[str, ...]:
     except (OSError, ValueError):
         # Unreadable: trust no extension; run the source of every module that has one.
         sys.stderr.write(f"unitguard: {_MANIFEST.name} is unreadable; running Python sources\n")
-        compiled = {name: "" for name in _extension_modules()}
-        pure = True
+        compiled, pure = dict.fromkeys(_extension_modules(), ""), True
     sources, changed = {}, []
     for name, digest in compiled.items():
         source = _source_of(name)
+        if pure:
+            if source.exists():  # without a source beside it only the extension can run
+                sources[name] = source
+            continue
         try:
             same = hashlib.sha256(source.read_bytes()).hexdigest() == digest
         except OSError:
-            continue  # no source beside it: only the extension can run
-        if pure or not same:
+            continue
+        if not same:
             sources[name] = source
-            if not same:
-                changed.append(name)
+            changed.append(name)
     if sources:
         sys.meta_path.insert(0, _SourceFirst(sources))
-    if changed and not pure:
+    if changed:
         sys.stderr.write(
             f"unitguard: {len(changed)} compiled module(s) changed since they were compiled "
             f"({', '.join(sorted(changed)[:3])}{', ...' if len(changed) > 3 else ''}); "
