@@ -8,6 +8,7 @@ edited module runs from its source instead of an extension compiled from the old
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.machinery
 import json
@@ -27,11 +28,14 @@ EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 
 def _setup_list() -> list[str]:
-    """setup.py's COMPILED list, read without running setup()."""
-    text = (ROOT / "setup.py").read_text()
-    block = text.split("COMPILED = [", 1)[1].split("]", 1)[0]
-    paths = [line.strip().strip('",') for line in block.splitlines() if line.strip()]
-    return [p.removesuffix(".py").replace("/", ".") for p in paths if not p.startswith("#")]
+    """setup.py's COMPILED list as module names, read without running setup()."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    paths = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "COMPILED"
+    )
+    return [p.removesuffix(".py").replace("/", ".") for p in paths]
 
 
 def _env(**extra: str) -> dict[str, str]:
