@@ -4,6 +4,11 @@ Generates a few thousand realistic visit Bundles (history, notes, claims), seria
 then times, on the same data in one run: (a) orjson.loads of every Bundle, (b) the review of
 every already-parsed Bundle (index, visit model, all rules). Best of several repeats each.
 Target: review/parse <= 2 and one typical visit under 1 ms after parsing.
+
+Then the review's three phases, each timed alone over every Bundle (index every Bundle, then
+build every visit, then run the rules on every visit), as multiples of the parse: where the
+budget of 2 goes. Run a phase at a time, compiled code runs faster than visit by visit (the
+chunk effect in docs/speed.md), so the three add up to less than the review.
 Last line: ``review/parse ratio: X.XX``.
 """
 
@@ -20,8 +25,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from plugin.fhir.extract import build_visit, index_bundle  # noqa: E402
 from plugin.policy import load_policy  # noqa: E402
 from plugin.review import review_bundle  # noqa: E402
+from plugin.rules.engine import review  # noqa: E402
 from plugin.synthetic import benchmark_visit  # noqa: E402
 
 
@@ -45,6 +52,31 @@ def best_of(repeats: int, fn) -> float:
     return best
 
 
+def phase_times(parsed: list, policy, repeats: int) -> dict[str, float]:
+    """Best time of each phase of the review over all the Bundles, GC off as in ``best_of``.
+    Each repeat indexes afresh: an index keeps what the visits built from it derived."""
+    best = dict.fromkeys(("index", "build", "rules"), float("inf"))
+    for _ in range(repeats):
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            indexes = [index_bundle(p) for p in parsed]
+            indexed = time.perf_counter()
+            visits = [build_visit(index, policy) for index in indexes]
+            built = time.perf_counter()
+            for visit in visits:
+                review(visit, policy)
+            done = time.perf_counter()
+        finally:
+            gc.enable()
+        for phase, seconds in zip(
+            best, (indexed - start, built - indexed, done - built), strict=True
+        ):
+            best[phase] = min(best[phase], seconds)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visits", type=int, default=3000)
@@ -61,6 +93,8 @@ def main() -> None:
     parse_s = best_of(args.repeats, lambda: [orjson.loads(r) for r in raw])
     review_s = best_of(args.repeats, lambda: [review_bundle(p, policy=policy) for p in parsed])
 
+    phases = phase_times(parsed, policy, args.repeats)
+
     size = sum(len(r) for r in raw) / len(raw)
     per_visit_ms = review_s / args.visits * 1000
     print(f"visits: {args.visits}, mean Bundle size {size / 1024:.1f} KiB")
@@ -68,6 +102,10 @@ def main() -> None:
     print(
         f"review (after parse):  {review_s:.3f} s  {args.visits / review_s:,.0f} visits/s  "
         f"{per_visit_ms:.3f} ms/visit (target < 1 ms)"
+    )
+    print(
+        "each phase alone, x parse: "
+        + ", ".join(f"{phase} {seconds / parse_s:.2f}" for phase, seconds in phases.items())
     )
     print(f"review/parse ratio: {review_s / parse_s:.2f}")
 
