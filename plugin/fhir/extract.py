@@ -1033,10 +1033,3 @@ def build_visit(
         episodes=episodes,
         episode_required=required,
     )
-
-
-def billed_by_code(lines: tuple[BilledLine, ...]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for line in lines:
-        totals[line.code] = totals.get(line.code, 0) + line.units
-    return totals

@@ -43,11 +43,6 @@ def excess_units(lines: Iterable[BilledLine], units: int) -> AtRisk:
     return tuple(reversed(found))
 
 
-def share_of_lines(lines: Iterable[BilledLine], share: float) -> AtRisk:
-    """A finding that cuts the payment of these lines by ``share`` (e.g. CQ/CO: 15%)."""
-    return tuple((line.ref, (line.amount or 0.0) * share) for line in lines)
-
-
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Rule:
