@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
@@ -40,6 +40,7 @@ from plugin.fhir.index import (
     parse_day,
     parse_instant,
     seq,
+    start_order,
     text,
 )
 from plugin.fhir.practitioners import (
@@ -145,13 +146,25 @@ def _read_start(index: Index, encounter: dict) -> float:
     if "T" in raw and not has_offset(raw):  # read in the organisation's zone, with a note
         moment = index.instant(raw, f"Encounter/{text(encounter.get('id'))}.period.start")
     else:
-        moment = parse_instant(raw)  # None for a date alone: read below
-    if moment is None:
-        day = parse_day(raw)
-        if day is None:
-            return float("-inf")
-        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return moment.timestamp()
+        moment = parse_instant(raw)  # None for a date alone: start_order reads it
+    return start_order(raw, moment)
+
+
+def first_of_day(
+    encounters: Iterable[tuple[float, str, date | None]], with_procedures: Container[str]
+) -> dict[date, str]:
+    """The encounter a line naming none is given to on each date: of the (start, key, date)
+    given earliest first, the first of the date with a Procedure, else the first of the date.
+    The audit's choice of encounters to review (plugin.fhir.therapy) reads it the same way."""
+    found: dict[date, str] = {}
+    encounters = list(encounters)
+    for _, key, day in encounters:
+        if day is not None and day not in found and key in with_procedures:
+            found[day] = key
+    for _, key, day in encounters:
+        if day is not None:
+            found.setdefault(day, key)
+    return found
 
 
 def _length_minutes(index: Index, encounter: dict, key: str) -> int | None:
@@ -848,17 +861,12 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
                 break
         if not undated:
             return lines
-        first_of_day: dict[date, str] = {}
-        for _, key, day in _patient_encounters(index, patient):
-            if day is not None and day not in first_of_day and _procedures_of(index, key):
-                first_of_day[day] = key
-        for _, key, day in _patient_encounters(index, patient):
-            if day is not None:
-                first_of_day.setdefault(day, key)
+        procedures = index.cached("procedures", _procedures_by_encounter, index)
+        given = first_of_day(_patient_encounters(index, patient), procedures)
         result = []
         for line in lines:
             if line.encounter is None and line.by_date:
-                target = first_of_day.get(line.day) if line.day else None
+                target = given.get(line.day) if line.day else None
                 claim = line.ref.split("#")[0]
                 if target is None:
                     index.note(f"{claim} names no encounter and no visit matches its date")

@@ -75,6 +75,17 @@ def has_offset(raw: str) -> bool:
     return raw[-1] == "Z" or (len(raw) > 6 and raw[-6] in "+-" and raw[-3] == ":")
 
 
+def start_order(raw: object, moment: datetime | None) -> float:
+    """A period start as a sortable number: the instant read from it (``moment``), else a date
+    alone at its midnight UTC, else before everything (no start, or one that is no dateTime)."""
+    if moment is None:
+        day = parse_day(raw)
+        if day is None:
+            return float("-inf")
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return moment.timestamp()
+
+
 def configured_timezone() -> tuple[tzinfo | None, str]:
     """The organisation's time zone from ``UNITGUARD_TIMEZONE`` (an IANA name), if set."""
     name = os.environ.get("UNITGUARD_TIMEZONE", "").strip()
@@ -226,6 +237,14 @@ class Index:
                 zone, label = self._bundle_offset()
             self._zone = (zone, label)
         return self._zone
+
+    def quiet_zone(self) -> tzinfo:
+        """The zone ``zone`` reads times without an offset in, found without a note and without
+        keeping it: for readers that must leave the index as they found it."""
+        if self._zone is not None:
+            return self._zone[0]
+        zone = configured_timezone()[0]
+        return zone if zone is not None else self._bundle_offset()[0]
 
     def _bundle_offset(self) -> tuple[tzinfo, str]:
         for rtype in ("Encounter", "Procedure", "Observation"):

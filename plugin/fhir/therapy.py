@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from operator import itemgetter
 
 from plugin.fhir.billing import CHARGE_STATUS, charge_code, claim_counts, claim_day, service_day
-from plugin.fhir.index import Index, billing_code, obj, parse_instant, seq, text
+from plugin.fhir.extract import first_of_day
+from plugin.fhir.index import Index, billing_code, obj, parse_instant, seq, start_order, text
 from plugin.fhir.practitioners import DISCIPLINE_OF, role_of_reference
 from plugin.policy.model import Policy
 
@@ -85,23 +87,25 @@ def _is_therapist(index: Index, reference: object) -> bool:
 
 
 def _first_of_day(index: Index, wanted: list[tuple[str | None, date]]) -> set[str]:
-    """For each (patient, day): the encounter an undated line is given to, the patient's first
-    encounter of the day with a Procedure, else the first encounter of the day."""
+    """For each (patient, day): the encounter the review gives an undated line to
+    (plugin.fhir.extract.first_of_day), its encounters ordered as the review orders them: a
+    time without an offset in the organisation's zone, a date alone at its midnight UTC."""
     with_procedures = {index.key(p.get("encounter")) for p in index.by_type.get("Procedure", ())}
-    by_day: dict[tuple[str | None, date], list[tuple[float, str]]] = defaultdict(list)
+    zone = index.quiet_zone()
+    by_patient: defaultdict[str | None, list[tuple[float, str, date | None]]] = defaultdict(list)
     for encounter in index.by_type.get("Encounter", ()):
         start = obj(encounter.get("period")).get("start")
-        day = index.local_day(start)
-        if day is None:
-            continue
-        moment = parse_instant(start)
-        order = moment.timestamp() if moment else float("-inf")
+        moment = parse_instant(start, zone)
         key = f"Encounter/{text(encounter.get('id'))}"
-        by_day[(index.key(encounter.get("subject")), day)].append((order, key))
+        order = start_order(start, moment)
+        by_patient[index.key(encounter.get("subject"))].append((order, key, index.local_day(start)))
+    given: dict[str | None, dict[date, str]] = {}  # per patient: date -> the encounter
     found = set()
-    for patient_day in set(wanted):
-        candidates = sorted(by_day.get(patient_day, ()))
-        if not candidates:
-            continue
-        found.add(next((key for _, key in candidates if key in with_procedures), candidates[0][1]))
+    for patient, day in set(wanted):
+        days = given.get(patient)
+        if days is None:
+            ordered = sorted(by_patient.get(patient, ()), key=itemgetter(0, 1))
+            days = given[patient] = first_of_day(ordered, with_procedures)
+        if day in days:
+            found.add(days[day])
     return found

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from plugin.batch.audit import run_audit
 from plugin.batch.mixed import generate_mixed
 from plugin.cli import main
+from plugin.fhir.extract import build_visit
 from plugin.fhir.index import Index
 from plugin.fhir.therapy import therapy_encounters
 from plugin.policy import load_policy
@@ -155,6 +156,36 @@ def test_a_claim_naming_no_encounter_counts_for_the_visit_the_review_gives_it_to
     assert therapy_of(resources) == {"Encounter/therapy"}
     without_procedures = [r for r in resources if r["resourceType"] != "Procedure"]
     assert therapy_of(without_procedures) == {"Encounter/morning"}
+
+
+@pytest.mark.parametrize(
+    "starts",
+    [
+        # A date alone starts at its midnight UTC for the review; 01:00 at +05:00 on the same
+        # date is 20:00 UTC the evening before, so it comes first.
+        {"dated": "2026-03-04", "early": "2026-03-04T01:00:00+05:00"},
+        # A time without an offset is read in the Bundle's own offset (-05:00), not as UTC:
+        # 12:00 is then 17:00 UTC, after the other visit's 14:00 UTC.
+        {"naive": "2026-03-04T12:00:00", "offset": "2026-03-04T09:00:00-05:00"},
+    ],
+)
+def test_the_audit_and_the_review_give_a_claim_naming_no_encounter_to_the_same_visit(
+    starts, monkeypatch
+):
+    """The audit reviews the visit the review gives the line to: read in two ways, the order
+    of a day's visits sent the 97112 line to a visit the audit then skipped as not therapy."""
+    monkeypatch.delenv("UNITGUARD_TIMEZONE", raising=False)
+    resources = [{"resourceType": "Patient", "id": "p"}, claim("c", "97112", None)]
+    for eid, start in starts.items():
+        resources.append({**encounter(eid), "period": {"start": start}})
+    policy = load_policy()
+    given = {
+        f"Encounter/{eid}"
+        for eid in starts
+        if build_visit(Index([(r, "") for r in resources]), policy, encounter_id=eid).billed
+    }
+    assert len(given) == 1
+    assert therapy_of(resources) == given
 
 
 @pytest.fixture(scope="module")
