@@ -200,16 +200,25 @@ class PhraseMatcher:
         return plist.label if plist and plist.label else name
 
 
+# The words of a lower-cased text as ``normalise`` and then _NON_WORD leave them: the runs of
+# letters and digits (every other character reads as a space), found in one pass.
+_WORD_RUNS = re.compile(r"[a-z0-9]+")
+
+
 @lru_cache(maxsize=1024)
 def shingles(text: str, size: int = 3) -> frozenset[tuple[str, ...]]:
     """Word n-grams of a text, for near-duplicate detection (memoised: each visit of a patient
-    compares its notes with the same earlier notes)."""
-    words = _NON_WORD.sub(" ", normalise(text)).split()
-    return frozenset(tuple(words[i : i + size]) for i in range(max(0, len(words) - size + 1)))
+    compares its notes with the same earlier notes). The words are those of the normalised text
+    (an apostrophe joins its word); the n-grams are made by ``zip`` over the word list shifted
+    0..size-1 places, in C, which halves the cost of one made by slicing."""
+    words = _WORD_RUNS.findall(text.lower().replace("'", ""))
+    return frozenset(zip(*(words[k:] for k in range(size)), strict=False))
 
 
 def similarity(a: frozenset, b: frozenset) -> float:
-    """Jaccard similarity of two shingle sets (0 when either is empty)."""
+    """Jaccard similarity of two shingle sets (0 when either is empty); the union's size is
+    counted, not built."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)

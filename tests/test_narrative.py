@@ -74,6 +74,27 @@ _CLAUSE_PIECES = st.lists(
 ).map("".join)
 
 
+def _plain_shingles(text: str, size: int) -> frozenset:
+    words = narrative._NON_WORD.sub(" ", narrative.normalise(text)).split()
+    return frozenset(tuple(words[i : i + size]) for i in range(max(0, len(words) - size + 1)))
+
+
+@given(
+    st.text(alphabet=st.sampled_from("ab1 .,;'*_-\n\tÄİßé\u00a0\u2003/:"), max_size=60)
+    | st.text(max_size=40),
+    st.integers(min_value=1, max_value=4),
+)
+@settings(max_examples=3000, deadline=None)
+def test_shingles_are_the_word_ngrams_of_the_normalised_text(text, size):
+    """Made in one regex pass and by zip for speed, they must be those of the plain definition:
+    the normalised text's words, n at a time; and the similarity is Jaccard's."""
+    plain = _plain_shingles(text, size)
+    assert shingles(text, size) == plain
+    other = _plain_shingles(text[: len(text) // 2] + " tandem stance foam", size)
+    if plain and other:
+        assert similarity(plain, other) == len(plain & other) / len(plain | other)
+
+
 @given(_CLAUSE_PIECES)
 @settings(max_examples=3000, deadline=None)
 def test_the_fast_clause_split_splits_as_the_plain_pattern(text):
