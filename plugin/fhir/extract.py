@@ -680,7 +680,12 @@ def _documents_by_encounter(index: Index) -> dict[str | None, list[dict]]:
 
 
 def _procedures_of(index: Index, encounter: str) -> list[dict]:
-    return index.cached("procedures", _procedures_by_encounter, index).get(encounter, [])
+    return procedures_by_encounter(index).get(encounter, [])
+
+
+def procedures_by_encounter(index: Index) -> Mapping[str | None, list[dict]]:
+    """The index's Procedures by the key of their encounter, made once per index."""
+    return index.cached("procedures", _procedures_by_encounter, index)
 
 
 def _procedures_by_encounter(index: Index) -> dict[str | None, list[dict]]:
@@ -861,8 +866,7 @@ def _assigned_lines(index: Index, patient: str | None, lines: list[BilledLine]) 
                 break
         if not undated:
             return lines
-        procedures = index.cached("procedures", _procedures_by_encounter, index)
-        given = first_of_day(_patient_encounters(index, patient), procedures)
+        given = first_of_day(_patient_encounters(index, patient), procedures_by_encounter(index))
         result = []
         for line in lines:
             if line.encounter is None and line.by_date:

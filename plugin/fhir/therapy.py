@@ -25,7 +25,7 @@ from datetime import date
 from operator import itemgetter
 
 from plugin.fhir.billing import CHARGE_STATUS, charge_code, claim_counts, claim_day, service_day
-from plugin.fhir.extract import first_of_day
+from plugin.fhir.extract import first_of_day, procedures_by_encounter
 from plugin.fhir.index import Index, billing_code, obj, parse_instant, seq, start_order, text
 from plugin.fhir.practitioners import DISCIPLINE_OF, role_of_reference
 from plugin.policy.model import Policy
@@ -90,8 +90,8 @@ def _first_of_day(index: Index, wanted: list[tuple[str | None, date]]) -> set[st
     """For each (patient, day): the encounter the review gives an undated line to
     (plugin.fhir.extract.first_of_day), its encounters ordered as the review orders them: a
     time without an offset in the organisation's zone, a date alone at its midnight UTC."""
-    with_procedures = {index.key(p.get("encounter")) for p in index.by_type.get("Procedure", ())}
     zone = index.quiet_zone()
+    procedures = procedures_by_encounter(index)  # the review's map: it reads the same
     by_patient: defaultdict[str | None, list[tuple[float, str, date | None]]] = defaultdict(list)
     for encounter in index.by_type.get("Encounter", ()):
         start = obj(encounter.get("period")).get("start")
@@ -105,7 +105,7 @@ def _first_of_day(index: Index, wanted: list[tuple[str | None, date]]) -> set[st
         days = given.get(patient)
         if days is None:
             ordered = sorted(by_patient.get(patient, ()), key=itemgetter(0, 1))
-            days = given[patient] = first_of_day(ordered, with_procedures)
+            days = given[patient] = first_of_day(ordered, procedures)
         if day in days:
             found.add(days[day])
     return found
