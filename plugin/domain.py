@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from plugin.frozen import fast_init
-
 UNQUALIFIED_ROLES = frozenset({"AIDE", "TECH", "STUDENT"})
 
 
@@ -30,7 +28,6 @@ class Severity(StrEnum):
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Performer:
     """Who furnished a service: a FHIR reference, a discipline and whether an assistant."""
@@ -52,7 +49,6 @@ class Performer:
         return self.person or self.ref
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Service:
     """One documented intervention (one completed Procedure)."""
@@ -94,7 +90,6 @@ class Service:
         object.__setattr__(self, "unqualified_only", bool(people) and unqualified)
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Goal:
     ref: str
@@ -103,7 +98,6 @@ class Goal:
     measurable: bool
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Measure:
     """A numeric objective measure (an Observation)."""
@@ -115,7 +109,6 @@ class Measure:
     this_visit: bool
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class BilledLine:
     """One billed line of a claim or one charge item."""
@@ -136,7 +129,6 @@ class BilledLine:
         return self.amount / self.units
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class EarlierVisit:
     """What the history says about an earlier visit of the same patient."""
@@ -146,7 +138,6 @@ class EarlierVisit:
     texts: tuple[str, ...]  # the notes of its services and its visit note
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class PlanOfCare:
     """One plan of care of the discipline, as read (contract §2b, "The episode")."""
@@ -160,7 +151,6 @@ class PlanOfCare:
     sent_on: date | None = None  # when the plan was sent to the physician/NPP, if known
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class ProgressReport:
     ref: str  # "DocumentReference/x"
@@ -169,7 +159,6 @@ class ProgressReport:
     role: str | None  # PT, OT, SLP, PTA, MD, ... of the author; None when unknown
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Episode:
     """The plan-of-care episode of one discipline around the reviewed visit."""
@@ -182,7 +171,6 @@ class Episode:
     history_unknown: str = ""  # why earlier visits could not be read ("" = read)
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class DayVisit:
     """Another encounter of the patient on the same date of service and discipline (§2b)."""
@@ -192,7 +180,6 @@ class DayVisit:
     billed: tuple[BilledLine, ...]
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Visit:
     """One therapy visit with everything the rules may read about it.
@@ -230,7 +217,6 @@ class Visit:
         return self.day.year if self.day else None
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
@@ -258,7 +244,6 @@ class Finding:
         }
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class SpendLine:
     """What one therapy line adds to the KX running total: its allowed amount, not its charge.
@@ -275,7 +260,6 @@ class SpendLine:
     source: str
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class ReportedYtd:
     """A year-to-date amount the payer reported for one threshold group, as of a date."""
@@ -286,7 +270,6 @@ class ReportedYtd:
     source: str  # "CoverageEligibilityResponse/x" or "Coverage/y extension"
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Spend:
     """The patient's therapy spend this year as the payer counts it (allowed amounts)."""

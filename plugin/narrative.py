@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from plugin.frozen import fast_init
 from plugin.policy.model import PhraseList, Policy
 
 # A colon is no break (normalise makes it a space): "Plan: add perturbation", "Cues: none".
@@ -102,7 +101,6 @@ def _words(text: str, start: int, end: int) -> int:
     return len(text[start:end].split())
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Hit:
     phrase: str  # the words matched

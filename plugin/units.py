@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from plugin.frozen import fast_init
-
 METHODS = ("cms", "ama", "strict15")
 
 
@@ -24,7 +22,6 @@ def ladder_units(minutes: int, first_unit: int = 8, unit: int = 15) -> int:
     return (minutes + unit - first_unit) // unit
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Allocation:
     """What the minutes support: the allocation chosen and the most each code could get."""

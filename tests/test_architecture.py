@@ -36,10 +36,8 @@ def test_rules_import_only_stdlib_and_pure_plugin_modules():
         "plugin.units",
         "plugin.narrative",
         "plugin.policy.model",
-        "plugin.frozen",
     )
     for path in modules("plugin/rules") + [
-        ROOT / "plugin/frozen.py",
         ROOT / "plugin/domain.py",
         ROOT / "plugin/units.py",
         ROOT / "plugin/narrative.py",

@@ -6,13 +6,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from plugin.domain import BilledLine, Finding, Severity
-from plugin.frozen import fast_init
 
 # What a finding makes unpayable, per billed line: ((line ref, dollars), ...).
 AtRisk = tuple[tuple[str, float], ...]
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Issue:
     """What a check found; the engine adds the rule's id, severity and citation."""
@@ -43,7 +41,6 @@ def excess_units(lines: Iterable[BilledLine], units: int) -> AtRisk:
     return tuple(reversed(found))
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One registered rule; ``billing`` rules compare billed lines, silent before charges."""

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugin.domain import BilledLine, Service, Visit
-from plugin.frozen import fast_init
 from plugin.narrative import PhraseMatcher
 from plugin.policy.model import Policy
 from plugin.units import Allocation, allocate, ladder_units
@@ -31,7 +30,6 @@ class cached_property:  # noqa: N801 (named as the functools one it stands in fo
         return value
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class DocumentedItem:
     """A service whose narrative the documentation rules read (97112 by default)."""

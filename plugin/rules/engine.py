@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from plugin.domain import Finding, Severity, Visit
-from plugin.frozen import fast_init
 from plugin.narrative import PhraseMatcher
 from plugin.policy.model import Policy
 from plugin.rules.base import Rule, finding
 from plugin.rules.context import Context
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class ServiceSummary:
     code: str
@@ -25,7 +23,6 @@ class ServiceSummary:
     suggested_units: int = 0  # what to bill under the method (useful before charges)
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class DaySummary:
     """The day's pooled figures when other visits share the date of service (§2b)."""
@@ -36,7 +33,6 @@ class DaySummary:
     billed_units: dict[str, int]
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Report:
     visit: Visit

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from plugin.domain import Episode, PlanOfCare, Severity, Visit
-from plugin.frozen import fast_init
 from plugin.policy.model import Policy
 from plugin.rules.base import Issue, rule, whole_lines
 from plugin.rules.context import Context
@@ -81,7 +80,6 @@ def episode_start(episode: Episode, day: date, policy: Policy) -> date | None:
     return start
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class ReportClock:
     """Where the visit falls in the progress-report period (§220.3 D)."""

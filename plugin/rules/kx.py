@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from plugin.domain import BilledLine, ReportedYtd, Severity, SpendLine
-from plugin.frozen import fast_init
 from plugin.rules.base import Issue, money, rule
 from plugin.rules.context import Context
 
@@ -25,7 +24,6 @@ def _group_of(modifiers: frozenset[str]) -> str | None:
     return None
 
 
-@fast_init
 @dataclass(frozen=True, slots=True)
 class GroupSpend:
     """One threshold group's allowed amounts: before this visit, this visit's, and from where."""

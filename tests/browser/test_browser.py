@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,6 @@ from sandbox.testing import running_app, running_sandbox
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 ARGS = [
     "--headless",
     "--no-sandbox",

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from sandbox.testing import running_app, running_sandbox
-from tests.browser.test_browser import ARGS, CHROMIUM, DOCS, open_visit, pytestmark  # noqa: F401
+from tests.browser.test_browser import ARGS, CHROMIUM, open_visit, pytestmark  # noqa: F401
 
 playwright = pytest.importorskip("playwright.sync_api")
 VISITS = ("units-exceed-enc-1", "missing-minutes-enc-1", "doc-weak-narrative-enc-1")
@@ -61,7 +61,7 @@ def sid_and_csrf(page, app: str) -> tuple[str, str]:
     return sid, csrf
 
 
-def test_coder_signs_in_works_the_queue_and_logs_out(browser):
+def test_coder_signs_in_works_the_queue_and_logs_out(browser, shots):
     with running_sandbox("full") as ehr, running_app(ehr) as app:
         ehr.register("unitguard", f"{app}/callback")
         therapist = browser.new_context(viewport={"width": 1100, "height": 900})
@@ -72,8 +72,7 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser):
                 header = frame.locator("p.patient").inner_text()
                 assert "Cameron Lindqvist" in header and "2026-03-04" in header
                 assert frame.locator('.finding[data-rule="units-exceed-time"]').count() == 1
-                DOCS.mkdir(exist_ok=True)
-                page.screenshot(path=str(DOCS / "review.png"), full_page=True)
+                page.screenshot(path=str(shots / "review.png"), full_page=True)
             if n == 1:  # one cause, one problem: the units follow from the missing minutes
                 cause = frame.locator('.finding[data-rule="missing-minutes"]')
                 assert cause.locator('.follows[data-rule="units-exceed-time"]').count() == 1
@@ -83,7 +82,7 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser):
         landing = coders.new_page()
         landing.goto(f"{app}/")
         assert "checks that a therapy visit" in landing.locator("main").inner_text()
-        landing.screenshot(path=str(DOCS / "landing.png"), full_page=True)
+        landing.screenshot(path=str(shots / "landing.png"), full_page=True)
         queue = coder_login(coders, app, ehr.fhir)
         sid = sid_and_csrf(queue, app)[0]
         count = queue.locator(".count")
@@ -94,7 +93,7 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser):
             assert expected in text
         assert "Medicare Part B" in text and "Coding team" in text
         assert row.get_attribute("data-dollars") == "70.00"
-        queue.screenshot(path=str(DOCS / "queue.png"), full_page=True)
+        queue.screenshot(path=str(shots / "queue.png"), full_page=True)
 
         # filters: partial text, a finding chosen from those present, sort, and the CSV
         queue.fill('input[name="q"]', "lindq")
@@ -120,7 +119,7 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser):
         finding = task.locator('.finding[data-rule="units-exceed-time"]')
         assert "Fix:" in finding.inner_text()
         assert task.locator('tr[data-action="signed-off"]').count() == 1
-        task.screenshot(path=str(DOCS / "task.png"), full_page=True)
+        task.screenshot(path=str(shots / "task.png"), full_page=True)
         snapshot = coders.new_page()
         snapshot.goto(app + task.locator("#snapshot").get_attribute("href"))
         assert snapshot.locator('[data-snapshot="true"]').count() == 1

@@ -46,6 +46,13 @@ CONTRACT_RULES = {
     "poc-certified-late": "warning",
     "episode-unknown": "warning",
     "kx-threshold-unknown": "warning",
+    "reading-incomplete": "warning",
+    "ptp-not-bypassable": "error",
+    "eval-by-assistant": "error",
+    "wrong-discipline-code": "error",
+    "untimed-undocumented": "error",
+    "reevaluation-not-indicated": "warning",
+    "kx-not-indicated": "warning",
 }
 
 
