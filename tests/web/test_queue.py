@@ -14,9 +14,9 @@ from plugin.synthetic import VisitBuilder
 from plugin.tasks.names import human_name, mrn, people
 from plugin.tasks.store import TaskStore
 from plugin.web import create_app
+from plugin.web.queue_pages import neutralise
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
-from plugin.web.views import neutralise
 from plugin.web.visits import StaticVisitSource
 from plugin.web.wording import billing_advice, grouped, title, units
 from tests.web.conftest import bound_session, defective
@@ -117,7 +117,7 @@ def test_rows_name_the_patient_escaped_and_count_n_of_n(app):
 
 
 def test_sort_paging_and_mine(app, monkeypatch):
-    monkeypatch.setattr("plugin.web.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("plugin.web.queue_pages.PAGE_SIZE", 2)
     ids = [sign(app, enc) for enc in ("enc-1", "enc-2", "enc-3")]
     sid, csrf = coder(app)
     client = app.test_client()

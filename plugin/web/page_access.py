@@ -1,0 +1,60 @@
+"""Who may open a page: the launch session behind each request and the role a page needs
+(contract section 5, plugin.web.roles)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import abort, current_app, g
+
+from plugin.web.roles import CODER
+from plugin.web.security import resolve_session
+
+log = logging.getLogger(__name__)
+
+
+def load_session():
+    ext = current_app.extensions["unitguard"]
+    found = resolve_session(ext.sessions)
+    g.sid, g.launch, g.url_sid, g.refused = found.sid, found.session, found.url_sid, found.refused
+    if g.sid and g.launch is None:
+        ext.visit_cache.drop(g.sid)  # the session ended or expired: forget what it read
+
+
+def require_session():
+    if g.refused:
+        log.warning("session id refused: %s", g.refused)
+        abort(
+            403,
+            description="This link does not belong to this browser; open unitguard from "
+            "the patient's chart.",
+        )
+    if g.launch is None:
+        abort(
+            401,
+            description="Open unitguard from the patient's chart, or sign in as a coder "
+            "(your session has ended or was never started).",
+        )
+    return g.launch
+
+
+def require_coder():
+    launch = require_session()
+    if launch.role != CODER:
+        abort(
+            403,
+            description="The coding work queue is for coders. This session was opened from "
+            "one patient's chart and shows that patient's visit only.",
+        )
+    return launch
+
+
+def require_clinician():
+    launch = require_session()
+    if launch.role == CODER or not launch.patient:
+        abort(
+            403,
+            description="Reviews are opened from the patient's visit in the chart; a coder's "
+            "session works the queue.",
+        )
+    return launch
