@@ -28,7 +28,8 @@ from fhir.resources.R4B.bundle import Bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from plugin.fhir.extract import build_visit, index_bundle  # noqa: E402
+from plugin.fhir.extract import build_visit  # noqa: E402
+from plugin.fhir.index import index_bundle  # noqa: E402
 from plugin.policy import load_policy  # noqa: E402
 from plugin.review import review_bundle  # noqa: E402
 from plugin.rules.engine import review  # noqa: E402

@@ -1,7 +1,7 @@
 """The plain visit model the rules see: small frozen dataclasses, standard library only.
 
-Everything FHIR-shaped is turned into these in ``plugin.fhir.extract``; the rules never see a
-FHIR path, a code system or a reference they would have to resolve themselves.
+Everything FHIR-shaped is turned into these in ``plugin.fhir`` (``build_visit``); the rules never
+see a FHIR path, a code system or a reference they would have to resolve themselves.
 """
 
 from __future__ import annotations

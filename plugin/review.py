@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from plugin.errors import InputError
-from plugin.fhir.extract import build_visit, index_bundle
+from plugin.fhir.extract import build_visit
+from plugin.fhir.index import index_bundle
 from plugin.fhir.validation import first_problem
 from plugin.policy import Policy, load_policy
 from plugin.rules.engine import Report, review

@@ -31,7 +31,8 @@ import orjson
 from plugin.batch.ndjson import BadLine, patient_of
 from plugin.errors import PluginError
 from plugin.fhir.documents import binary_key
-from plugin.fhir.extract import build_visit, encounter_ids
+from plugin.fhir.encounters import encounter_ids
+from plugin.fhir.extract import build_visit
 from plugin.fhir.index import Index, obj, seq, text
 from plugin.fhir.therapy import therapy_encounters
 from plugin.policy import load_policy

@@ -621,8 +621,8 @@ def read_episodes(
     """
     if day is None:
         return ()
-    # Reading notes the fetch left (plugin/ehr/fetch.py): a search the EHR refused (HTTP 400),
-    # or a type it does not serve by patient.
+    # Reading notes the fetch left (plugin/ehr/reader.py, searches.py): a search the EHR
+    # refused (HTTP 400), or a type it does not serve by patient.
     notes = index.notes
     refused = (
         [_reason(n) for n in notes if "refused" in n or "does not serve" in n] if notes else []

@@ -84,7 +84,7 @@ def _counts_by(line: SpendLine, day: date | None) -> bool:
 
 
 def _coverage(index: Index, patient: str | None, claims: list[dict]) -> dict | None:
-    """The visit's Coverage as extract names the payer from: its Claims' first insurance
+    """The visit's Coverage as visit_payer names the payer from: its Claims' first insurance
     Coverage in the Bundle, else the patient's first Coverage that is not cancelled."""
     for claim in claims:
         insurances = claim.get("insurance")
@@ -128,7 +128,7 @@ Plan = tuple[list[str], list[tuple[str, str]]]
 
 
 def coverage_plan(index: Index, coverage: dict) -> Plan:
-    """The payor names and type codes of a Coverage, read once per index (extract names the
+    """The payor names and type codes of a Coverage, read once per index (visit_payer names the
     payer from them, and Medicare Advantage is recognised from them)."""
     key = ("plan", id(coverage))  # the Coverage lives as long as the index
     return index.cached(key, _read_plan, index, coverage)

@@ -25,9 +25,10 @@ from datetime import date
 from operator import itemgetter
 
 from plugin.fhir.billing import CHARGE_STATUS, charge_code, claim_counts, claim_day, service_day
-from plugin.fhir.extract import first_of_day, procedures_by_encounter
+from plugin.fhir.encounters import first_of_day
 from plugin.fhir.index import Index, billing_code, obj, parse_instant, seq, start_order, text
 from plugin.fhir.practitioners import DISCIPLINE_OF, role_of_reference
+from plugin.fhir.procedures import procedures_by_encounter
 from plugin.policy.model import Policy
 
 __all__ = ["therapy_encounters"]
@@ -88,7 +89,7 @@ def _is_therapist(index: Index, reference: object) -> bool:
 
 def _first_of_day(index: Index, wanted: list[tuple[str | None, date]]) -> set[str]:
     """For each (patient, day): the encounter the review gives an undated line to
-    (plugin.fhir.extract.first_of_day), its encounters ordered as the review orders them: a
+    (plugin.fhir.encounters.first_of_day), its encounters ordered as the review orders them: a
     time without an offset in the organisation's zone, a date alone at its midnight UTC."""
     zone = index.quiet_zone()
     procedures = procedures_by_encounter(index)  # the review's map: it reads the same

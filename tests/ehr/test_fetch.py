@@ -356,9 +356,9 @@ def test_a_reader_without_a_base_reads_only_relative_binaries():
 
 
 def test_binary_reads_are_capped(monkeypatch):
-    import plugin.ehr.fetch as fetch
+    import plugin.ehr.binaries as binaries
 
-    monkeypatch.setattr(fetch, "MAX_BINARY_READS", 1)
+    monkeypatch.setattr(binaries, "MAX_BINARY_READS", 1)
     bundle, binaries = binary_visit()
     ehr = FakeEhr(bundle, "epic")
     ehr.base_url = EHR_BASE

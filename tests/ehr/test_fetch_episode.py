@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-import plugin.ehr.fetch as fetch
+import plugin.ehr.searches as searches
 from plugin.ehr import FetchStats, Strategy, fetch_visit
 from plugin.review import review_bundle
 from plugin.synthetic import clean_visit
@@ -78,7 +78,7 @@ def test_an_episode_across_1_january_is_read_whole():
 
 def test_the_calendar_year_alone_would_miss_the_overdue_report(monkeypatch):
     # Guard for the test above: with only the visit's year searched, December is not seen.
-    monkeypatch.setattr(fetch, "HISTORY_DAYS", 0)
+    monkeypatch.setattr(searches, "HISTORY_DAYS", 0)
     fetched = fetch_visit(FakeEhr(across_new_year(), "full"), "enc-1")
     assert "progress-report-overdue" not in rules(fetched)
 

@@ -1,0 +1,135 @@
+"""The searches of a visit's second round, built to each server's rules, and the reading notes
+for what the episode needs and the server does not serve."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from plugin.ehr.reader import Params, reading_note
+from plugin.ehr.strategy import Strategy
+
+# The earlier visits read for the episode (treatment days since the plan of care began): a
+# plan's certification covers at most 90 days, so two certified intervals reach back 180.
+HISTORY_DAYS = 180
+
+# Epic answers CarePlan only with a `category` ("a required search parameter", its R4
+# CapabilityStatement): US Core files a plan of treatment under assess-plan (docs/episode.md).
+EPIC_CAREPLAN_CATEGORY = "assess-plan"
+PROVENANCE_TARGET = "Provenance:target"
+
+# Epic answers Observation by patient only with a category or code (ehr.md, Q2/addenda): ask for
+# the categories functional and outcome measures are filed under (contract section 5).
+EPIC_OBSERVATION_CATEGORIES = "functional-mental-status,survey,exam,activity"
+
+
+def _history_window(start: str) -> Params:
+    """The visits' window as a closed `date` range with times (Oracle refuses a prefixed date
+    without a time, and an open range on Procedure and Observation): from the earlier of the
+    visit's 1 January and HISTORY_DAYS before the visit (an episode that crosses 1 January is
+    seen whole), to the day after. A day to spare at each end keeps a visit in any time zone
+    inside; the review tells the years apart."""
+    day = date.fromisoformat(start)
+    first = min(date(day.year, 1, 1), day - timedelta(days=HISTORY_DAYS)) - timedelta(days=1)
+    last = day + timedelta(days=2)
+    return {"date": [f"ge{first.isoformat()}T00:00:00Z", f"lt{last.isoformat()}T00:00:00Z"]}
+
+
+def charge_params(strategy: Strategy, encounter_id: str) -> Params:
+    params: Params = {"context": f"Encounter/{encounter_id}"}
+    if strategy.charge_status:
+        params["-status"] = "billable"
+    return params
+
+
+def round2_searches(
+    strategy: Strategy, encounter_id: str, patient: str, start: str | None
+) -> list[tuple[str, Params]]:
+    """The searches keyed by the encounter or the patient. Resources of other encounters are
+    history: the extraction tells them apart by their encounter reference."""
+    window = _history_window(start) if start else {}
+    observations: Params = {"patient": patient}
+    if strategy.vendor == "epic":
+        observations["category"] = EPIC_OBSERVATION_CATEGORIES
+    searches: list[tuple[str, Params]] = []
+    if "Procedure" in strategy.types:
+        if "Procedure" in strategy.by_encounter:
+            searches.append(("Procedure", {"encounter": f"Encounter/{encounter_id}"}))
+        # The patient's procedures of the window: this visit's at Oracle, and at every server
+        # the earlier visits' (their notes for the cloned-note rule, their days for the episode).
+        searches.append(("Procedure", {"patient": patient, **window}))
+    for rtype, params in (
+        ("Observation", observations),
+        ("Goal", {"patient": patient}),
+        ("Condition", {"patient": patient}),
+        ("DocumentReference", {"patient": patient}),  # notes, progress reports, plan documents
+        ("Coverage", {"beneficiary": f"Patient/{patient}"}),
+        ("Encounter", {"patient": patient, **window}),
+    ):
+        if rtype in strategy.types:
+            searches.append((rtype, params))
+    if "ChargeItem" in strategy.by_encounter:
+        searches.append(("ChargeItem", charge_params(strategy, encounter_id)))
+    if "Claim" in strategy.types and strategy.claim_by_patient:
+        searches.append(("Claim", {"patient": patient}))
+    searches += _episode_searches(strategy, patient)
+    return searches
+
+
+def _episode_searches(strategy: Strategy, patient: str) -> list[tuple[str, Params]]:
+    """The plans of care (with their Provenance where the server includes it), and the orders
+    and messages of the CY2025 order exception, where the server serves them by patient. A type
+    not served is a reading note; a search it refuses becomes one when it answers 400."""
+    searches: list[tuple[str, Params]] = []
+    if "CarePlan" in strategy.types:
+        plans: Params = {"patient": patient}
+        if strategy.vendor == "epic":
+            plans["category"] = EPIC_CAREPLAN_CATEGORY
+        if PROVENANCE_TARGET in strategy.revinclude.get("CarePlan", ()):
+            plans["_revinclude"] = PROVENANCE_TARGET
+        searches.append(("CarePlan", plans))
+    for rtype in ("ServiceRequest", "Communication"):
+        if strategy.searchable(rtype, "patient"):
+            searches.append((rtype, {"patient": patient}))
+    return searches
+
+
+def unserved(strategy: Strategy, resources: dict[str, dict]) -> list[dict]:
+    """Reading notes for what the episode needs and the server does not serve by patient: plans
+    of care (the review then says episode-unknown with this reason), and, only when the patient
+    has orders, the messages of the CY2025 order exception (Oracle serves Communication only as
+    an inbox): an unsigned plan's certification is then unknown (plugin/fhir/episode.py)."""
+    notes = []
+    if not strategy.searchable("CarePlan", "patient"):
+        notes.append(
+            reading_note(
+                "the EHR does not serve CarePlan by patient (its CapabilityStatement); "
+                "the review goes on without plans of care",
+                "unserved-CarePlan",
+            )
+        )
+    orders = any(r.get("resourceType") == "ServiceRequest" for r in resources.values())
+    if orders and not strategy.searchable("Communication", "patient"):
+        notes.append(
+            reading_note(
+                "the EHR does not serve Communication by patient (its CapabilityStatement): "
+                "whether the plan of care was sent to the ordering physician/NPP (the CY2025 "
+                "order exception) cannot be read",
+                "unserved-Communication",
+            )
+        )
+    return notes
+
+
+def provenance_search(
+    strategy: Strategy, searches: list[tuple[str, Params]], resources: dict[str, dict]
+) -> list[tuple[str, Params]]:
+    """Provenance of the plans read, by `target`, where the server did not include it with the
+    CarePlan search and serves it that way (a round after the plans)."""
+    included = any(
+        rtype == "CarePlan" and params.get("_revinclude") == PROVENANCE_TARGET
+        for rtype, params in searches
+    )
+    plans = sorted(k for k, r in resources.items() if r.get("resourceType") == "CarePlan")
+    if included or not plans or not strategy.searchable("Provenance", "target"):
+        return []
+    return [("Provenance", {"target": ",".join(plans)})]
