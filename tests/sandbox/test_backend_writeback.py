@@ -11,8 +11,8 @@ from plugin.synthetic import VisitBuilder
 from plugin.tasks.build import review_task
 from plugin.tasks.outbox import Outbox
 from plugin.web.launch import ehr_task_sender, task_support
-from sandbox.testing import running_sandbox
 from smart_launch.backend import BackendServices
+from tests.loopback import running_sandbox
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "worker"})
 
