@@ -27,7 +27,9 @@ from pathlib import Path
 import orjson
 
 from plugin.batch.synth import SLOTS_PER_DAY, assign_team, shift_times
-from plugin.synthetic import NUCC, VisitBuilder, clean_visit, unique_ids
+from plugin.synthetic.ids import unique_ids
+from plugin.synthetic.resources import NUCC
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 
 CPT = "http://www.ama-assn.org/go/cpt"
 SNOMED = "http://snomed.info/sct"
