@@ -78,7 +78,8 @@ def long_histories(folder: Path, patients: int, visits_each: int) -> None:
     from datetime import date, timedelta
 
     from plugin.batch.synth import SLOTS_PER_DAY, assign_team, shift_times
-    from plugin.synthetic import clean_visit, unique_ids
+    from plugin.synthetic.ids import unique_ids
+    from plugin.synthetic.visit import clean_visit
 
     folder.mkdir(parents=True)
     files: dict[str, object] = {}

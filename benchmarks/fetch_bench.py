@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plugin.ehr import FetchStats, fetch_visit  # noqa: E402
-from sandbox.testing import running_sandbox  # noqa: E402
 from smart_launch import FhirClient, make_session  # noqa: E402
+from tests.loopback import running_sandbox  # noqa: E402
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox.testing import running_sandbox  # noqa: E402
+from tests.loopback import running_sandbox  # noqa: E402
 from tests.sandbox.test_end_to_end import app_against  # noqa: E402
 
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from joserfc import jwt  # noqa: E402
 from joserfc.jwk import RSAKey  # noqa: E402
 
-from sandbox.testing import running_sandbox  # noqa: E402
+from tests.loopback import running_sandbox  # noqa: E402
 
 FIXTURES = ROOT / "fixtures"
 VISITS = [

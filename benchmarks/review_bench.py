@@ -33,7 +33,7 @@ from plugin.fhir.index import index_bundle  # noqa: E402
 from plugin.policy import load_policy  # noqa: E402
 from plugin.review import review_bundle  # noqa: E402
 from plugin.rules.engine import review  # noqa: E402
-from plugin.synthetic import benchmark_visit  # noqa: E402
+from plugin.synthetic.benchmark import benchmark_visit  # noqa: E402
 
 
 def make_visit(rng: random.Random, n: int) -> bytes:

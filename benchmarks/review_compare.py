@@ -1,7 +1,7 @@
 """This tree's review beside an earlier commit's, on the very same Bundles, in one run.
 
-``review_bench.py`` builds its Bundles with each tree's own ``plugin/synthetic.py``, so two trees
-compared that way review different data. Here the Bundles are made once, by this tree, written
+``review_bench.py`` builds its Bundles with each tree's own ``plugin/synthetic/`` builders, so two
+trees compared that way review different data. Here the Bundles are made once, by this tree, written
 to a scratch file, and each tree (this one, and ``--against`` exported with ``git archive``)
 reviews them in its own child process, the two sides taking turns round after round. Each side
 reports its best time (GC off, as timeit does) to parse and to review; the last line is the

@@ -1,4 +1,5 @@
-"""Import-direction guard: rules stay pure; smart_launch stays framework-free and plugin-free."""
+"""Import-direction guard: rules stay pure; smart_launch stays framework-free and plugin-free;
+the sandbox EHR stands alone."""
 
 from __future__ import annotations
 
@@ -65,3 +66,12 @@ def test_smart_launch_is_framework_free_and_knows_nothing_of_plugin():
             assert not name.startswith("plugin"), f"{path.name} imports {name}"
             if path.name != "flask.py":
                 assert not name.startswith("flask"), f"{path.name} imports {name}"
+
+
+def test_sandbox_stands_alone_like_the_ehr_it_imitates():
+    """The sandbox EHR imports nothing of unitguard (the tests wire the two together)."""
+    for path in modules("sandbox"):
+        for name in imports_of(path):
+            assert not name.startswith(("plugin", "smart_launch", "tests")), (
+                f"{path.name} imports {name}"
+            )

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plugin.cli import main
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 
 
 @pytest.fixture

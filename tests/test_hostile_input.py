@@ -15,7 +15,7 @@ from plugin.cli import main
 from plugin.errors import InputError
 from plugin.review import review_bundle
 from plugin.rules.overlap import MAX_PAIRS
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 
 BASE = clean_visit().bundle()
 PATHS = [  # (resourceType, field) pairs the reader looks at

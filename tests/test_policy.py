@@ -13,7 +13,7 @@ from plugin.errors import InputError
 from plugin.policy import load_policy
 from plugin.policy.ncci import import_ptp_file
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 
 HEADER = (
     "CPT only copyright 2026 American Medical Association. All rights reserved.\r\n\r\n"

@@ -14,7 +14,7 @@ import time
 
 import requests
 
-from sandbox.testing import running_sandbox
+from tests.loopback import running_sandbox
 from tests.test_serve import free_port, wait_healthy
 
 

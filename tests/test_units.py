@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 from plugin.units import allocate, ladder_units
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from plugin.synthetic import VisitBuilder, clean_visit, unique_ids
+from plugin.synthetic.ids import unique_ids
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 
 
 def _units(b: VisitBuilder) -> None:

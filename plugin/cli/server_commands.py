@@ -126,7 +126,7 @@ def sandbox(
     from plugin.serving import bind, log_routes, serve_until_stopped
     from sandbox.app import create_app as create_sandbox
     from sandbox.auth import Client
-    from sandbox.testing import build_sandbox
+    from sandbox.seed import build_sandbox
 
     base = f"http://{host}:{port}"
     try:
@@ -167,7 +167,7 @@ def demo(port: int) -> None:
     from plugin.web.settings import Settings
     from sandbox.app import create_app as create_sandbox
     from sandbox.auth import Client
-    from sandbox.testing import APP_SCOPES, CODER_ROLE_CODES, CODERS, build_sandbox
+    from sandbox.seed import APP_SCOPES, CODER_ROLE_CODES, CODERS, build_sandbox
     from smart_launch import Registry
     from smart_launch.registry import RegisteredEhr
 

@@ -20,7 +20,8 @@ import orjson
 
 from plugin.batch.audit import run_audit
 from plugin.policy import load_policy
-from plugin.synthetic import VisitBuilder, clean_visit, unique_ids
+from plugin.synthetic.ids import unique_ids
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 
 PATIENT = "year-pat"
 

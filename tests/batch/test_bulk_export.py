@@ -14,8 +14,8 @@ from joserfc.jwk import RSAKey
 from plugin.batch.audit import run_audit
 from plugin.batch.synth import generate
 from plugin.cli import main
-from sandbox.testing import running_sandbox
 from smart_launch.bulk import BulkExport, BulkExportFailed
+from tests.loopback import running_sandbox
 
 BASE = "https://ehr.example/fhir"
 STATUS = "https://ehr.example/fhir/$export-status/1"

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from sandbox.testing import running_app, running_sandbox
+from tests.loopback import running_app, running_sandbox
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from sandbox.testing import running_app, running_sandbox
 from tests.browser.test_browser import ARGS, CHROMIUM, open_visit, pytestmark  # noqa: F401
+from tests.loopback import running_app, running_sandbox
 
 playwright = pytest.importorskip("playwright.sync_api")
 VISITS = ("units-exceed-enc-1", "missing-minutes-enc-1", "doc-weak-narrative-enc-1")

@@ -273,7 +273,7 @@ NOTE_HTML = (
 def binary_visit() -> tuple[dict, list[dict]]:
     """A visit (Epic-like: no charges) whose note is only in a Binary, and an earlier visit whose
     note is a relative Binary/ID; plus a note kept on another server. (bundle, Binaries)."""
-    from plugin.synthetic import clean_visit
+    from plugin.synthetic.visit import clean_visit
 
     b = clean_visit()
     b.earlier_visit("enc-0", "2026-02-20")

@@ -9,7 +9,7 @@ import pytest
 import plugin.ehr.searches as searches
 from plugin.ehr import FetchStats, Strategy, fetch_visit
 from plugin.review import review_bundle
-from plugin.synthetic import clean_visit
+from plugin.synthetic.visit import clean_visit
 from sandbox.profiles import PROFILES as VENDOR_RULES
 from tests.ehr.test_fetch import FakeEhr
 

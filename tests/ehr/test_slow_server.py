@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from plugin.ehr.fetch import fetch_visit
-from sandbox.testing import running_sandbox
 from smart_launch.client import FhirClient
 from smart_launch.errors import FhirRequestError
 from smart_launch.http import make_session
+from tests.loopback import running_sandbox
 
 
 def test_a_server_that_times_out_is_a_clear_error_then_recovers():

@@ -12,7 +12,7 @@ from plugin.fhir.documents import MAX_DOCUMENT_BYTES, document_text, html_to_tex
 from plugin.fhir.index import Index
 from plugin.policy import load_policy
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 
 BASE = "https://ehr.example.org/fhir"
 

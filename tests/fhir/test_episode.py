@@ -7,7 +7,7 @@ from datetime import date
 
 from plugin.fhir import build_visit, index_bundle
 from plugin.policy import load_policy
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 
 MD = {"reference": "Practitioner/md"}
 

@@ -10,7 +10,7 @@ from plugin.errors import InputError
 from plugin.fhir import build_visit, index_bundle
 from plugin.policy import load_policy
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 
 ORACLE = "https://fhir-ehr.cerner.com/r4/StructureDefinition"
 BILL_CPT = "https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/CodeSystem/BillCodes-CPT"

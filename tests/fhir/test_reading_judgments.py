@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 from plugin.units import ladder_units
 from tests.fhir.test_extract import BILL_CPT, ORACLE, charge_item
 

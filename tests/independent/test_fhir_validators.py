@@ -14,8 +14,9 @@ from contextlib import ExitStack
 import pytest
 import requests
 
-from sandbox.testing import FIXTURES, running_sandbox
+from sandbox.seed import FIXTURES
 from tests.independent.clients import node
+from tests.loopback import running_sandbox
 
 VALIDATORS = ("fhirjs", "medplum")
 PROFILES = ("full", "epic", "oracle")

@@ -13,8 +13,8 @@ import os
 import pytest
 from joserfc.jwk import ECKey, RSAKey
 
-from sandbox.testing import running_sandbox
 from tests.independent.clients import free_port, node
+from tests.loopback import running_sandbox
 
 CLIENT_ID = "fhirclient-js"  # the client id js/launch.js uses
 PATIENT, ENCOUNTER = "kx-missing-pat-1", "kx-missing-enc-003"  # 17 visits: the search pages

@@ -12,8 +12,8 @@ from fhirclient.models.bundle import Bundle
 from fhirclient.models.encounter import Encounter
 from fhirclient.models.patient import Patient
 
-from sandbox.testing import running_sandbox
 from tests.independent.clients import browse_to_callback
+from tests.loopback import running_sandbox
 
 CLIENT_ID = "fhirclient-py"
 REDIRECT = "http://127.0.0.1:9/fhirclient-py/callback"  # never loaded: the browser stops there

@@ -6,7 +6,8 @@ checks every registered rule has at least one 'pass' and one 'fail' case here.
 
 from __future__ import annotations
 
-from plugin.synthetic import CLEAN_NOTE, HCPCS, TEN_TREATMENT_DAYS, VisitBuilder, clean_visit
+from plugin.synthetic.resources import HCPCS
+from plugin.synthetic.visit import CLEAN_NOTE, TEN_TREATMENT_DAYS, VisitBuilder, clean_visit
 
 
 def _b(builder: VisitBuilder, **options):
@@ -462,7 +463,7 @@ def not_billed_yet():
 # --- batch rules: several patients, one audit ------------------------------------------------
 def _patients(*visits: VisitBuilder):
     """Bundles of different patients for a batch case (ids prefixed p0, p1, ...)."""
-    from plugin.synthetic import unique_ids
+    from plugin.synthetic.ids import unique_ids
 
     return [unique_ids(v.bundle(), f"p{n}") for n, v in enumerate(visits)], {}
 

@@ -50,7 +50,8 @@ def test_two_therapists_at_the_same_time_are_not_concurrent():
 def test_one_person_through_a_role_and_directly_is_one_therapist():
     from plugin.review import review_bundle
     from plugin.rules.batch import slots_of
-    from plugin.synthetic import VisitBuilder, unique_ids
+    from plugin.synthetic.ids import unique_ids
+    from plugin.synthetic.visit import VisitBuilder
 
     role = {
         "resourceType": "PractitionerRole",

@@ -19,7 +19,7 @@ import pytest
 
 from plugin.policy import load_policy
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 
 POLICY = load_policy()
 THRESHOLD_2026 = POLICY.kx_years[2026].pt_slp  # $2,480 (kx.toml)

@@ -7,12 +7,12 @@ import requests
 from joserfc.jwk import RSAKey
 
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 from plugin.tasks.build import review_task
 from plugin.tasks.outbox import Outbox
 from plugin.web.launch import ehr_task_sender, task_support
-from sandbox.testing import running_sandbox
 from smart_launch.backend import BackendServices
+from tests.loopback import running_sandbox
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "worker"})
 

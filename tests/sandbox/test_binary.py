@@ -12,8 +12,9 @@ from plugin.ehr import FetchStats, fetch_visit
 from plugin.review import review_bundle
 from sandbox.app import create_app
 from sandbox.auth import Grant
-from sandbox.testing import build_sandbox, running_sandbox
+from sandbox.seed import build_sandbox
 from smart_launch import FhirClient, make_session
+from tests.loopback import running_sandbox
 
 FHIR_JSON = "application/fhir+json"
 PHRASE = "Perturbation on foam with tactile cues for hip strategy"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.app import create_app
-from sandbox.testing import build_sandbox
+from sandbox.seed import build_sandbox
 
 BASE = "http://sandbox.test"
 APP = "http://app.test:3000"

@@ -14,8 +14,8 @@ import requests
 
 from plugin.ehr import FetchStats, fetch_visit
 from plugin.review import review_bundle
-from sandbox.testing import running_app, running_sandbox
 from smart_launch import FhirClient, make_session
+from tests.loopback import running_app, running_sandbox
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCOPES = ("launch", "openid", "fhirUser", "offline_access", "patient/*.rs", "user/Task.cu")

@@ -13,7 +13,7 @@ from joserfc.jwk import RSAKey
 
 from sandbox.app import create_app
 from sandbox.auth import Client, covered, grantable
-from sandbox.testing import build_sandbox
+from sandbox.seed import build_sandbox
 
 BASE = "http://sandbox.test"
 FHIR = f"{BASE}/fhir"

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from plugin.ehr import Strategy
 from sandbox.app import create_app
 from sandbox.auth import Client
-from sandbox.testing import build_sandbox
+from sandbox.seed import build_sandbox
 
 BASE = "http://sandbox.test"
 FHIR = f"{BASE}/fhir"

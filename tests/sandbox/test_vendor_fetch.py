@@ -14,8 +14,8 @@ from plugin.cli import main
 from plugin.ehr import fetch_visit
 from plugin.fhir.codemap import load_code_map
 from plugin.review import review_bundle
-from sandbox.testing import running_sandbox
 from smart_launch import FhirClient, make_session
+from tests.loopback import running_sandbox
 
 VENDOR = Path(__file__).resolve().parents[2] / "fixtures" / "vendor"
 CASES = json.loads((VENDOR / "expected.json").read_text())["cases"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder, clean_visit
+from plugin.synthetic.visit import VisitBuilder, clean_visit
 from plugin.tasks.build import IDENTIFIER_SYSTEM, review_task, task_identifier, task_input
 from plugin.tasks.outbox import Outbox
 from plugin.tasks.store import TaskNotFound, TaskStore, VersionConflict

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 
 
 class FakeClock:

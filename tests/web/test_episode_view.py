@@ -15,7 +15,7 @@ from joserfc import jwt
 from plugin.policy import load_policy
 from plugin.review import review_bundle
 from plugin.rules.episode import episode_status
-from plugin.synthetic import clean_visit
+from plugin.synthetic.visit import clean_visit
 from plugin.web import create_app
 from plugin.web.cds_hooks import CdsClient, create_cds_blueprint
 from plugin.web.sessions import LaunchSession

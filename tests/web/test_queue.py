@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 from plugin.tasks.names import human_name, mrn, people
 from plugin.tasks.store import TaskStore
 from plugin.web import create_app

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from plugin.db import make_engine
-from plugin.synthetic import clean_visit
+from plugin.synthetic.visit import clean_visit
 from plugin.web import create_app
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings

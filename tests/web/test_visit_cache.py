@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.synthetic import clean_visit
+from plugin.synthetic.visit import clean_visit
 from plugin.web import create_app
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings

@@ -1,4 +1,5 @@
-"""Run the sandbox (and the app) on loopback for tests and the demo: real HTTP, ephemeral ports."""
+"""The sandbox EHR and the unitguard app on loopback for tests and benchmarks: real HTTP,
+ephemeral ports."""
 
 from __future__ import annotations
 
@@ -7,21 +8,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.app import (
-    CODER_ROLE_CODE,
-    CODER_USER,
-    Sandbox,
-    add_coding_staff,
-    add_patient_group,
-    create_app,
-    load_bundles,
-    load_ndjson,
-)
-from sandbox.auth import Client, Grants
-from sandbox.profiles import PROFILES
-from sandbox.store import Store
+from werkzeug.serving import make_server
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from plugin.serving import bind, running
+from plugin.web import create_app
+from plugin.web.settings import Settings
+from sandbox.app import create_app as create_sandbox
+from sandbox.auth import Client
+from sandbox.seed import APP_SCOPES, CODER_ROLE_CODES, CODERS, FIXTURES, build_sandbox
+from sandbox.state import Sandbox
+from smart_launch import Registry
+from smart_launch.registry import RegisteredEhr
 
 
 @dataclass
@@ -47,52 +44,16 @@ class RunningSandbox:
         return self.sandbox.grants.new_launch(patient, encounter)
 
 
-def build_sandbox(
-    profile: str = "full",
-    data_dir: Path | None = FIXTURES,
-    open_access: bool = False,
-    base_url: str = "http://127.0.0.1:8090",
-    app_launch_url: str = "http://127.0.0.1:8080/launch",
-) -> Sandbox:
-    store = Store()
-    if data_dir is not None:
-        load_bundles(store, data_dir, f"{base_url}/fhir")
-        load_ndjson(store, data_dir)
-        add_patient_group(store)
-        add_coding_staff(store)
-    return Sandbox(
-        store, PROFILES[profile], Grants(f"{base_url}/fhir"), open_access, app_launch_url
-    )
-
-
 @contextmanager
 def running_sandbox(
     profile: str = "full", data_dir: Path | None = FIXTURES, open_access: bool = False
 ) -> Iterator[RunningSandbox]:
-    from werkzeug.serving import make_server
-
-    from plugin.serving import running
-
     server = make_server("127.0.0.1", 0, lambda e, s: None, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     sandbox = build_sandbox(profile, data_dir, open_access, base)
-    server.app = create_app(sandbox, base)
+    server.app = create_sandbox(sandbox, base)
     with running([server]):
         yield RunningSandbox(base, sandbox)
-
-
-APP_SCOPES = (
-    "launch",
-    "openid",
-    "fhirUser",
-    "offline_access",
-    "patient/*.rs",
-    "user/Task.cu",
-    "user/Practitioner.rs",
-    "user/PractitionerRole.rs",
-)
-CODERS = (CODER_USER,)
-CODER_ROLE_CODES = (CODER_ROLE_CODE,)
 
 
 @contextmanager
@@ -105,11 +66,6 @@ def running_app(
     """The unitguard app on an ephemeral loopback port, registered with the sandbox (and the
     sandbox's chart pointed at it); yields the app's base URL. ``others`` registers more
     sandboxes as further EHRs of the same app (each with the same coder list)."""
-    from plugin.serving import bind, running
-    from plugin.web import create_app
-    from plugin.web.settings import Settings
-    from smart_launch import Registry
-    from smart_launch.registry import RegisteredEhr
 
     def entry(n: int, box: RunningSandbox) -> RegisteredEhr:
         profile = box.sandbox.profile
