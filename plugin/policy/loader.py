@@ -204,6 +204,16 @@ def load_policy(policy_dir: str | None = None) -> Policy:
     imported = Path(policy_dir) if policy_dir else user_policy_dir()
     cms = load_cms_tables(imported)
     cms.versions.append(_ptp_version("shipped excerpt", "ptp_starter.csv", ptp))
+    for year in sorted({int(g["year"]) for g in mpfs.get("gpci", ())}):
+        cms.versions.append(
+            CmsVersion(
+                "gpci",
+                date(year, 1, 1),
+                "shipped table",
+                f"mpfs.toml gpci, the values of CMS GPCI{year}.csv",
+                str(mpfs.get("gpci_confidence", "")),
+            )
+        )
     if (imported / IMPORTED_PTP).is_file():
         edits = read_ptp_csv(imported / IMPORTED_PTP)
         ptp += edits

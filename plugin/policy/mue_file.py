@@ -107,7 +107,10 @@ def _row(cells: list[str], columns: dict[str, int], where: str) -> MueRow:
             "the file is truncated or not in CMS's layout"
         ) from None
     if not _CODE.match(code) or units < 0 or mai not in ("1", "2", "3"):
-        raise InputError(f"{where}: {code!r} {units} {mai!r} is not an MUE row")
+        raise InputError(
+            f"{where}: {code!r} {units} {mai!r} is not an MUE row "
+            "(file truncated or not in CMS's layout)"
+        )
     return MueRow(code, units, mai, rationale)
 
 
