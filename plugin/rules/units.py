@@ -152,18 +152,25 @@ def _line_discipline(ctx: Context, modifiers) -> str:
 
 
 @rule(
-    "daily-unit-cap", Severity.WARNING, "Per-day limit in policy data (seed guides; MUE unverified)"
+    "daily-unit-cap",
+    Severity.WARNING,
+    "Medicare NCCI practitioner MUEs (CMS MUE file in the policy data)",
 )
 def daily_unit_cap(ctx: Context) -> Iterator[Issue]:
-    """Units of a capped code (97112) on one date for one discipline pass the per-day limit.
+    """Units of a code on one date for one discipline pass its medically unlikely edit (MUE).
 
     Counts this visit's billed units (or, before charges, the units the minutes support) and the
-    patient's other billed lines of the same date. The limit is policy data.
-    Source: the seed guides cite 4 units of 97112 per date per discipline (the CMS practitioner
-    MUE for 97112 is unverified; billing-rules.md §3), so this is a warning, not a denial.
+    patient's other billed lines of the same date. The limit per code is the practitioner MUE
+    in force on the date (policy data: the shipped excerpt or CMS's imported quarterly file).
+    Source: CMS 'Medicare NCCI Medically Unlikely Edits (MUEs) - Practitioner Services'; an
+    MUE denial can be appealed with documentation (MAI 3), so this is a warning, not a denial.
     """
     day = ctx.visit.day
-    for code, limit in sorted(ctx.policy.per_day_units.items()):
+    caps = ctx.policy.unit_caps(day)
+    codes = set(ctx.billed_units) | set(ctx.services_by_code)
+    codes.update(line.code for line in ctx.visit.other_lines)
+    for code in sorted(codes & caps.keys()):
+        limit = caps[code]
         per_discipline: dict[str, int] = defaultdict(int)
         if ctx.has_billing:
             for line in ctx.lines_of(code):

@@ -634,6 +634,23 @@ def group_two_units():
     return _b(b)
 
 
+def _hot_pack(**kwargs):
+    b = clean_visit(length=60, **kwargs)
+    b.proc("97010", "09:30", "09:45", goals=(), note="Hot pack to the lumbar spine, 15 min.")
+    b.line("97010", 1)
+    return b
+
+
+def hot_pack_97010_medicare():
+    """97010 has MPFS status B (RVU25D PPRRVU2025_Oct.csv): bundled, never paid separately."""
+    return _b(_hot_pack())
+
+
+def hot_pack_97010_commercial():
+    """The status is Medicare's: another payer's list decides for that payer."""
+    return _b(_hot_pack(payer="Acme Commercial Health", sopt="5"))
+
+
 def estim_97014_medicare():
     """Medicare does not pay 97014 (MPFS status I); unattended e-stim is G0283."""
     return _b(_estim(1, code="97014"))
@@ -962,8 +979,8 @@ CASES: dict[str, dict[str, list]] = {
         "fail": [g0283_three_units, group_two_units],
     },
     "code-not-covered": {
-        "pass": [clean, g0283_once, estim_97014_commercial],
-        "fail": [estim_97014_medicare],
+        "pass": [clean, g0283_once, estim_97014_commercial, hot_pack_97010_commercial],
+        "fail": [estim_97014_medicare, hot_pack_97010_medicare],
     },
     "unqualified-performer": {
         "pass": [clean, student_with_therapist],
