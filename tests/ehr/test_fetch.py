@@ -185,7 +185,8 @@ class FakeEhr:
             "encounter": ("encounter",),
             "context": ("context",),
         }[key]
-        ref = f"Patient/{value}" if key == "patient" else value
+        # a patient given as its bare id (Epic, Oracle) or as Patient/ID (other servers)
+        ref = f"Patient/{value}" if key == "patient" and "/" not in value else value
         for name in field:
             target = resource.get(name)
             refs = (
