@@ -130,8 +130,8 @@ def _role_of(index: Index, resource: dict, day: date | None, depth: int = 0) -> 
         if day is None and not current:
             current = named  # none is open-ended: without a date, any of them
         notes = tuple(
-            f"{key}: its {role} qualification ({_period_text(q)}) is not in force"
-            f"{f' on {day.isoformat()}' if day else ''}; not read as the role"
+            f"{key}: its {role} qualification ({_period_text(q)}) is not in force on the date "
+            "read; not read as the role"
             for q, role in named
             if (q, role) not in current
         )
@@ -139,7 +139,7 @@ def _role_of(index: Index, resource: dict, day: date | None, depth: int = 0) -> 
     if rtype == "PractitionerRole":
         notes: tuple[str, ...] = ()
         if resource.get("active") is False or (day is not None and not _in_force(resource, day)):
-            why = "inactive" if resource.get("active") is False else f"not in force on {day}"
+            why = "inactive" if resource.get("active") is False else "not in force on the date read"
             notes = (f"{key} is {why} ({_period_text(resource)}); its role is not read",)
         else:
             for concept in seq(resource.get("code")) + seq(resource.get("specialty")):
