@@ -9,10 +9,12 @@ another host to the client. Every request is recorded with its Host and Authoriz
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
@@ -25,6 +27,7 @@ from sandbox.app import create_app
 from sandbox.seed import build_sandbox
 from smart_launch import FhirClient, make_session
 from smart_launch.registry import RegistryError, load_registry
+from tests.loopback import running_app, running_sandbox
 
 VENDOR = Path(__file__).resolve().parents[2] / "fixtures" / "vendor"
 FILE = "oracle_binary_host.json"
@@ -139,3 +142,20 @@ def test_the_ehr_list_refuses_a_binary_host_that_is_not_a_host_name(tmp_path):
     example = load_registry(Path(__file__).resolve().parents[2] / "smart_launch/ehrs.example.toml")
     oracle = next(e for e in example.ehrs if "cerner" in e.issuer)
     assert oracle.binary_hosts == ("fhir-ehr.cerner.com",)
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_the_app_reads_the_binary_hosts_of_the_launching_ehr(named, tmp_path):
+    """From the chart's launch to the review page: the EHR list's binary_hosts for the EHR that
+    launched the app decide whether the note on the other host is read."""
+    shutil.copy(VENDOR / FILE, tmp_path / FILE)
+    with running_sandbox("oracle", data_dir=tmp_path) as ehr:
+        hosts = (ehr.base_url.replace("http://127.0.0.1:", "localhost:"),) if named else ()
+        with running_app(ehr, binary_hosts=hosts) as app:
+            ehr.register("unitguard", f"{app}/callback")
+            browser = requests.Session()
+            frame = browser.get(f"{ehr.base_url}/chart/launch/{ENCOUNTER}", timeout=30)
+            src = re.search(r'<iframe id="app" title="unitguard" src="([^"]+)"', frame.text)
+            page = browser.get(src.group(1).replace("&amp;", "&"), timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    assert ('data-verdict="supported"' in page.text) is named
