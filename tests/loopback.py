@@ -62,10 +62,12 @@ def running_app(
     client_id: str = "unitguard",
     private_key: str | None = None,
     others: tuple[RunningSandbox, ...] = (),
+    binary_hosts: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """The unitguard app on an ephemeral loopback port, registered with the sandbox (and the
     sandbox's chart pointed at it); yields the app's base URL. ``others`` registers more
-    sandboxes as further EHRs of the same app (each with the same coder list)."""
+    sandboxes as further EHRs of the same app (each with the same coder list); ``binary_hosts``
+    is the first EHR's (the hosts besides its own whose note Binaries are read)."""
 
     def entry(n: int, box: RunningSandbox) -> RegisteredEhr:
         profile = box.sandbox.profile
@@ -79,6 +81,7 @@ def running_app(
             private_key=private_key,
             coders=CODERS,
             coder_role_codes=CODER_ROLE_CODES,
+            binary_hosts=binary_hosts if n == 0 else (),
         )
 
     boxes = (ehr, *others)

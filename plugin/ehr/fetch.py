@@ -69,7 +69,8 @@ def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -
 def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
     """Practitioners and roles not yet fetched that the review reads a role from: performers of
     Procedures, authors and authenticators of notes and reports, the authors and contributors
-    of plans of care, signers of their Provenance, requesters of orders."""
+    of plans of care, signers of their Provenance, requesters of orders, and the person a
+    PractitionerRole names."""
     wanted: set[tuple[str, str]] = set()
     for resource in resources.values():
         rtype = resource.get("resourceType")
@@ -84,6 +85,8 @@ def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
             refs = [(s or {}).get("who") for s in _list(resource.get("signature"))]
         elif rtype == "ServiceRequest":
             refs = [resource.get("requester")]
+        elif rtype == "PractitionerRole":  # a role without a code is read from its person
+            refs = [resource.get("practitioner")]
         for ref in refs:
             for kind in ("Practitioner", "PractitionerRole"):
                 rid = _ref_id(ref, kind)
@@ -111,6 +114,7 @@ def fetch_visit(
     encounter_id: str,
     strategy: Strategy | None = None,
     stats: FetchStats | None = None,
+    binary_hosts: tuple[str, ...] = (),
 ) -> dict:
     """A collection Bundle with the visit, its history and charges, ready for the review.
 
@@ -120,7 +124,8 @@ def fetch_visit(
     the Binary each visit note keeps its text in (Epic, Oracle), at Oracle the year's earlier
     charges, and the plans' Provenance by `target` where it could not be included; round 4,
     only then, reads the Provenance signers. Paging inside a search adds requests, never
-    another round of dependent requests.
+    another round of dependent requests. ``binary_hosts``: the hosts besides the server's own
+    whose note Binaries are read with the same token (the EHR list's ``binary_hosts``).
     """
     calls: list[Callable[[], object]] = [lambda: client.read("Encounter", encounter_id)]
     if strategy is None:
@@ -176,12 +181,13 @@ def fetch_visit(
         search_or_note(client, t, p, patient)
         for t, p in provenance_search(strategy, searches, resources)
     ]
-    calls += binary_reads(client, resources, encounter_id, outcomes)
+    calls += binary_reads(client, resources, encounter_id, outcomes, binary_hosts)
     third = _concurrently(calls, stats)
     outcomes += [o for result in third for o in getattr(result, "outcomes", [])]
     _keep(resources, third)
 
-    # The signers the Provenance of round 3 names (only when it came in that round).
+    # The signers the Provenance of round 3 names (only when it came in that round), and the
+    # people the PractitionerRoles read in round 3 name.
     calls = [
         (lambda t=t, i=i: read_or_none(client, t, i))
         for t, i in sorted(_referenced(resources) - tried)

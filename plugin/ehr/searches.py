@@ -41,12 +41,21 @@ def charge_params(strategy: Strategy, encounter_id: str) -> Params:
     return params
 
 
+def patient_param(strategy: Strategy, patient: str) -> str:
+    """The patient as a reference search value: the bare id at Epic and Oracle Health (as their
+    documentation writes it), ``Patient/ID`` elsewhere. FHIR allows both forms, but not every
+    server matches the bare one: Medplum's in-memory repository finds nothing by ``patient=ID``
+    (tests/independent/test_medplum_server.py)."""
+    return patient if strategy.vendor in ("epic", "oracle") else f"Patient/{patient}"
+
+
 def round2_searches(
     strategy: Strategy, encounter_id: str, patient: str, start: str | None
 ) -> list[tuple[str, Params]]:
     """The searches keyed by the encounter or the patient. Resources of other encounters are
     history: the extraction tells them apart by their encounter reference."""
     window = _history_window(start) if start else {}
+    patient = patient_param(strategy, patient)
     observations: Params = {"patient": patient}
     if strategy.vendor == "epic":
         observations["category"] = EPIC_OBSERVATION_CATEGORIES
@@ -62,7 +71,7 @@ def round2_searches(
         ("Goal", {"patient": patient}),
         ("Condition", {"patient": patient}),
         ("DocumentReference", {"patient": patient}),  # notes, progress reports, plan documents
-        ("Coverage", {"beneficiary": f"Patient/{patient}"}),
+        ("Coverage", {"beneficiary": patient if "/" in patient else f"Patient/{patient}"}),
         ("Encounter", {"patient": patient, **window}),
     ):
         if rtype in strategy.types:

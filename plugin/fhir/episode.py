@@ -266,7 +266,7 @@ def _documents(
         authors = seq(document.get("author")) or [document.get("authenticator")]
         role, author = None, ""
         for author_ref in authors:
-            role = role_of_reference(index, author_ref)
+            role = role_of_reference(index, author_ref, day)
             author = key(author_ref) or text(obj(author_ref).get("display"))
             if role:
                 break
@@ -299,7 +299,7 @@ def _certification(
     for where, ref in [("author", resource.get("author"))] + [
         ("contributor", c) for c in seq(resource.get("contributor"))
     ]:
-        if role_of_reference(index, ref) in certifiers:
+        if role_of_reference(index, ref, created) in certifiers:
             if created:
                 found.append((created, f"{index.key(ref)} (CarePlan.{where})"))
             else:
@@ -309,7 +309,7 @@ def _certification(
             for signature in seq(provenance.get("signature")):
                 signature = obj(signature)
                 when = index.local_day(signature.get("when"))
-                if when and role_of_reference(index, signature.get("who")) in certifiers:
+                if when and role_of_reference(index, signature.get("who"), when) in certifiers:
                     found.append((when, f"{index.key(signature.get('who'))} (Provenance)"))
     for document in plan_documents:
         covers = not document.related and plan.begins is not None
@@ -317,7 +317,7 @@ def _certification(
             continue
         when = document.day
         for ref in document.authenticators:
-            if when and role_of_reference(index, ref) in certifiers:
+            if when and role_of_reference(index, ref, when) in certifiers:
                 found.append((when, f"{index.key(ref)} ({document.ref})"))
     if not found:
         return None, ""
@@ -332,7 +332,8 @@ def _signed_orders(index: Index, policy: Policy, patient: str | None) -> list[di
         found = index.memo[memo_key] = [
             r
             for r in _of_patient(index, "ServiceRequest", patient)
-            if role_of_reference(index, r.get("requester")) in policy.episode.certifiers
+            if role_of_reference(index, r.get("requester"), index.local_day(r.get("authoredOn")))
+            in policy.episode.certifiers
             and index.local_day(r.get("authoredOn"))
         ]
     return found

@@ -222,6 +222,8 @@ class Index:
             key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
             if not key:
                 continue
+            if resource.get("contained"):  # rare: most resources contain nothing
+                resource = _with_contained(resource, key, by_key, aliases)
             by_type[rtype].append(resource)
             by_key[key] = resource
             if full_url:
@@ -339,6 +341,39 @@ class Index:
     def note(self, message: str) -> None:
         if message not in self.notes:
             self.notes.append(message)
+
+
+def _with_contained(
+    resource: dict, key: str, by_key: dict[str, dict], aliases: dict[str, str]
+) -> dict:
+    """A resource with ``contained`` resources, its ``#id`` references made resolvable (contract
+    section 2: they name the contained resources of the resource that holds them).
+
+    Each contained resource is indexed by key only, as ``{key}#{id}`` (it is part of its holder,
+    never a resource of the visit on its own), and every reference ``#id`` inside the holder and
+    its contained resources is rewritten to that key (``#`` alone names the holder). The caller's
+    resource is left as it was: the holder is copied."""
+    holder = _rewrite_local(resource, key)
+    for item in seq(holder.get("contained")):
+        cid = item.get("id") if isinstance(item, dict) else None
+        if isinstance(cid, str) and cid and isinstance(item.get("resourceType"), str):
+            by_key[f"{key}#{cid}"] = item
+            if key.count("/") != 1:  # a holder known by its fullUrl: the key is kept whole
+                aliases[f"{key}#{cid}"] = f"{key}#{cid}"
+    return holder
+
+
+def _rewrite_local(node: object, key: str) -> object:
+    """A copy of ``node`` with every Reference.reference ``#id`` written ``{key}#id``."""
+    if isinstance(node, dict):
+        copied = {k: _rewrite_local(v, key) for k, v in node.items()}
+        ref = copied.get("reference")
+        if isinstance(ref, str) and ref.startswith("#"):
+            copied["reference"] = key if ref == "#" else f"{key}{ref}"
+        return copied
+    if isinstance(node, list):
+        return [_rewrite_local(v, key) for v in node]
+    return node
 
 
 def index_bundle(bundle: object) -> Index:

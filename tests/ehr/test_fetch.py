@@ -185,7 +185,8 @@ class FakeEhr:
             "encounter": ("encounter",),
             "context": ("context",),
         }[key]
-        ref = f"Patient/{value}" if key == "patient" else value
+        # a patient given as its bare id (Epic, Oracle) or as Patient/ID (other servers)
+        ref = f"Patient/{value}" if key == "patient" and "/" not in value else value
         for name in field:
             target = resource.get(name)
             refs = (
@@ -330,7 +331,8 @@ def test_epic_note_text_is_read_from_binary_in_the_practitioner_round():
     rules = {f.rule for f in report.findings if f.code == "97112"}
     assert not {"doc-no-deficit", "doc-no-skilled-intervention"} & rules
     notes = report.visit.notes
-    assert any("on another server" in n for n in notes)  # refused, not read
+    # refused, not read: the note names the host (never the patient)
+    assert any("a Binary on other.example, a host the EHR list does not name" in n for n in notes)
     assert any("Binary/gone could not be read" in n for n in notes)  # a note, not a failure
     earlier = {v.encounter: v.texts for v in report.visit.earlier_visits}
     assert any("tandem stance" in t for t in earlier["Encounter/enc-0"])
