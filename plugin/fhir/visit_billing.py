@@ -16,8 +16,11 @@ from plugin.policy.model import Policy
 
 
 def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: Policy):
-    """(payer name, is Medicare) from the visit's Claim coverage, else the patient's Coverage."""
+    """(payer name, is Medicare, why unread) from the visit's Claim coverage, else the patient's
+    Coverage. ``why unread`` names a Coverage a Claim refers to that is not in the record read
+    (the payer is then unknown, not absent: contract §2); "" otherwise."""
     coverage = None
+    missing = ""
     for claim in claims:
         insurances = claim.get("insurance")
         if not isinstance(insurances, list):
@@ -27,7 +30,9 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
             found = index.by_key.get(index.key(reference) or "")
             if found is None:  # resolve notes a dangling reference
                 where = f"Claim/{text(claim.get('id'))}.insurance[{position}]"
-                index.resolve(reference, where)
+                key, _ = index.resolve(reference, where)
+                if key and not missing:
+                    missing = f"{where} refers to {key}, which is not in the record read"
             elif coverage is None:
                 coverage = found
     if coverage is None:
@@ -39,7 +44,7 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
                 coverage = candidate
                 break
         else:
-            return None, False
+            return None, False, missing
     names, types = coverage_plan(index, coverage)
     name = None
     for payor, payor_name in zip(seq(coverage.get("payor")), names, strict=True):
@@ -58,7 +63,7 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
             if word in lowered:
                 medicare = True
                 break
-    return name, medicare
+    return name, medicare, ""
 
 
 def visit_claims(index: Index, encounter: str) -> list[dict]:
