@@ -19,10 +19,11 @@ VENDOR_FACTS = Path(__file__).resolve().parent / "vendors.toml"
 # A code as a documentation lists it, and a list of them: "a, b, and c" / "a, b and c" / "a".
 _CODE = r"[A-Za-z0-9][A-Za-z0-9\-]*"
 _LIST = rf"(?P<list>{_CODE}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){_CODE})*)"
-# How a documentation lists a parameter's values: "Epic categories are a, b, and c." (Epic),
-# "Categories a, b and c are supported" / "Category a is supported" (Oracle Health).
+# How a documentation lists a parameter's values: "Epic categories are a, b, and c." and
+# "Supported SNOMED codes include 1, 2, and 3." (Epic), "Categories a, b and c are supported" /
+# "Category a is supported" (Oracle Health).
 _LISTED = (
-    re.compile(rf"\b(?:categories|values|codes) are {_LIST}\s*\.", re.IGNORECASE),
+    re.compile(rf"\b(?:categories|values|codes) (?:are|include) {_LIST}\s*\.", re.IGNORECASE),
     re.compile(rf"\b(?:categor(?:y|ies)|values?|codes?) {_LIST} (?:is|are) supported", re.I),
 )
 _REQUIRED = re.compile(r"\bis a required search parameter\b", re.IGNORECASE)
@@ -32,12 +33,12 @@ def documented_values(documentation: object) -> frozenset[str] | None:
     """The values a searchParam's documentation lists, or None when it lists none."""
     if not isinstance(documentation, str):
         return None
+    listed: set[str] = set()
     for pattern in _LISTED:
-        found = pattern.search(documentation)
-        if found:
+        for found in pattern.finditer(documentation):
             items = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+", found.group("list"))
-            return frozenset(i for i in items if i)
-    return None
+            listed.update(i for i in items if i)
+    return frozenset(listed) or None
 
 
 @cache

@@ -26,7 +26,7 @@ PROFILES = {
         "Goal": {"patient"},
         "Condition": {"patient", "encounter"},
         "DocumentReference": {"patient", "encounter"},
-        "Coverage": {"beneficiary"},
+        "Coverage": {"beneficiary", "patient"},
         "Practitioner": set(),
         "Claim": {"_id"},
         "CarePlan": {"patient", "category"},
@@ -40,7 +40,7 @@ PROFILES = {
         "Goal": {"patient"},
         "Condition": {"patient"},
         "DocumentReference": {"patient", "encounter"},
-        "Coverage": {"beneficiary"},
+        "Coverage": {"_id", "patient", "-encounter"},  # no beneficiary (its statement)
         "Practitioner": set(),
         "ChargeItem": {"context", "_id", "-status"},
         "CarePlan": {"patient", "_id"},
