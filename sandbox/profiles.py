@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sandbox.declared import Declared, declared
+from sandbox.declared import Declared, against_statement, declared
 from sandbox.search import PREFIXES
 
 COMMON = {"_id", "_count", "_sort", "_include", "_revinclude"}
@@ -113,37 +113,6 @@ def _s(*params: str) -> frozenset[str]:
 
 def _names(params: Params) -> set[str]:
     return {name for name, _ in params}
-
-
-def _code(value: str) -> str:
-    return value.rpartition("|")[2]
-
-
-def against_statement(statement: Declared, rtype: str, params: Params) -> str | None:
-    """What the vendor's statement itself refuses: a value outside those a parameter's
-    documentation lists (each value of a comma-separated list counts; Epic: "Epic categories are
-    laboratory, vital-signs, ..."), a search without a parameter the documentation calls
-    required (Epic CarePlan `category`; `_id` alone is always allowed), and an ``_include`` or
-    ``_revinclude`` the type does not declare."""
-    names = _names(params)
-    for name, value in params:
-        allowed = statement.values(rtype, name)
-        if allowed is None:
-            continue
-        for item in value.split(","):
-            if _code(item.strip()) not in allowed:
-                return f"{name} {_code(item.strip())!r} is not a supported value for {rtype}"
-    if "_id" not in names:
-        for name in sorted(statement.required(rtype) - names):
-            return f"{rtype} search requires a {name} parameter"
-    for control, declared_values in (
-        ("_include", statement.includes(rtype)),
-        ("_revinclude", statement.revincludes(rtype)),
-    ):
-        for name, value in params:
-            if name == control and value not in declared_values and "*" not in declared_values:
-                return f"{control} {value} is not supported for {rtype}"
-    return None
 
 
 def oracle_date_needs_time(rtype: str, params: Params) -> str | None:

@@ -17,7 +17,8 @@ OperationOutcome entry, search mode ``outcome``) that says, as data, what was no
 which EHR (plugin/fhir/unread.py): no rule decides from its absence. Only an unreadable
 Encounter fails.
 The strategy is chosen from the server's CapabilityStatement. Requests of one round go out
-together (threads), so a visit costs a fixed number of sequential round trips, at most 6.
+together (threads), so a visit costs a fixed number of sequential round trips, at most 6 (one
+more for a round in which a refused search was asked again value by value).
 The strategy is in strategy.py, the searches in searches.py, the Binary reads in binaries.py,
 the requests that fail softly in reader.py; this module runs the rounds and gathers.
 """
@@ -61,14 +62,21 @@ class FetchStats:
 
 
 def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -> list:
-    """Run one round of independent requests together."""
+    """Run one round of independent requests together. A refused search asked again value by
+    value (its values together) adds its requests, and one round trip to the round."""
     if stats is not None and calls:
         stats.rounds += 1
         stats.requests += len(calls)
     if len(calls) <= 1:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
-        return list(pool.map(lambda call: call(), calls))
+        results = [call() for call in calls]
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
+            results = list(pool.map(lambda call: call(), calls))
+    retries = [getattr(r, "retries", 0) for r in results]
+    if stats is not None and any(retries):
+        stats.rounds += 1
+        stats.requests += sum(retries)
+    return results
 
 
 def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:

@@ -27,6 +27,7 @@ class SearchResult:
 
     resources: list[dict]
     outcomes: list[dict] = field(default_factory=list)
+    retries: int = 0  # searches asked again value by value, after the first was refused
 
 
 class FhirReader(Protocol):
@@ -97,8 +98,8 @@ def _value_by_value(
         results = list(pool.map(one, values))
     refused = [(v, r) for v, r in zip(values, results, strict=True) if isinstance(r, Exception)]
     if len(refused) == len(values):  # every value refused: the search is refused
-        return SearchResult([], [_refused(rtype, first, patient)])
-    found = SearchResult([])
+        return SearchResult([], [_refused(rtype, first, patient)], retries=len(values))
+    found = SearchResult([], retries=len(values))
     for result in results:
         if not isinstance(result, FhirRequestError):
             found.resources += result.resources

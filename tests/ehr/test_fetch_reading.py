@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 
-from plugin.ehr import fetch_visit
+from plugin.ehr import FetchStats, fetch_visit
 from plugin.ehr.searches import measure_categories, round2_searches
 from plugin.ehr.strategy import Strategy, documented_values
 from plugin.review import review_bundle
@@ -114,10 +114,17 @@ class RefusesCategories(Statement):
 
 def test_a_refused_combined_search_is_retried_value_by_value():
     ehr = RefusesCategories(clean_visit().bundle(), {"survey"})
-    fetched = fetch_visit(ehr, "enc-1")
+    stats = FetchStats()
+    fetched = fetch_visit(ehr, "enc-1", stats=stats)
     wanted = ["functional-mental-status", "survey", "exam", "activity", "therapy"]
     assert ehr.asked[0].split(",")[:5] == wanted
     assert sorted(ehr.asked[1:]) == sorted(ehr.asked[0].split(","))  # then one by one
+    # the values are asked together: one more round trip than a search answered at once
+    accepting = RefusesCategories(clean_visit().bundle(), set(ehr.asked[0].split(",")))
+    unrefused = FetchStats()
+    fetch_visit(accepting, "enc-1", stats=unrefused)
+    assert stats.rounds == unrefused.rounds + 1
+    assert stats.requests == unrefused.requests + len(ehr.asked) - 1
     observations = [e for e in fetched["entry"] if e["resource"]["resourceType"] == "Observation"]
     assert len(observations) == 2  # the survey measures: this visit's and the earlier one
     report = review(fetched)
