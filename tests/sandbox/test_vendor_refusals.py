@@ -6,12 +6,14 @@ the statement allows, and what it still cannot read is said, never taken for abs
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import requests
 
 from plugin.ehr import fetch_visit
+from plugin.ehr.searches import measure_categories
 from plugin.ehr.strategy import Strategy
 from plugin.review import review_bundle
 from sandbox.declared import declared
@@ -188,3 +190,31 @@ def test_a_practitioner_the_ehr_will_not_give_is_a_note_over_http():
     ]
     said = {f.rule: f.message for f in report.findings}["reading-incomplete"]
     assert said.startswith("Practitioner/gone could not be read from Epic: who furnished")
+
+
+def test_epic_refuses_a_combined_search_and_the_fetch_asks_value_by_value():
+    # An Epic site whose statement does not list its categories: the fetch asks for every
+    # measure category at once, Epic refuses the search (exam is not one of its categories), and
+    # the fetch asks again value by value, together.
+    case = "epic-clean-enc-1"
+    with running_sandbox("epic", data_dir=FIXTURES / "vendor", open_access=True) as ehr:
+        client = Recording(ehr.fhir)
+        strategy = Strategy.from_capabilities(client.capabilities())
+        values = {k: v for k, v in strategy.values.items() if k != ("Observation", "category")}
+        fetched = fetch_visit(client, case, strategy=replace(strategy, values=values))
+    asked = [p["category"] for t, p in client.asked if t == "Observation"]
+    wanted = measure_categories(replace(strategy, values=values))
+    assert asked[0] == ",".join(wanted) and sorted(asked[1:]) == sorted(wanted)
+    report = review_bundle(fetched, encounter_id=case)
+    assert any(m.this_visit for m in report.visit.measures)  # survey was given
+    [unread] = report.visit.unread
+    refused = [c for c in wanted if c not in ("functional-mental-status", "survey")]
+    assert (unread.resource, unread.part, unread.ehr) == (
+        "Observation",
+        f"category {', '.join(refused)}",
+        "Epic",
+    )
+    # the measures were read: no check rested on the refused categories
+    assert not {"doc-no-objective-measure", "reading-incomplete"} & {
+        f.rule for f in report.findings
+    }
