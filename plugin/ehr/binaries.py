@@ -96,7 +96,7 @@ def binary_reads(
                 continue
             rid, elsewhere, why = _binary_id(url.strip(), base, hosts)
             if why:
-                outcomes.append(reading_note(f"{key}: {why}", key))
+                outcomes.append(reading_note(f"{key}: {why}", key, "Binary", key))
             if rid and f"Binary/{rid}" not in resources:
                 wanted.setdefault((rid, elsewhere), key)
             break
@@ -144,7 +144,9 @@ def _read_binary(client: FhirReader | None, rid: str, document: str) -> dict:
     try:
         found = client.read("Binary", rid)
     except (PluginError, FhirError) as exc:
-        return reading_note(f"{document}: Binary/{rid} could not be read ({exc})", f"Binary/{rid}")
+        why = f"{document}: Binary/{rid} could not be read ({exc})"
+        return reading_note(why, f"Binary/{rid}", "Binary", document)
     if not isinstance(found, dict) or found.get("resourceType") != "Binary":
-        return reading_note(f"{document}: Binary/{rid} is not a FHIR Binary", f"Binary/{rid}")
+        why = f"{document}: Binary/{rid} is not a FHIR Binary"
+        return reading_note(why, f"Binary/{rid}", "Binary", document)
     return found

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from plugin.domain import BilledLine, Episode, PlanOfCare, ProgressReport
+from plugin.domain import BilledLine, Episode, PlanOfCare, ProgressReport, Unread
 from plugin.fhir.index import Index, concept_text, obj, seq, text
 from plugin.fhir.practitioners import ASSISTANT_OF, role_of_reference
 from plugin.policy.model import Policy
@@ -439,19 +439,10 @@ def _unread_signers(index: Index, record: _Record, plans: tuple[PlanOfCare, ...]
     return ""
 
 
-def _reason(note: str) -> str:
-    """A fetch note as the reason episode-unknown gives: without the 'server note (warning): '
-    the review puts before it, nor the tail saying the review went on."""
-    if note.startswith("server note (") and "): " in note:
-        note = note.split("): ", 1)[1]
-    for tail in ("; the review goes on without those resources", "; the review goes on without"):
-        note = note.split(tail)[0]
-    return note
-
-
-def _first(reasons: list[str], *words: str) -> str:
-    """The first reason naming one of the words, else ""."""
-    return next((n for n in reasons if any(w in n for w in words)), "")
+def _first(unread: list[Unread], *types: str) -> str:
+    """Why the first thing of these types could not be read (the fetch's reading note), else
+    ""."""
+    return next((u.why for u in unread if u.resource in types), "")
 
 
 def _sole_plan_discipline(index: Index, record: _Record, day: date) -> set[str]:
@@ -622,12 +613,9 @@ def read_episodes(
     """
     if day is None:
         return ()
-    # Reading notes the fetch left (plugin/ehr/reader.py, searches.py): a search the EHR
-    # refused (HTTP 400), or a type it does not serve by patient.
-    notes = index.notes
-    refused = (
-        [_reason(n) for n in notes if "refused" in n or "does not serve" in n] if notes else []
-    )
+    # What the fetch could not read (plugin/fhir/unread.py): a search the EHR refused (HTTP
+    # 400), or a type it does not serve by patient.
+    refused = index.unread
     record = _record(index, patient)
     therapy = disciplines & THERAPY
     inferred = False

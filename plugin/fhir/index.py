@@ -15,6 +15,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugin.errors import InputError
+from plugin.fhir.unread import unread_of
 
 T = TypeVar("T")
 
@@ -202,6 +203,7 @@ class Index:
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
             self.aliases = dict(base.aliases)
         self.notes: list[str] = notes if notes is not None else []
+        self.unread: list = []  # what the fetch could not read (plugin/fhir/unread.py)
         # reference -> key (Index.key); a string that names no key is kept as None
         self._keys: dict[object, str | None] = {}
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
@@ -387,10 +389,13 @@ def index_bundle(bundle: object) -> Index:
     if not isinstance(entries, list):
         raise InputError("Bundle.entry is not a list")
     notes: list[str] = []
-    return Index(_entry_resources(entries, notes), notes)
+    unread: list = []
+    index = Index(_entry_resources(entries, notes, unread), notes)
+    index.unread = unread
+    return index
 
 
-def _entry_resources(entries: list, notes: list[str]) -> Iterator[tuple[dict, str]]:
+def _entry_resources(entries: list, notes: list[str], unread: list) -> Iterator[tuple[dict, str]]:
     """Each entry's resource with its fullUrl ("" when none), as Index takes them, in one pass
     with the indexing; an entry without a resource and a server's OperationOutcome become
     notes."""
@@ -407,6 +412,7 @@ def _entry_resources(entries: list, notes: list[str]) -> Iterator[tuple[dict, st
                 notes.append(f"Bundle.entry[{position}] has no resource; skipped")
             continue
         if rtype == "OperationOutcome":
+            unread += unread_of(resource)
             for issue in seq(resource.get("issue")):
                 issue = obj(issue)
                 said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))

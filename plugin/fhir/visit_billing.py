@@ -16,11 +16,14 @@ from plugin.policy.model import Policy
 
 
 def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: Policy):
-    """(payer name, is Medicare) from the visit's Claim coverage (a contained one too), else the
-    patient's Coverage, else the payer a Claim names by ``display`` alone (as Synthea writes
-    ``Claim.insurance.coverage``)."""
+    """(payer name, is Medicare, why unread) from the visit's Claim coverage (a contained one
+    too), else the patient's Coverage, else the payer a Claim names by ``display`` alone (as
+    Synthea writes ``Claim.insurance.coverage``). ``why unread`` names a Coverage a Claim refers
+    to that is not in the record read (the payer is then unknown, not absent: contract §2); ""
+    otherwise."""
     coverage = None
     named = None  # (where, the display) of a Claim coverage given by display only
+    missing = ""
     for claim in claims:
         insurances = claim.get("insurance")
         if not isinstance(insurances, list):
@@ -30,7 +33,9 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
             found = index.by_key.get(index.key(reference) or "")
             where = f"Claim/{text(claim.get('id'))}.insurance[{position}]"
             if found is None:  # resolve notes a dangling reference
-                index.resolve(reference, where)
+                key, _ = index.resolve(reference, where)
+                if key and not missing:
+                    missing = f"{where} refers to {key}, which is not in the record read"
                 display = text(obj(reference).get("display")).strip()
                 if display and named is None and index.key(reference) is None:
                     named = (where, display)
@@ -46,10 +51,11 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
                 break
         else:
             if named is None:
-                return None, False
+                return None, False, missing
             where, display = named
             index.note(f"{where} names its payer only by display ({display!r}); read as the payer")
-            return display, _is_medicare_name(display, policy)
+            return display, _is_medicare_name(display, policy), ""
+
     names, types = coverage_plan(index, coverage)
     name = None
     for payor, payor_name in zip(seq(coverage.get("payor")), names, strict=True):
@@ -64,7 +70,7 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
             break
     if not medicare:
         medicare = _is_medicare_name(name or "", policy)
-    return name, medicare
+    return name, medicare, ""
 
 
 def _is_medicare_name(name: str, policy: Policy) -> bool:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from plugin.domain import Severity
-from plugin.rules.base import Issue, excess_units, rule, whole_lines
+from plugin.rules.base import NOTE, Issue, excess_units, rule, whole_lines
 from plugin.rules.context import Context
 
 CH5 = "CMS Claims Processing Manual ch.5 §20.2"
@@ -34,7 +34,7 @@ def _pool_note(ctx: Context) -> str:
     )
 
 
-@rule("units-exceed-time", Severity.ERROR, CH5, billing=True)
+@rule("units-exceed-time", Severity.ERROR, CH5, billing=True, needs=(*NOTE, "Procedure"))
 def units_exceed_time(ctx: Context) -> Iterator[Issue]:
     """A billed timed line has more units than the documented minutes support.
 
@@ -119,7 +119,13 @@ def under_8_minutes(ctx: Context) -> Iterator[Issue]:
             )
 
 
-@rule("missing-minutes", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E", billing=True)
+@rule(
+    "missing-minutes",
+    Severity.ERROR,
+    "CMS Benefit Policy Manual ch.15 §220.3 E",
+    billing=True,
+    needs=(*NOTE, "Procedure"),
+)
 def missing_minutes(ctx: Context) -> Iterator[Issue]:
     """A timed code is billed with neither its own minutes nor a documented total timed minutes.
 

@@ -41,6 +41,7 @@ TITLES = {
     "progress-report-overdue": "Progress report overdue",
     "poc-certified-late": "Plan of care certified late",
     "episode-unknown": "Plan of care or earlier visits could not be read",
+    "reading-incomplete": "Part of the chart could not be read: these checks were skipped",
     "kx-threshold-unknown": "No KX threshold for this year in the policy data",
 }
 
