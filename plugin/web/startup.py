@@ -116,7 +116,7 @@ def _storage(settings: Settings) -> Iterator[Check]:
     where = schema.describe(engine)
     engine.dispose()
     if found.empty:
-        yield Check(True, f"database {where}: new; serve makes its tables ({schema.head()})")
+        yield Check(True, f"database {where}: new (serve makes it at schema {schema.head()})")
     elif found.current:
         yield Check(True, f"database {where}: schema {found.revision} (current)")
     else:
