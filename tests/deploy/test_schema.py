@@ -6,17 +6,18 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-import subprocess
 import sys
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from click.testing import CliRunner
 
 import plugin
 import smart_launch
 from plugin import schema
+from plugin.cli import main
 from plugin.db import make_engine
 from plugin.tasks.store import TaskStore
 from plugin.web.sessions import SessionStore
@@ -131,14 +132,14 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path):
         TaskStore(url)
 
 
-def unitguard(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "plugin.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-    )
+def invoke(*args: str, env: dict):
+    """The `unitguard` command in this process, its umask (serve and db set 0077) restored."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        return CliRunner().invoke(main, list(args), env=env)
+    finally:
+        os.umask(mask)
 
 
 def test_db_status_and_upgrade_from_the_command_line(tmp_path):
@@ -146,21 +147,21 @@ def test_db_status_and_upgrade_from_the_command_line(tmp_path):
     data.mkdir(mode=0o700)
     legacy_database(data / "unitguard.sqlite")
     env = {"UNITGUARD_DATA_DIR": str(data)}
-    behind = unitguard("db", "status", env=env)
-    assert behind.returncode == 1 and "unitguard db upgrade" in behind.stdout
-    done = unitguard("db", "upgrade", env=env)
-    assert done.returncode == 0, done.stderr
+    behind = invoke("db", "status", env=env)
+    assert behind.exit_code == 1 and "unitguard db upgrade" in behind.stdout
+    done = invoke("db", "upgrade", env=env)
+    assert done.exit_code == 0, done.stderr
     assert done.stdout.strip().endswith(f"schema (none) -> {schema.head()}")
-    assert unitguard("db", "upgrade", env=env).stdout.strip().endswith("already current")
-    current = unitguard("db", "status", env=env)
-    assert current.returncode == 0 and "(current)" in current.stdout
+    assert invoke("db", "upgrade", env=env).stdout.strip().endswith("already current")
+    current = invoke("db", "status", env=env)
+    assert current.exit_code == 0 and "(current)" in current.stdout
     assert oct((data / "unitguard.sqlite").stat().st_mode & 0o777) == "0o600"
 
 
 def test_db_commands_need_a_database_named(tmp_path):
     env = {"UNITGUARD_DATA_DIR": "", "UNITGUARD_DATABASE_URL": ""}
-    found = unitguard("db", "upgrade", env=env)
-    assert found.returncode == 2
+    found = invoke("db", "upgrade", env=env)
+    assert found.exit_code == 2
     assert found.stderr.strip().splitlines() == [
         "unitguard: set UNITGUARD_DATA_DIR (the SQLite database in that folder) or "
         "UNITGUARD_DATABASE_URL (e.g. PostgreSQL) to name the database"

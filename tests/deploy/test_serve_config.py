@@ -19,26 +19,20 @@ from plugin.datadir import DataDirError, open_data_dir
 from plugin.web import create_app
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
-from tests.deploy.test_schema import legacy_database
+from tests.deploy.test_schema import invoke, legacy_database
 from tests.loopback import running_sandbox
 from tests.test_serve import free_port, serve_env, wait_healthy
 from tests.test_serve_gunicorn import Output, launch, stop
 from tests.web.conftest import FakeClock
 
 
-def serve(*args: str, env: dict, cwd=None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "plugin.cli", "serve", "--port", str(free_port()), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env={**os.environ, **env},
-    )
+def serve(*args: str, env: dict):
+    """`unitguard serve ARGS` in this process (what it refuses, it refuses before serving)."""
+    return invoke("serve", "--port", str(free_port()), *args, env=env)
 
 
-def refused(found: subprocess.CompletedProcess) -> str:
-    assert found.returncode == 2, found.stderr
+def refused(found) -> str:
+    assert found.exit_code == 2, found.output
     lines = found.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("unitguard: "), lines
     return lines[0]
@@ -112,7 +106,7 @@ def test_serve_check_passes_against_a_reachable_ehr_and_fails_against_a_dead_one
         )
         env = {**serve_env(tmp_path), "UNITGUARD_EHRS": str(ehrs)}
         good = serve("--check", env=env)
-    assert good.returncode == 0, good.stdout
+    assert good.exit_code == 0, good.stdout
     lines = good.stdout.strip().splitlines()
     assert all(line.startswith("ok ") for line in lines[:-1]) and lines[-1] == "all checks passed"
     text = good.stdout
@@ -123,7 +117,7 @@ def test_serve_check_passes_against_a_reachable_ehr_and_fails_against_a_dead_one
     # The same list once the sandbox is gone, and a key file that is not a key.
     key.write_text("not a key")
     bad = serve("--check", env=env)
-    assert bad.returncode == 2
+    assert bad.exit_code == 2
     failed = [line for line in bad.stdout.splitlines() if line.startswith("FAIL")]
     assert len(failed) == 3, bad.stdout
     assert "cannot read the SMART configuration" in failed[0]
