@@ -20,7 +20,7 @@ import socket
 import time
 from functools import partial
 
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 
 HEAD_END = b"\r\n\r\n"
 MAX_HEAD = 64 * 1024  # more than gunicorn's own limits allow: its parser then answers 4xx
@@ -84,6 +84,10 @@ class RequestBufferingWorker(ThreadWorker):
             self._drop(conn)
             return
         conn.received += data
+        self._examine(conn)
+
+    def _examine(self, conn: TConn) -> None:
+        """Dispatch the request once its head, and a small body, are all in."""
         if conn.needed is None:
             end = conn.received.find(HEAD_END)
             if end < 0:
@@ -96,9 +100,25 @@ class RequestBufferingWorker(ThreadWorker):
                 return
             conn.needed = end + len(HEAD_END) + length
             conn.timeout = time.monotonic() + self.body_timeout  # the body's own time
-
         if len(conn.received) >= conn.needed:
             self._dispatch(conn)
+
+    def finish_request(self, conn: TConn, fs) -> None:
+        """gthread hands a kept-alive connection whose next request already started arriving
+        straight back to a thread, which would block on the rest: read it in the poller too."""
+        try:
+            keep = False if fs.cancelled() else fs.result()
+        except Exception:  # noqa: BLE001 - gthread's own finish_request handles the failure
+            keep = False
+        if keep and keep is not _DEFER and self.alive and conn.parser is not None:
+            ahead = conn.parser.unreader.take_buffered()
+            if ahead:
+                conn.sock.setblocking(False)
+                self._wait_for_request(conn)
+                conn.received += ahead
+                self._examine(conn)
+                return
+        super().finish_request(conn, fs)
 
     def _dispatch(self, conn: TConn) -> None:
         """Hand the connection, with what was read, to a pool thread."""

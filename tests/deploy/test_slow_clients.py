@@ -108,3 +108,21 @@ def test_a_body_sent_in_pieces_reaches_the_app_whole(one_thread):
             answer += chunk
     # The Task API answers (it needs a token): the request arrived whole and was handled.
     assert answer.split(b" ", 2)[1] in (b"401", b"403", b"405")
+
+
+def test_a_request_pipelined_behind_another_and_left_unfinished_holds_no_thread(one_thread):
+    """The first request is answered; the second, started in the same packet and never
+    finished, waits in the poller (gthread would hand it straight back to the thread)."""
+    port = one_thread
+    held = []
+    try:
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(HEAD + b"\r\n" + HEAD)  # a whole request, then half of the next
+            sock.settimeout(10)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            held.append(sock)
+        assert [healthz(port) for _ in range(5)] == [200] * 5
+    finally:
+        for sock in held:
+            sock.close()
