@@ -1,4 +1,5 @@
-"""The Flask application factory (gunicorn: ``gunicorn 'plugin.web:create_app()'``)."""
+"""The Flask application factory; ``unitguard serve`` builds it once and serves it under gunicorn
+(``plugin.serving``), after the checks of ``plugin.web.startup``."""
 
 from __future__ import annotations
 

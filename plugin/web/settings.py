@@ -14,7 +14,6 @@ from plugin.errors import PluginError
 
 # The three variables that once named a database per store: retired, one database holds them all.
 RETIRED = ("UNITGUARD_TASK_DB", "UNITGUARD_OUTBOX_DB", "UNITGUARD_SESSION_DB")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 class SettingsError(PluginError):
