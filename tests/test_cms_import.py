@@ -17,7 +17,7 @@ from plugin.policy.mue_file import import_mue_file
 from plugin.policy.ncci import import_ptp_file
 from plugin.policy.show import describe, in_force
 from plugin.review import review_bundle
-from plugin.synthetic import VisitBuilder
+from plugin.synthetic.visit import VisitBuilder
 
 DATA = Path(__file__).parent / "data" / "cms"
 MUE = DATA / "MCR_MUE_PractitionerServices_Eff_07-01-2026.excerpt.csv"
