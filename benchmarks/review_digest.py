@@ -105,6 +105,7 @@ def explain(before: dict, after: dict, changed: list[str]) -> None:
     from collections import Counter, defaultdict
 
     per_rule: dict[str, Counter] = defaultdict(Counter)
+    audit: dict[str, tuple[int, int]] = {}  # rule -> findings.csv rows before, after
     other: Counter = Counter()
     examples: dict[tuple[str, str], str] = {}
     for name in changed:
@@ -118,8 +119,7 @@ def explain(before: dict, after: dict, changed: list[str]) -> None:
                 gone = Counter(map(tuple, old_rules.get(rule, ())))
                 came = Counter(map(tuple, new_rules.get(rule, ())))
                 if gone != came:
-                    per_rule[rule]["audit rows before"] += sum(gone.values())
-                    per_rule[rule]["audit rows after"] += sum(came.values())
+                    audit[rule] = (sum(gone.values()), sum(came.values()))
             continue
         if not isinstance(old, dict) or not isinstance(new, dict):
             other["new or unreadable report"] += 1
@@ -143,6 +143,8 @@ def explain(before: dict, after: dict, changed: list[str]) -> None:
             f"{how} {examples[(rule, how)]}" for how in sorted(counts) if (rule, how) in examples
         )
         print(f"  {rule}: {parts}{eg if (rule, next(iter(counts))) in examples else ''}")
+    for rule, (was, now) in sorted(audit.items()):
+        print(f"  audit/findings.csv {rule}: {was} rows before, {now} after")
     for key, n in sorted(other.items()):
         eg = examples.get(("key", key))
         print(f"  other key {key}: {n} report(s){f'; e.g. {eg}' if eg else ''}")
