@@ -128,6 +128,7 @@ class PhraseMatcher:
         self._patterns: dict[str, re.Pattern[str]] = {}  # by list name, compiled when first used
         self._goals = _span_finder(policy, GOAL)
         self._goal_outcomes = _span_finder(policy, GOAL_OUTCOME)
+        self._goal_words = _last_words(policy.phrase_lists.get(GOAL))
 
     def clauses(self, text: str) -> list[str]:
         """The text normalised, as one string whose clause breaks are newlines.
@@ -208,8 +209,13 @@ class PhraseMatcher:
         the end of its sentence ("Goal: ambulate community distances without loss of balance in
         6 weeks" states no response, technique or deficit of the session). A goal phrase with a
         result word just before or after it ("goal met", "met STG 1") is kept: it reports.
-        Linear in the text: the sentence ends searched never overlap, and each goal phrase looks
-        only at the result words nearest before and after it."""
+        A text holding none of the words a goal phrase ends with is returned as it is (most
+        notes: the phrase lists normalise it when they read it). Linear in the text: the
+        sentence ends searched never overlap, and each goal phrase looks only at the result
+        words nearest before and after it."""
+        lowered = text.lower()
+        if not any(word in lowered for word in self._goal_words):
+            return text
         norm = normalise(text)
         goals = self._goals(norm)
         if not goals:
@@ -225,6 +231,21 @@ class PhraseMatcher:
             at = stop.start() if stop else len(norm)
         kept.append(norm[at:])
         return "".join(kept)
+
+
+def _last_words(plist: PhraseList | None) -> tuple[str, ...]:
+    """The words a match of the list can end with (each phrase's last alternatives, '*' and
+    '~N' read as the syntax says): a text holding none of them as a substring has no match."""
+    if plist is None:
+        return ()
+    words = set()
+    for phrase in plist.phrases:
+        right = re.split(r"\s+~\d+\s+", phrase.strip())[-1]
+        for alternative in right.split("|"):
+            found = _NON_WORD.sub(" ", alternative.replace("*", " ")).split()
+            if found:
+                words.add(found[-1])
+    return tuple(sorted(words))
 
 
 # How far (in characters) a result word may stand from a goal phrase and still be read as its

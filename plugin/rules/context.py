@@ -200,7 +200,7 @@ class Context:
 
     @cached_property
     def visit_note_read(self) -> str:
-        """The visit note as the documentation rules read it: normalised, goals left out."""
+        """The visit note as the documentation rules read it: its goal statements left out."""
         return self.matcher.without_goals(self.visit.note_text)
 
     def documentation(self, service: Service) -> tuple[str, ...]:

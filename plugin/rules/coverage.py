@@ -166,5 +166,5 @@ def _day_notes(ctx: Context) -> list[str]:
 
 def _names(code: str, texts: list[str]) -> bool:
     """Whether a text names the code itself ("G0283 x1")."""
-    wanted = re.compile(rf"\b{re.escape(code.lower())}\b")
+    wanted = re.compile(rf"\b{re.escape(code)}\b", re.IGNORECASE)
     return any(wanted.search(t) for t in texts)

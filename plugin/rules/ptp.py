@@ -21,14 +21,19 @@ def _same_day_lines(ctx: Context) -> list[BilledLine]:
     ]
 
 
-def _billed_pairs(ctx: Context) -> Iterator[tuple[PtpEdit, BilledLine]]:
+def _billed_pairs(ctx: Context) -> list[tuple[PtpEdit, BilledLine]]:
     """Each PTP edit in force on the date whose two codes were billed that day, with each of
-    this visit's lines of its column-two code (the code the edit denies)."""
-    codes = {line.code for line in _same_day_lines(ctx)}
-    edits = ctx.policy.ptp_edits_for(ctx.visit.day)
-    for col1, col2 in sorted((one, two) for one in codes for two in codes if (one, two) in edits):
-        for line in ctx.lines_of(col2):
-            yield edits[col1, col2], line
+    this visit's lines of its column-two code (the code the edit denies); once per review (both
+    rules on the pairs read it)."""
+    found = ctx.memo.get("ptp-pairs")
+    if found is None:
+        codes = {line.code for line in _same_day_lines(ctx)}
+        edits = ctx.policy.ptp_edits_for(ctx.visit.day)
+        pairs = sorted((one, two) for one in codes for two in codes if (one, two) in edits)
+        found = ctx.memo["ptp-pairs"] = [
+            (edits[col1, col2], line) for col1, col2 in pairs for line in ctx.lines_of(col2)
+        ]
+    return found
 
 
 @rule("missing-distinct-modifier", Severity.ERROR, PTP, billing=True)
