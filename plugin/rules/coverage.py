@@ -1,5 +1,5 @@
-"""Rules on what can be paid at all: untimed units, codes a payer does not pay, and minutes
-furnished by someone who is not a qualified professional."""
+"""Rules on what can be paid at all: untimed units, codes a payer does not pay, minutes
+furnished by someone who is not a qualified professional, and untimed codes nothing documents."""
 
 from __future__ import annotations
 
