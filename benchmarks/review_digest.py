@@ -9,7 +9,9 @@ episodes are read from patient-wide indexes). Each report is rendered as the con
     python benchmarks/review_digest.py --write /tmp/before.json   # on the old code
     python benchmarks/review_digest.py --check /tmp/before.json   # on the new: exit 1 on a change
 
-``--check`` names the first differing report and the keys that differ.
+``--check`` names the first differing report and the keys that differ; with ``--explain`` it
+accounts for every changed report instead: per rule, the reports where its findings appeared,
+disappeared or changed (message, fix, evidence or money), and the other keys that changed.
 """
 
 from __future__ import annotations
@@ -78,6 +80,76 @@ def corpus(visits: int, audit_visits: int) -> dict[str, object]:
     return out
 
 
+def _by_rule(report: object) -> dict[str, list]:
+    found: dict[str, list] = {}
+    if isinstance(report, dict):
+        for finding in report.get("findings", ()):
+            found.setdefault(finding["rule"], []).append(finding)
+    return found
+
+
+def _audit_rows(rows: list) -> dict[str, list]:
+    """findings.csv rows (value tuples in FINDING_FIELDS order) by their rule."""
+    from plugin.batch.passes import FINDING_FIELDS
+
+    at = list(FINDING_FIELDS).index("rule")
+    found: dict[str, list] = {}
+    for row in rows or ():
+        found.setdefault(row[at], []).append(row)
+    return found
+
+
+def explain(before: dict, after: dict, changed: list[str]) -> None:
+    """Account for every changed report: per rule, where its findings appeared, disappeared or
+    changed; then the other keys that changed (services, money, verdict, notes)."""
+    from collections import Counter, defaultdict
+
+    per_rule: dict[str, Counter] = defaultdict(Counter)
+    audit: dict[str, tuple[int, int]] = {}  # rule -> findings.csv rows before, after
+    other: Counter = Counter()
+    examples: dict[tuple[str, str], str] = {}
+    for name in changed:
+        old, new = before.get(name), after.get(name)
+        if name.startswith("audit/"):
+            if name != "audit/findings.csv":
+                other[name] += 1
+                continue
+            old_rules, new_rules = _audit_rows(old), _audit_rows(new)
+            for rule in sorted(set(old_rules) | set(new_rules)):
+                gone = Counter(map(tuple, old_rules.get(rule, ())))
+                came = Counter(map(tuple, new_rules.get(rule, ())))
+                if gone != came:
+                    audit[rule] = (sum(gone.values()), sum(came.values()))
+            continue
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            other["new or unreadable report"] += 1
+            continue
+        old_rules, new_rules = _by_rule(old), _by_rule(new)
+        for rule in sorted(set(old_rules) | set(new_rules)):
+            was, now = old_rules.get(rule, []), new_rules.get(rule, [])
+            if was == now:
+                continue
+            how = "appeared" if not was else "disappeared" if not now else "changed"
+            per_rule[rule][how] += 1
+            examples.setdefault((rule, how), name)
+        for key in sorted(set(old) | set(new)):
+            if key != "findings" and old.get(key) != new.get(key):
+                other[key] += 1
+                examples.setdefault(("key", key), name)
+    print(f"{len(changed)} of {len(after)} reports changed")
+    for rule, counts in sorted(per_rule.items()):
+        parts = ", ".join(f"{how} in {n}" for how, n in sorted(counts.items()))
+        eg = "; e.g. " + ", ".join(
+            f"{how} {examples[(rule, how)]}" for how in sorted(counts) if (rule, how) in examples
+        )
+        print(f"  {rule}: {parts}{eg if (rule, next(iter(counts))) in examples else ''}")
+    for rule, (was, now) in sorted(audit.items()):
+        print(f"  audit/findings.csv {rule}: {was} rows before, {now} after")
+    for key, n in sorted(other.items()):
+        eg = examples.get(("key", key))
+        print(f"  other key {key}: {n} report(s){f'; e.g. {eg}' if eg else ''}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visits", type=int, default=2000)
@@ -85,6 +157,7 @@ def main() -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", type=Path, help="save the reports here")
     group.add_argument("--check", type=Path, help="compare with reports saved by --write")
+    parser.add_argument("--explain", action="store_true", help="with --check: account by rule")
     args = parser.parse_args()
     reports = json.loads(json.dumps(corpus(args.visits, args.audit_visits)))
     digest = hashlib.sha256(json.dumps(reports, sort_keys=True).encode()).hexdigest()
@@ -99,6 +172,9 @@ def main() -> None:
     if not changed:
         print(f"{len(reports)} reports identical, digest {digest[:16]}")
         return
+    if args.explain:
+        explain(before, reports, changed)
+        sys.exit(1)
     first = changed[0]
     old, new = before.get(first), reports.get(first)
     keys = (

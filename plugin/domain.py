@@ -63,7 +63,7 @@ class Service:
     reasons: tuple[str, ...] = ()  # texts of the Conditions in reasonReference
     goal_refs: tuple[str, ...] = ()  # "Goal/x" from the pertainsToGoal extension
     # Seconds that count toward units: the documented time less any minute already counted for
-    # an earlier timed service, group therapy or a supervised modality (None: not documented).
+    # an earlier timed service, group therapy or an evaluation (None: not documented).
     seconds: float | None = None
     minutes_from: str = "period"  # period | duration | procedure note | visit note
     # Worked out from the performers once, when the Service is made (rules ask many times):

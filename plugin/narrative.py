@@ -9,6 +9,7 @@ not documentation of the session either: "will add perturbation", "to improve ba
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ _CLAUSE_SPLIT = re.compile(
 )
 HYPOTHETICAL = "hypothetical"  # list: phrases making the words just after them a plan or purpose
 HYPOTHETICAL_AFTER = "hypothetical_after"  # list: phrases making the clause before them a plan
+GOAL = "goal_statement"  # list: phrases opening a goal statement, which runs to its sentence's end
+GOAL_OUTCOME = "goal_outcome"  # list: words beside a goal phrase that report its result instead
+_SENTENCE_END = re.compile(r"[.;!?\n]")
 _NON_WORD = re.compile(r"[^a-z0-9* ]+")
 _SPACES = re.compile(r"\s+")
 _GAP = r"[^\S\n]+"  # spaces inside a phrase; a newline is a clause break, never crossed
@@ -122,6 +126,9 @@ class PhraseMatcher:
         self._plan_before = _span_finder(policy, HYPOTHETICAL)
         self._plan_after = _span_finder(policy, HYPOTHETICAL_AFTER)
         self._patterns: dict[str, re.Pattern[str]] = {}  # by list name, compiled when first used
+        self._goals = _span_finder(policy, GOAL)
+        self._goal_outcomes = _span_finder(policy, GOAL_OUTCOME)
+        self._goal_words = _last_words(policy.phrase_lists.get(GOAL))
 
     def clauses(self, text: str) -> list[str]:
         """The text normalised, as one string whose clause breaks are newlines.
@@ -196,6 +203,73 @@ class PhraseMatcher:
     def label(self, name: str) -> str:
         plist = self._lists.get(name)
         return plist.label if plist and plist.label else name
+
+    def without_goals(self, text: str) -> str:
+        """The text normalised, each goal statement left out: from a phrase of the goal list to
+        the end of its sentence ("Goal: ambulate community distances without loss of balance in
+        6 weeks" states no response, technique or deficit of the session). A goal phrase with a
+        result word just before or after it ("goal met", "met STG 1") is kept: it reports.
+        A text holding none of the words a goal phrase ends with is returned as it is (most
+        notes: the phrase lists normalise it when they read it). Linear in the text: the
+        sentence ends searched never overlap, and each goal phrase looks only at the result
+        words nearest before and after it."""
+        lowered = text.lower()
+        if not any(word in lowered for word in self._goal_words):
+            return text
+        norm = normalise(text)
+        goals = self._goals(norm)
+        if not goals:
+            return norm
+        outcomes = self._goal_outcomes(norm)
+        starts = [o_start for o_start, _ in outcomes]
+        kept, at = [], 0
+        for start, end in goals:
+            if start < at or _beside(norm, outcomes, starts, start, end):
+                continue
+            stop = _SENTENCE_END.search(norm, end)
+            kept.append(norm[at:start])
+            at = stop.start() if stop else len(norm)
+        kept.append(norm[at:])
+        return "".join(kept)
+
+
+def _last_words(plist: PhraseList | None) -> tuple[str, ...]:
+    """The words a match of the list can end with (each phrase's last alternatives, '*' and
+    '~N' read as the syntax says): a text holding none of them as a substring has no match."""
+    if plist is None:
+        return ()
+    words = set()
+    for phrase in plist.phrases:
+        right = re.split(r"\s+~\d+\s+", phrase.strip())[-1]
+        for alternative in right.split("|"):
+            found = _NON_WORD.sub(" ", alternative.replace("*", " ")).split()
+            if found:
+                words.add(found[-1])
+    return tuple(sorted(words))
+
+
+# How far (in characters) a result word may stand from a goal phrase and still be read as its
+# result: a few words at most, so no word count ever slices more than this.
+_BESIDE_CHARS = 40
+
+
+def _beside(
+    text: str, spans: tuple[tuple[int, int], ...], starts: list[int], start: int, end: int
+) -> bool:
+    """Whether one of the (sorted, non-overlapping) spans ends within one word before
+    text[start:end] or starts within two words after it."""
+    after = bisect.bisect_left(starts, end)
+    if after < len(spans):
+        o_start = spans[after][0]
+        if o_start - end <= _BESIDE_CHARS and len(text[end:o_start].split()) <= 2:
+            return True
+    before = bisect.bisect_left(starts, start) - 1
+    if before >= 0:
+        o_end = spans[before][1]
+        gap = start - o_end
+        if 0 <= gap <= _BESIDE_CHARS and len(text[o_end:start].split()) <= 1:
+            return True
+    return False
 
 
 # The words of a lower-cased text as ``normalise`` and then _NON_WORD leave them: the runs of

@@ -1,8 +1,8 @@
 """Synthetic FHIR Bulk Data NDJSON with known injected defects (``unitguard synth``).
 
 Each visit is a clean baseline (CMS worked example 1: 97112 24 min + 97110 23 min, billed 2 + 1
-with GP, everything documented); at the defect rate one defect is injected and recorded in
-truth.csv, so precision and recall of each rule can be measured.
+with GP, everything documented); at the defect rate one defect (``plugin.batch.defects``) is
+injected and recorded in truth.csv, so precision and recall of each rule can be measured.
 
 The clinic is scheduled like a real one: teams of a PT with a PTA, OT, OTA and SLP (about one
 team per 1,500 visits, a year's caseload), each PT seeing at most ten patients a day in hourly
@@ -15,161 +15,18 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
 
+from plugin.batch.defects import DEFECTS, HISTORY
 from plugin.synthetic.ids import unique_ids
 from plugin.synthetic.visit import VisitBuilder, clean_visit
 
-
-def _units(b: VisitBuilder) -> None:
-    b.claim_items[0]["quantity"]["value"] = 4
+__all__ = ["DEFECTS", "HISTORY", "encounters_written", "generate"]
 
 
-def _no_gp(b: VisitBuilder) -> None:
-    b.claim_items[0]["modifier"] = []
-
-
-def _overlap(b: VisitBuilder) -> None:
-    proc = next(
-        e["resource"]
-        for e in b.entries
-        if e["resource"]["resourceType"] == "Procedure"
-        and e["resource"]["code"]["coding"][0]["code"] == "97110"
-    )
-    # 97110 starts inside 97112's minutes and runs on: 10 minutes charted twice, while the
-    # minutes counted once (24 + 23) and so the units stay as billed: only its rule fires.
-    proc["performedPeriod"] = {"start": b.at("09:14"), "end": b.at("09:47")}
-
-
-def _unsigned(b: VisitBuilder) -> None:
-    for e in b.entries:
-        if e["resource"]["resourceType"] == "DocumentReference":
-            e["resource"]["docStatus"] = "preliminary"
-            e["resource"].pop("authenticator", None)
-
-
-def _total_time(b: VisitBuilder) -> None:
-    b.encounter["length"]["value"] = 30
-
-
-def _assistant(b: VisitBuilder) -> None:
-    """97110 furnished by the PTA alone, billed without CQ."""
-    for e in b.entries:
-        resource = e["resource"]
-        if resource["resourceType"] == "Procedure" and resource["code"]["coding"][0]["code"] == (
-            "97110"
-        ):
-            resource["performer"] = [{"actor": {"reference": "Practitioner/pta"}}]
-
-
-def _kx(b: VisitBuilder) -> None:
-    """Earlier claims this year (their encounters before the export), which the payer allowed
-    $2,600 for (a ClaimResponse), pass the KX threshold: the running total counts allowed
-    amounts, not charges."""
-    earlier = f"{b.day[:4]}-01-02"
-    b.line("97112", 40, amount=4000.0, encounter="enc-0", day=earlier, allowed=2600.0)
-
-
-def _no_total_time(b: VisitBuilder) -> None:
-    b.encounter.pop("length", None)
-
-
-def _unmeasurable_goals(b: VisitBuilder) -> None:
-    for e in b.entries:
-        if e["resource"]["resourceType"] == "Goal":
-            e["resource"].pop("target", None)
-
-
-def _no_measure_today(b: VisitBuilder) -> None:
-    b.entries = [
-        e
-        for e in b.entries
-        if not (e["resource"]["resourceType"] == "Observation" and "encounter" in e["resource"])
-    ]
-
-
-def _wrong_discipline(b: VisitBuilder) -> None:
-    """The PT's 97112 billed with GO (occupational therapy)."""
-    b.claim_items[0]["modifier"] = [{"coding": [{"code": "GO"}]}]
-
-
-def _under_billed(b: VisitBuilder) -> None:
-    b.claim_items[0]["quantity"]["value"] = 1
-
-
-def _review_threshold(b: VisitBuilder) -> None:
-    """Earlier claims (allowed $2,950, KX) plus this visit pass $3,000; every line carries KX."""
-    for item in b.claim_items:
-        item["modifier"].append({"coding": [{"code": "KX"}]})
-    b.line(
-        "97112",
-        40,
-        mods=("GP", "KX"),
-        amount=4500.0,
-        encounter="enc-0",
-        day=f"{b.day[:4]}-01-02",
-        allowed=2950.0,
-    )
-
-
-def _certification_lapsed(b: VisitBuilder) -> None:
-    """The plan of care began 45 days before the visit and no physician/NPP ever signed it."""
-    day = datetime.fromisoformat(b.day).date()
-    for e in b.entries:
-        plan = e["resource"]
-        if plan["resourceType"] == "CarePlan":
-            plan.pop("contributor", None)
-            plan.pop("created", None)
-            start = day - timedelta(days=45)
-            plan["period"] = {
-                "start": start.isoformat(),
-                "end": (day + timedelta(days=30)).isoformat(),
-            }
-
-
-def _report_overdue(b: VisitBuilder) -> None:
-    """Ten earlier treatment days of the same episode (written by ``generate`` as clean
-    visits of their own) and no progress report: this visit is the 11th treatment day. The
-    plan of care, certified on its first day, starts with the first of them."""
-    day = datetime.fromisoformat(b.day).date()
-    for e in b.entries:
-        plan = e["resource"]
-        if plan["resourceType"] == "CarePlan":
-            start = (day - timedelta(days=max(HISTORY["progress-report-overdue"]))).isoformat()
-            plan["period"] = {"start": start, "end": (day + timedelta(days=40)).isoformat()}
-            plan["created"] = start
-
-
-# Earlier treatment days a defect needs: (days before the visit) for each earlier clean visit.
-HISTORY = {"progress-report-overdue": tuple(range(2, 22, 2))}
-
-
-def _concurrent(b: VisitBuilder) -> None:
-    """Scheduled into another patient's slot of the same therapist (see ``generate``)."""
-
-
-DEFECTS: dict[str, Callable[[VisitBuilder], None]] = {
-    "units-exceed-time": _units,
-    "missing-discipline-modifier": _no_gp,
-    "minutes-overlap": _overlap,
-    "doc-unsigned": _unsigned,
-    "total-time-mismatch": _total_time,
-    "missing-assistant-modifier": _assistant,
-    "missing-kx": _kx,
-    "concurrent-therapy-overlap": _concurrent,
-    "poc-not-certified": _certification_lapsed,
-    "progress-report-overdue": _report_overdue,
-    "doc-no-total-time": _no_total_time,
-    "doc-no-functional-goal": _unmeasurable_goals,
-    "doc-no-objective-measure": _no_measure_today,
-    "discipline-modifier-mismatch": _wrong_discipline,
-    "units-under-billed": _under_billed,
-    "targeted-review-threshold": _review_threshold,
-}
 VISITS_PER_TEAM = 1500
 SLOTS_PER_DAY = 10
 ROLE_IDS = ("pt", "pta", "ot", "ota", "slp", "md")

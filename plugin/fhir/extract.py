@@ -181,7 +181,7 @@ def build_visit(
         method=chosen,
         other_lines=tuple(other_lines),
         earlier_visits=tuple(earlier_visits(index, patient, encounter, day, policy)),
-        spend=visit_spend(index, policy, patient, claims, medicare, day),
+        spend=visit_spend(index, policy, patient, claims, medicare, day, payer),
         notes=tuple(index.notes),
         stated_timed_minutes=stated_timed,
         same_day=tuple(same_day),

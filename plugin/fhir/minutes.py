@@ -130,7 +130,9 @@ def _no_timed_overlap(services: list[Service], policy: Policy) -> bool:
 def count_once(services: list[Service], policy: Policy) -> list[Service]:
     """Each minute counted for one timed code only (contract §2, rules minutes-overlap,
     group-overlap, untimed-overlap): a timed service's counted seconds leave out what an
-    earlier-starting timed service, group therapy or a supervised modality already covers."""
+    earlier-starting timed service, group therapy or an evaluation already covers. A supervised
+    modality or unattended e-stim running meanwhile takes nothing away (contract §3,
+    untimed-overlap, changed 2026-12-07)."""
     timed, group, untimed_exclusive = policy.timed, policy.group, policy.untimed_exclusive
     periods = []  # the timed services' periods, while nothing else is to be left out
     for service in services:

@@ -54,12 +54,15 @@ def visit_spend(
     claims: list[dict],
     medicare: bool,
     day: date | None = None,
+    payer: str | None = None,
 ) -> Spend | None:
-    """The Spend of a Medicare visit (None for other payers: the KX rules do not read it)."""
+    """The Spend of a Medicare visit (None for other payers: the KX rules do not read it). A
+    Medicare Advantage plan's spend is read only when the payer table says the plan applies the
+    KX threshold (``kx = true``)."""
     if not medicare:
         return None
     advantage = _advantage(index, policy, patient, claims)
-    if advantage:
+    if advantage and not policy.kx_for_advantage(payer):
         return Spend(medicare_advantage=advantage)
     key = ("spend", patient, id(policy))  # read once per patient: an audit has a year of visits
     found = index.memo.get(key)
@@ -73,7 +76,7 @@ def visit_spend(
                 f"{line.ref} ({line.code}) has no payer-allowed amount and no fee schedule "
                 f"amount for its date; the KX running total counts {how}"
             )
-    return Spend(lines=lines, reported=reported)
+    return Spend(lines=lines, reported=reported, medicare_advantage=advantage)
 
 
 def _counts_by(line: SpendLine, day: date | None) -> bool:

@@ -30,6 +30,7 @@ from plugin.policy.model import (
     Policy,
     Provenance,
     PtpEdit,
+    ReevaluationSchedule,
 )
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -186,6 +187,39 @@ def _ptp_source(folder: Path) -> str:
     return str(entry.get("source") or IMPORTED_PTP)
 
 
+def _issue_23(codes: dict, narrative: dict, payers: dict) -> dict:
+    """The evaluation codes, the re-evaluation schedule, what documents each untimed code and the
+    Medicare Advantage plans that apply KX (codes.toml, narrative.toml, payers.toml)."""
+    table = codes.get("evaluations", {})
+    evaluations = {
+        str(code): discipline for discipline in ("PT", "OT") for code in table.get(discipline, ())
+    }
+    lists = narrative.get("lists", {})
+    documentation = {
+        str(code): str(name) for code, name in narrative.get("untimed_documentation", {}).items()
+    }
+    for code, name in documentation.items():
+        if name not in lists:
+            raise PolicyError(
+                f"narrative.toml untimed_documentation: {code} names {name!r}, not a phrase list"
+            )
+    try:
+        schedule = ReevaluationSchedule(
+            int(table.get("schedule_repeats", 3)), int(table.get("schedule_slack_days", 3))
+        )
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(f"codes.toml [evaluations]: {exc}") from exc
+    return {
+        "evaluations": evaluations,
+        "reevaluations": frozenset(str(c) for c in table.get("reevaluations", ())),
+        "reevaluation_schedule": schedule,
+        "untimed_documentation": documentation,
+        "kx_advantage_payers": tuple(
+            str(p["match"]).lower() for p in payers.get("payer", ()) if p.get("kx") is True
+        ),
+    }
+
+
 @lru_cache(maxsize=8)
 def load_policy(policy_dir: str | None = None) -> Policy:
     """Build the Policy from the shipped data plus an organisation's imported PTP edits."""
@@ -269,6 +303,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
         },
         mue=tuple(sorted(cms.mue, key=lambda m: m.effective_from)),
         cms_versions=tuple(cms.versions),
+        **_issue_23(codes, narrative, payers),
         kx_modifier=str(kx["kx_modifier"]),
         kx_years=kx_years,
         review_threshold=float(kx["review_threshold"]),

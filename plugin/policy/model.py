@@ -74,6 +74,15 @@ class KxYear:
 
 
 @dataclass(frozen=True, slots=True)
+class ReevaluationSchedule:
+    """When re-evaluations recur on a schedule: this one and the ``repeats - 1`` billed before it
+    are the same number of days apart each time, give or take ``slack_days``."""
+
+    repeats: int
+    slack_days: int
+
+
+@dataclass(frozen=True, slots=True)
 class PhraseList:
     name: str
     phrases: tuple[str, ...]
@@ -273,6 +282,16 @@ class Policy:
     not_paid_statuses: dict[str, str] = field(default_factory=dict)
     mue: tuple[MueVersion, ...] = ()
     cms_versions: tuple[CmsVersion, ...] = ()
+    # Issue 23: the evaluation codes by discipline (code -> PT / OT), the re-evaluations and when
+    # they recur on a schedule, the phrase list that documents each untimed code, and the
+    # Medicare Advantage plans that apply the KX threshold (payer-table matches with kx = true).
+    evaluations: dict[str, str] = field(default_factory=dict)
+    reevaluations: frozenset[str] = frozenset()
+    reevaluation_schedule: ReevaluationSchedule = field(
+        default_factory=lambda: ReevaluationSchedule(3, 3)
+    )
+    untimed_documentation: dict[str, str] = field(default_factory=dict)
+    kx_advantage_payers: tuple[str, ...] = ()
     # timed | untimed, formed once (rules and the reader ask for it per line and procedure).
     _therapy_codes: frozenset[str] = field(
         default=frozenset(), init=False, repr=False, compare=False
@@ -329,6 +348,12 @@ class Policy:
 
     def _status_why(self, status: str) -> str:
         return f"its fee schedule status is {status} ({self.not_paid_statuses[status]})"
+
+    def kx_for_advantage(self, payer: str | None) -> bool:
+        """Whether a Medicare Advantage plan of this payor name applies the KX threshold (the
+        payer table says ``kx = true`` for an entry whose match is in the name)."""
+        name = (payer or "").lower()
+        return bool(name) and any(needle in name for needle in self.kx_advantage_payers)
 
     def method_for_payer(self, payer: str | None) -> str:
         name = (payer or "").lower()

@@ -201,22 +201,37 @@ class Context:
         return prices[0] if prices else None
 
     @cached_property
+    def visit_note_read(self) -> str:
+        """The visit note as the documentation rules read it: its goal statements left out."""
+        return self.matcher.without_goals(self.visit.note_text)
+
+    def documentation(self, service: Service) -> tuple[str, ...]:
+        """What documents a service, each text read on its own and without its goal statements
+        (a goal states no response, technique or deficit of the session): its own note, its
+        reasons and the visit note."""
+        own = tuple(self.matcher.without_goals(t) for t in (service.note, *service.reasons))
+        return (*own, self.visit_note_read)
+
+    @cached_property
     def documented_items(self) -> list[DocumentedItem]:
         items = []
         for service in self.visit.services:
             if service.code in self.policy.documented:
                 # The visit note is one shared string: its scans are cached once per visit,
                 # not repeated (and copied) for each of thousands of services.
-                texts = (service.note, *service.reasons, self.visit.note_text)
                 items.append(
                     DocumentedItem(
-                        service.code, service.ref, service.note, texts, service.goal_refs
+                        service.code,
+                        service.ref,
+                        service.note,
+                        self.documentation(service),
+                        service.goal_refs,
                     )
                 )
         performed = {s.code for s in self.visit.services}
         for code in sorted(self.policy.documented & set(self.billed_units) - performed):
             items.append(
-                DocumentedItem(code, self.visit.encounter, "", (self.visit.note_text,), ())
+                DocumentedItem(code, self.visit.encounter, "", (self.visit_note_read,), ())
             )
         return items
 

@@ -1,12 +1,13 @@
-"""Rules on what can be paid at all: untimed units, codes a payer does not pay, and minutes
-furnished by someone who is not a qualified professional."""
+"""Rules on what can be paid at all: untimed units, codes a payer does not pay, minutes
+furnished by someone who is not a qualified professional, and untimed codes nothing documents."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from plugin.domain import Severity
-from plugin.rules.base import Issue, excess_units, rule, whole_lines
+from plugin.rules.base import NOTE, Issue, excess_units, rule, whole_lines
 from plugin.rules.context import Context
 
 
@@ -110,3 +111,61 @@ def unqualified_performer(ctx: Context) -> Iterator[Issue]:
             evidence=tuple(s.ref for s in unqualified),
             at_risk=whole_lines(ctx.lines_of(code)) if not qualified else (),
         )
+
+
+@rule(
+    "untimed-undocumented",
+    Severity.ERROR,
+    "CMS Benefit Policy Manual ch.15 §220.3 E (each intervention identified, timed and untimed)",
+    billing=True,
+    needs=(*NOTE, "Procedure"),
+)
+def untimed_undocumented(ctx: Context) -> Iterator[Issue]:
+    """An untimed code is billed with nothing performed or documented for it that day.
+
+    Every treatment note must identify "each specific intervention/modality provided and
+    billed, for both timed and untimed codes, in language that can be compared with the
+    billing on the claim". An untimed code (a supervised modality, unattended e-stim, group
+    therapy, an evaluation) has no minutes to check, so its documentation is all there is: it
+    is documented by a Procedure of the code at this visit or another visit of the day, or by
+    a note of the visit that names the code or the service (the phrase list for the code in
+    the policy data: "moist hot pack", "IFC", "re-evaluation"; "e-stim deferred" does not count).
+    Source: CMS Benefit Policy Manual ch.15 §220.3 E (treatment note: identification of each
+    intervention billed, timed and untimed).
+    """
+    performed = {s.code for s in ctx.visit.services}
+    performed.update(s.code for other in ctx.visit.same_day for s in other.services)
+    texts: list[str] | None = None
+    for code, billed in sorted(ctx.billed_units.items()):
+        if billed <= 0 or code not in ctx.policy.untimed or code in performed:
+            continue
+        if texts is None:
+            texts = _day_notes(ctx)
+        if _names(code, texts):
+            continue
+        phrases = ctx.policy.untimed_documentation.get(code)
+        if phrases and any(ctx.has_affirmed(phrases, t) for t in texts):
+            continue
+        where = "no Procedure of the code that day and no note of the visit names it"
+        yield Issue(
+            code=code,
+            message=f"{code} is billed ({billed} unit{'s' if billed != 1 else ''}) but nothing "
+            f"documents it: {where}",
+            fix=f"Document the {code} service in the visit note (what was applied or done, "
+            "where, and for how long), or remove the line",
+            evidence=tuple(line.ref for line in ctx.lines_of(code)),
+            at_risk=whole_lines(ctx.lines_of(code)),
+        )
+
+
+def _day_notes(ctx: Context) -> list[str]:
+    """The visit note and the notes of the day's Procedures, goals left out."""
+    services = [*ctx.visit.services, *(s for v in ctx.visit.same_day for s in v.services)]
+    notes = [ctx.matcher.without_goals(s.note) for s in services if s.note]
+    return [t for t in (ctx.visit_note_read, *notes) if t]
+
+
+def _names(code: str, texts: list[str]) -> bool:
+    """Whether a text names the code itself ("G0283 x1")."""
+    wanted = re.compile(rf"\b{re.escape(code)}\b", re.IGNORECASE)
+    return any(wanted.search(t) for t in texts)

@@ -150,6 +150,14 @@ def _fee_for_service(ctx: Context) -> bool:
     return ctx.visit.medicare and not (spent and spent.medicare_advantage)
 
 
+def _threshold_applies(ctx: Context) -> bool:
+    """The KX threshold applies: Original Medicare, or a Medicare Advantage plan the payer table
+    marks ``kx = true`` (contract §3, changed 2026-12-07)."""
+    if _fee_for_service(ctx):
+        return True
+    return ctx.visit.medicare and ctx.policy.kx_for_advantage(ctx.visit.payer)
+
+
 @rule(
     "missing-kx",
     Severity.ERROR,
@@ -164,10 +172,11 @@ def missing_kx(ctx: Context) -> Iterator[Issue]:
     allowed amounts, the payer's where the Bundle carries them, else units x the fee schedule
     amount, never the clinic's charges. Once the year-to-date total including this visit passes
     the threshold (policy data by year), every line needs KX to attest medical necessity, or it
-    is denied. Medicare Advantage plans are not fee-for-service and are not checked.
+    is denied. Medicare Advantage plans are not fee-for-service and are checked only where the
+    payer table says the plan applies the threshold (``kx = true``).
     Source: SSA §1833(g)(7); CMS per-beneficiary threshold change requests; contract.md §2.
     """
-    if not _fee_for_service(ctx) or ctx.visit.year not in ctx.policy.kx_years:
+    if not _threshold_applies(ctx) or ctx.visit.year not in ctx.policy.kx_years:
         return
     year = ctx.policy.kx_years[ctx.visit.year]
     for name, spent in spend(ctx).items():
@@ -203,7 +212,7 @@ def kx_threshold_unknown(ctx: Context) -> Iterator[Issue]:
     Source: SSA §1833(g)(7)(A) (BBA 2018 §50202); CMS "Annual Update of Per-Beneficiary
     Threshold Amounts" change requests; contract.md §3.
     """
-    if not _fee_for_service(ctx):
+    if not _threshold_applies(ctx):
         return
     if ctx.visit.year in ctx.policy.kx_years:
         return
@@ -250,4 +259,44 @@ def targeted_review_threshold(ctx: Context) -> Iterator[Issue]:
                 fix="Make sure the plan of care, progress reports and this note show medical "
                 "necessity; expect a possible records request",
                 evidence=tuple(line.ref for line in spent.lines),
+            )
+
+
+@rule(
+    "kx-not-indicated",
+    Severity.WARNING,
+    "CMS Claims Processing Manual ch.5 §10.3.3 (KX attests necessity above the threshold)",
+    billing=True,
+    needs=("Claim", "ChargeItem"),  # earlier charges not read: the year's spend is unknown
+)
+def kx_not_indicated(ctx: Context) -> Iterator[Issue]:
+    """KX is appended while the year-to-date allowed amount, this visit included, is under the
+    year's threshold.
+
+    KX attests that services above the per-beneficiary threshold are medically necessary and
+    that the record documents it (Noridian's KX modifier page; ch.5 §10.3.3); below the
+    threshold there is nothing to attest. A KX line under the threshold is not denied, but it
+    says the patient is past the threshold when the running total (allowed amounts, as for
+    missing-kx) says otherwise: a reviewer should look (a warning). The payer's own
+    year-to-date may be higher than the Bundle shows (another provider's claims), so the
+    message names where the amounts come from.
+    Source: CMS Claims Processing Manual ch.5 §10.3.3; SSA §1833(g)(7); contract.md §2.
+    """
+    if not _threshold_applies(ctx) or ctx.visit.year not in ctx.policy.kx_years:
+        return
+    year = ctx.policy.kx_years[ctx.visit.year]
+    for name, spent in spend(ctx).items():
+        threshold = year.pt_slp if name == "PT+SLP" else year.ot
+        if spent.total > threshold:
+            continue
+        marked = [line for line in spent.lines if ctx.policy.kx_modifier in line.modifiers]
+        for line in marked:
+            yield Issue(
+                code=line.code,
+                message=f"{line.code} line carries KX but {year.year} {name} allowed amounts "
+                f"reach only {money(spent.total)} with this visit ({spent.explain()}), under "
+                f"the {money(threshold)} KX threshold",
+                fix="Remove KX until the year's allowed amounts pass the threshold, unless the "
+                "payer reports a higher year-to-date than the record shows",
+                evidence=(line.ref,),
             )

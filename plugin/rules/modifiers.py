@@ -1,13 +1,12 @@
-"""Rules on line modifiers: GP/GO/GN, CQ/CO and 59/X{EPSU} beside the NCCI PTP edits."""
+"""Rules on line modifiers: GP/GO/GN and CQ/CO (59/X{EPSU} and the NCCI PTP edits: ptp.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from plugin.domain import BilledLine, Severity
-from plugin.rules.base import Issue, rule, whole_lines
+from plugin.rules.base import AtRisk, Issue, rule, whole_lines
 from plugin.rules.context import Context
-from plugin.rules.overlap import overlapping_pairs
 
 CH5_GX = "CMS Claims Processing Manual ch.5 §20.1 and §10.6 (GP/GO/GN)"
 
@@ -49,8 +48,9 @@ def _performer_disciplines(ctx: Context, code: str) -> set[str]:
 def discipline_modifier_mismatch(ctx: Context) -> Iterator[Issue]:
     """GP/GO/GN does not match the discipline of who furnished the service.
 
-    Also fires for more than one discipline modifier on a line, and for CQ without GP or CO
-    without GO. Source: CMS Claims Processing Manual ch.5 §20.1 and §10.6.
+    Also fires for more than one discipline modifier on a line. CQ beside GO or CO beside GP (an
+    assistant modifier of the other discipline) is wrong-discipline-code's finding.
+    Source: CMS Claims Processing Manual ch.5 §20.1 and §10.6.
     """
     to_discipline = ctx.policy.discipline_modifiers
     for line in ctx.lines:
@@ -64,14 +64,6 @@ def discipline_modifier_mismatch(ctx: Context) -> Iterator[Issue]:
                 (line.ref,),
             )
             continue
-        for assistant, partner in ctx.policy.assistant_modifiers.items():
-            if assistant in line.modifiers and partner not in line.modifiers:
-                yield Issue(
-                    line.code,
-                    f"{line.code} line has {assistant} without {partner}",
-                    f"{assistant} goes with {partner}; correct the modifiers",
-                    (line.ref,),
-                )
         disciplines = _performer_disciplines(ctx, line.code)
         if mods and disciplines and to_discipline[mods[0]] not in disciplines:
             furnished = "/".join(sorted(disciplines))
@@ -159,8 +151,6 @@ def missing_assistant_modifier(ctx: Context) -> Iterator[Issue]:
         marked = sum(line.units for line in lines if modifier in line.modifiers)
         if marked >= needed:
             continue
-        first = next(line for line in lines if modifier not in line.modifiers)
-        cut = 1 - ctx.policy.assistant_payment_share  # paid at 85%: 15% of each unit at risk
         yield Issue(
             code=code,
             message=f"an assistant furnished {assistant} of {assistant + therapist} minutes of "
@@ -169,108 +159,22 @@ def missing_assistant_modifier(ctx: Context) -> Iterator[Issue]:
             fix=f"Bill {needed} unit(s) of {code} with {modifier} (paid at "
             f"{ctx.policy.assistant_payment_share:.0%}) and the rest without",
             evidence=tuple(s.ref for s in alone) + tuple(line.ref for line in lines),
-            at_risk=((first.ref, (needed - marked) * (first.unit_price or 0.0) * cut),),
+            at_risk=_differential(ctx, lines, modifier, needed - marked),
         )
 
 
-def _same_day_lines(ctx: Context) -> list[BilledLine]:
-    day = ctx.visit.day
-    return list(ctx.lines) + [
-        line for line in ctx.visit.other_lines if day is not None and line.day == day
-    ]
-
-
-@rule(
-    "missing-distinct-modifier",
-    Severity.ERROR,
-    "CMS NCCI Policy Manual ch.1; Medicare NCCI PTP edits (practitioner)",
-    billing=True,
-)
-def missing_distinct_modifier(ctx: Context) -> Iterator[Issue]:
-    """A code pair that the PTP policy data bundles is billed on one date without 59/X{EPSU}.
-
-    Under an NCCI procedure-to-procedure edit in force on the date, the column-two code is
-    denied beside the column-one code unless a distinct-service modifier is appended and the
-    edit allows one (modifier indicator 1); indicator 0 allows none.
-    Source: CMS NCCI PTP edits (quarterly practitioner file); APTA 'NCCI Code Edits'.
-    """
-    day_lines = _same_day_lines(ctx)
-    codes = {line.code for line in day_lines}
-    distinct = ctx.policy.distinct_modifiers
-    edits = ctx.policy.ptp_edits_for(ctx.visit.day)
-    pairs = sorted((one, two) for one in codes for two in codes if (one, two) in edits)
-    for col1, col2 in pairs:
-        edit = edits[col1, col2]
-        for line in ctx.lines_of(col2):
-            has_modifier = bool(line.modifiers & distinct)
-            if edit.modifier_indicator == "1" and has_modifier:
-                continue
-            reason = (
-                "no modifier can unbundle it (modifier indicator 0)"
-                if edit.modifier_indicator == "0"
-                else "without 59 or X{EPSU}"
-            )
-            yield Issue(
-                code=col2,
-                message=f"{col2} billed beside {col1} on {ctx.visit.day}, an NCCI pair "
-                f"(column 1 {col1}), {reason}",
-                fix=f"If {col2} was a separate session from {col1}, add 59 or XS and document it; "
-                f"otherwise remove {col2}",
-                evidence=(line.ref,),
-                at_risk=whole_lines([line]),
-            )
-
-
-def _span(services) -> tuple | None:
-    timed = [s for s in services if s.start and s.end]
-    if not timed:
-        return None
-    return min(s.start for s in timed), max(s.end for s in timed)
-
-
-@rule(
-    "unsupported-distinct-modifier",
-    Severity.ERROR,
-    "CMS NCCI Policy Manual ch.11 and ch.1 §E (modifier 59 and X{EPSU})",
-    billing=True,
-)
-def unsupported_distinct_modifier(ctx: Context) -> Iterator[Issue]:
-    """59/XS is claimed but the two services were not in separate time blocks.
-
-    For therapy pairs a distinct-service modifier means separate and distinct time intervals:
-    the minutes of one code may neither overlap nor interleave with the other's (one block of
-    each). Serving the same goal is not by itself a reason to refuse the modifier, and
-    separate goals alone do not make it right. Source: CMS NCCI Policy Manual ch.11 (therapy
-    services in separate time intervals) and ch.1 §E; CMS 'Proper Use of Modifiers 59 & -XE
-    -XP -XS -XU'.
-    """
-    for line in ctx.lines:
-        claimed = sorted(line.modifiers & ctx.policy.session_modifiers)
-        if not claimed:
+def _differential(ctx: Context, lines: list[BilledLine], modifier: str, units: int) -> AtRisk:
+    """What billing ``units`` more units without CQ/CO overstates: Medicare pays those units at
+    85% (CY2022 on), so 15% of each affected line's units, spread over the lines that lack the
+    modifier in their order (contract §2b: not the whole line)."""
+    cut = 1 - ctx.policy.assistant_payment_share
+    found = []
+    for line in lines:
+        if units <= 0:
+            break
+        if modifier in line.modifiers:
             continue
-        mine = ctx.services_by_code.get(line.code, [])
-        mine_span = _span(mine)
-        for other_code, others in sorted(ctx.services_by_code.items()):
-            if other_code == line.code or other_code not in ctx.billed_units:
-                continue
-            shared = next((m for _, _, m in overlapping_pairs(mine, others)), 0)
-            other_span = _span(others)
-            if shared:
-                why = f"their minutes overlap by {shared}"
-            elif (
-                mine_span
-                and other_span
-                and mine_span[0] < other_span[1]
-                and other_span[0] < mine_span[1]
-            ):
-                why = f"their minutes interleave ({line.code} before and after {other_code})"
-            else:
-                continue
-            yield Issue(
-                code=line.code,
-                message=f"{line.code} carries {'/'.join(claimed)} beside {other_code} but {why}",
-                fix=f"Document {line.code} and {other_code} in separate time blocks, "
-                f"or remove {'/'.join(claimed)}",
-                evidence=(line.ref, *(s.ref for s in mine + others)),
-                at_risk=whole_lines([line]),
-            )
+        taken = min(units, line.units)
+        units -= taken
+        found.append((line.ref, taken * (line.unit_price or 0.0) * cut))
+    return tuple(found)

@@ -133,20 +133,31 @@ def group_overlap(ctx: Context) -> Iterator[Issue]:
     )
 
 
-@rule("untimed-overlap", Severity.ERROR, "CMS Medicare PT FAQ on supervised modalities; ch.5 §20.2")
+@rule(
+    "untimed-overlap",
+    Severity.ERROR,
+    "CMS Benefit Policy Manual ch.15 §220.3 C; Medicare PT FAQ on supervised modalities; "
+    "NCCI Policy Manual ch.XI",
+)
 def untimed_overlap(ctx: Context) -> Iterator[Issue]:
-    """A timed code overlaps an evaluation, a supervised modality or unattended e-stim.
+    """A timed code overlaps an evaluation or re-evaluation (97161-97172).
 
-    Time spent attending a supervised modality (97010-97028, G0283) or an evaluation
-    (97161-97172) cannot also be counted for a timed code.
-    Source: CMS Medicare PT FAQ on supervised modalities (quoted in billing-rules.md §1a) and
-    Pub. 100-04 ch.5 §20.2.
+    The evaluation is the therapist's own time: "The time spent in evaluation shall not also be
+    billed as treatment time ... minutes of evaluation shall not be included in the minutes for
+    timed codes". Supervised modalities (97010-97028) and unattended e-stim (G0283) are not
+    this rule's: "One or more supervised modalities may be billed in the same 15-minute time
+    period with any other CPT code, timed or untimed, requiring constant attendance or direct
+    one-on-one patient contact", so a timed service during a hot pack or unattended e-stim is
+    no finding and keeps its minutes, while the modality's own minutes, untimed, never count
+    as timed minutes. The codes are policy data (codes.toml untimed_exclusive).
+    Source: CMS Benefit Policy Manual ch.15 §220.3 C (stored copy, old.bansdoc.gov.bd p.199);
+    CMS Medicare PT FAQ quoted by ChiroCode blog 241 (31 Jan 2018); NCCI Policy Manual ch.XI.
     """
     yield from _against(
         ctx,
         ctx.policy.untimed_exclusive,
-        "an untimed service",
-        "Count the timed minutes outside the evaluation or modality time",
+        "an evaluation",
+        "Count the timed minutes outside the evaluation's time",
     )
 
 

@@ -19,38 +19,6 @@ class PlannedRule:
     what: str
 
 
-PLANNED_RULES: tuple[PlannedRule, ...] = (
-    PlannedRule(
-        "ptp-not-bypassable",
-        "error",
-        23,
-        "59/X{EPSU} on a PTP pair whose modifier indicator is 0",
-    ),
-    PlannedRule("eval-by-assistant", "error", 23, "an evaluation furnished by a PTA/OTA"),
-    PlannedRule(
-        "wrong-discipline-code",
-        "error",
-        23,
-        "an evaluation, CQ or CO billed under the other discipline",
-    ),
-    PlannedRule(
-        "untimed-undocumented",
-        "error",
-        23,
-        "an untimed code billed with nothing performed or documented for it",
-    ),
-    PlannedRule(
-        "reevaluation-not-indicated",
-        "warning",
-        23,
-        "a re-evaluation with no new finding, significant change or failure to respond",
-    ),
-    PlannedRule(
-        "kx-not-indicated",
-        "warning",
-        23,
-        "KX appended while the year's allowed amount is under the threshold",
-    ),
-)
+PLANNED_RULES: tuple[PlannedRule, ...] = ()
 
 PLANNED_BY_ID = {p.id: p for p in PLANNED_RULES}

@@ -44,6 +44,9 @@ CHECKS = {
     "units-exceed-time": "units against minutes",
     "progress-report-overdue": "progress-report timing",
     "poc-not-certified": "plan-of-care certification",
+    "untimed-undocumented": "the documentation of untimed codes",
+    "reevaluation-not-indicated": "the re-evaluation's indication",
+    "kx-not-indicated": "whether KX is needed yet",
 }
 
 # Checks that cannot run at all without what was not read (they stay silent rather than fire).

@@ -15,7 +15,7 @@ TITLES = {
     "daily-unit-cap": "More units on this day than the daily limit",
     "minutes-overlap": "Two services claim the same minutes",
     "group-overlap": "One-on-one time overlaps group therapy",
-    "untimed-overlap": "Timed minutes overlap an untimed service",
+    "untimed-overlap": "Timed minutes overlap an evaluation",
     "total-time-mismatch": "Minutes add up to more than the total treatment time",
     "missing-discipline-modifier": "GP, GO or GN modifier missing",
     "discipline-modifier-mismatch": "GP/GO/GN does not match who treated",
@@ -43,6 +43,12 @@ TITLES = {
     "episode-unknown": "Plan of care or earlier visits could not be read",
     "reading-incomplete": "Part of the chart could not be read: these checks were skipped",
     "kx-threshold-unknown": "No KX threshold for this year in the policy data",
+    "ptp-not-bypassable": "No modifier can make both codes payable",
+    "eval-by-assistant": "Evaluation furnished by an assistant",
+    "wrong-discipline-code": "Code billed under the other discipline",
+    "untimed-undocumented": "Untimed code billed but not documented",
+    "reevaluation-not-indicated": "Re-evaluation without a documented reason",
+    "kx-not-indicated": "KX modifier used under the yearly threshold",
 }
 
 # A cause and the findings it brings about for the same code: shown as one problem.

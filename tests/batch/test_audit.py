@@ -16,12 +16,13 @@ from plugin.review import review_bundle
 from plugin.rules.batch import BATCH_RULES
 
 BATCH_IDS = {r.id for r in BATCH_RULES}  # rules that need other patients; review cannot see them
+VISITS = 120  # at a defect rate of 0.5, every one of the 23 injected rules at least once (seed 7)
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
     data = tmp_path_factory.mktemp("ndjson")
-    injected = generate(data, visits=60, defect_rate=0.5, seed=7)
+    injected = generate(data, visits=VISITS, defect_rate=0.5, seed=7)
     with (data / "Procedure.ndjson").open("ab") as fh:
         fh.write(b'{"resourceType": "Procedure", "id": \n')  # a malformed line, appended last
     out = tmp_path_factory.mktemp("out")
@@ -36,7 +37,8 @@ def rows(path):
 
 def test_audit_finds_exactly_the_injected_defects(audited):
     data, out, result, injected = audited
-    assert result.visits == encounters_written(60, injected) and sum(injected.values()) > 0
+    assert result.visits == encounters_written(VISITS, injected)
+    assert all(injected[rule] > 0 for rule in DEFECTS), injected  # every rule is measured
     truth = {(r["encounter"], r["rule"]) for r in rows(data / "truth.csv")}
     found = {
         (r["encounter"], r["rule"]) for r in rows(out / "findings.csv") if r["rule"] in DEFECTS

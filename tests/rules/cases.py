@@ -295,8 +295,10 @@ def _kx(
     return _b(b)
 
 
-def _kx_year(day: str, medicare: bool = True, sopt: str = "1", mods=("GP",)):
-    kwargs = {"day": day, "sopt": sopt}
+def _kx_year(
+    day: str, medicare: bool = True, sopt: str = "1", mods=("GP",), payer: str = "Medicare Part B"
+):
+    kwargs = {"day": day, "sopt": sopt, "payer": payer}
     if not medicare:
         kwargs.update(payer="Acme Commercial Health", sopt="5")
     b = VisitBuilder(**kwargs)
@@ -357,6 +359,28 @@ def independent_then_hands_on():
 
 def no_response():
     return _doc("Impaired balance; perturbation training with tactile cues.")
+
+
+def goal_only_response():
+    """Issue 23: 'a goal statement is not a patient response': the only words near a response
+    phrase are the goal's."""
+    return _doc(
+        "Impaired balance; perturbation training with tactile cues. Goal: ambulate community "
+        "distances without loss of balance in 6 weeks."
+    )
+
+
+def goal_met_reported():
+    """A goal with its result ('STG 1 met') reports a response."""
+    return _doc("Impaired balance; perturbation training with tactile cues. STG 1 met: SLS 10 s.")
+
+
+def goal_only_technique():
+    """The only technique named is in the goal: 'with tactile cues faded' is not this visit's."""
+    return _doc(
+        "Impaired single-leg balance; pt tolerated session. Goal: tandem gait 20 ft with tactile "
+        "cues faded by 4 weeks."
+    )
 
 
 def strengthening_note():
@@ -732,6 +756,251 @@ def xs_interleaved():
     return _b(b)
 
 
+# --- issue 23: rules auditors cite next --------------------------------------------------------
+def estim_during_timed():
+    """NCCI ch.XI / CMS PT FAQ: 'One or more supervised modalities may be billed in the same
+    15-minute time period with any other CPT code, timed or untimed, requiring constant
+    attendance or direct one-on-one patient contact': G0283 during 97112 is no finding."""
+    b = VisitBuilder()
+    b.proc("G0283", "09:00", "09:15", system=HCPCS, goals=(), note="Unattended IFC R knee.")
+    b.proc("97112", "09:05", "09:30")
+    b.line("G0283", 1)
+    b.line("97112", 2)
+    return _b(b)
+
+
+def hot_pack_during_exercise():
+    """A hot pack (97010, supervised) on the low back while the PT furnishes 97110."""
+    b = VisitBuilder(payer="Acme Commercial Health", sopt="5")
+    b.proc("97010", "09:00", "09:15", goals=(), note="Moist hot pack lumbar spine.")
+    b.proc("97110", "09:00", "09:23", note="Therapeutic exercise 3x10 with verbal cues.")
+    b.line("97010", 1)
+    b.line("97110", 2)
+    return _b(b)
+
+
+def evaluation_overlapping():
+    """BPM ch.15 §220.3 C: 'minutes of evaluation shall not be included in the minutes for
+    timed codes': 97112 from 09:20 inside a 09:00-09:30 evaluation."""
+    b = VisitBuilder(length=60)
+    b.proc("97163", "09:00", "09:30", goals=(), note="PT evaluation, high complexity.")
+    b.proc("97112", "09:20", "09:44")
+    b.line("97163", 1)
+    b.line("97112", 2)
+    return _b(b)
+
+
+def se1418_split_blocks():
+    """CMS SE1418 example 9: 'manual therapy might be performed for 10 minutes, followed by 15
+    minutes of therapeutic activities, followed by another 5 minutes of manual therapy', 59 on
+    97530 (column two of 97140/97530): separate blocks."""
+    b = VisitBuilder()
+    b.proc("97140", "09:00", "09:10", goals=(), note="Joint mobilization R knee grade III.")
+    b.proc("97530", "09:10", "09:25", goals=(), note="Sit to stand and step-ups with cues.")
+    b.proc("97140", "09:25", "09:30", goals=(), note="Soft tissue mobilization R calf.")
+    b.line("97140", 1)
+    b.line("97530", 1, mods=("GP", "59"))
+    return _b(b)
+
+
+def traction_during_manual():
+    """97140 with 59 beside mechanical traction (97012/97140, modifier indicator 1) while the
+    traction ran: 59 claims separate time, the minutes overlap."""
+    b = VisitBuilder()
+    b.proc("97012", "09:00", "09:15", goals=(), note="Mechanical cervical traction 15 min.")
+    b.proc("97140", "09:05", "09:20", goals=(), note="Manual therapy thoracic spine.")
+    b.line("97012", 1)
+    b.line("97140", 1, mods=("GP", "59"))
+    return _b(b)
+
+
+def _eval_and_97750(mods: tuple[str, ...]):
+    """A PT evaluation and a physical performance test (97750) the same day: the pair (97163,
+    97750) has modifier indicator 0 in the PTP policy data."""
+    b = VisitBuilder(length=60)
+    b.proc("97163", "09:00", "09:30", goals=(), note="PT evaluation, high complexity.")
+    b.proc("97750", "09:30", "09:45", goals=(), note="Physical performance test: 6MWT and TUG.")
+    b.line("97163", 1)
+    b.line("97750", 1, mods=mods)
+    return _b(b)
+
+
+def _evaluation(code: str = "97161", performer: str = "PT", mods=("GP",), **kwargs):
+    note = kwargs.pop("note", "PT evaluation: history, systems review, tests and measures.")
+    b = VisitBuilder(**kwargs)
+    b.proc(code, "09:00", "09:30", goals=(), note=note, **_performers(performer))
+    b.line(code, 1, mods=mods)
+    return b
+
+
+def _performers(performer: str) -> dict:
+    if "+" in performer:
+        return {"performers": tuple(performer.split("+"))}
+    return {"performer": performer}
+
+
+def pta_evaluation():
+    """BPM ch.15 §220: 'EVALUATION is a separately payable comprehensive service provided by a
+    clinician': a PTA alone is not one."""
+    return _b(_evaluation(performer="PTA", mods=("GP", "CQ")))
+
+
+def ota_reevaluation():
+    note = "OT re-evaluation after a fall at home: new L wrist pain, grip decreased."
+    return _b(_evaluation("97168", performer="OTA", mods=("GO", "CO"), note=note))
+
+
+def pt_evaluation():
+    return _b(_evaluation())
+
+
+def pt_with_pta_evaluation():
+    """The PT evaluates with the PTA assisting: the PT furnished it."""
+    return _b(_evaluation(performer="PT+PTA"))
+
+
+def ot_evaluation():
+    return _b(_evaluation("97165", performer="OT", mods=("GO",)))
+
+
+def pt_bills_ot_evaluation():
+    """97165 is an OT evaluation; the PT billed it under GP (the PT meant 97161)."""
+    return _b(_evaluation("97165", performer="PT", mods=("GP",)))
+
+
+def ot_bills_pt_evaluation():
+    """97161 is a PT evaluation, furnished by an OT under GO."""
+    return _b(_evaluation("97161", performer="OT", mods=("GO",)))
+
+
+def co_with_gp():
+    b = VisitBuilder()
+    b.proc("97110", "09:00", "09:23", performer="PTA", note="Exercise 3x10 with verbal cues.")
+    b.line("97110", 2, mods=("GP", "CO"))
+    return _b(b)
+
+
+def _untimed_billed(visit_note: str, code: str = "G0283", procedure: bool = False):
+    """The clean visit plus ``code`` billed once; its Procedure only when ``procedure``."""
+    b = clean_visit(visit_note=visit_note, length=75)
+    system = HCPCS if code.startswith("G") else "http://www.ama-assn.org/go/cpt"
+    if procedure:
+        b.proc(code, "09:47", "10:02", system=system, goals=(), note="Unattended e-stim.")
+    item = b.line(code, 1)
+    item["productOrService"]["coding"][0]["system"] = system
+    return _b(b)
+
+
+UNTIMED_NOTE = (
+    "Treatment note. Deficits: impaired balance. Interventions as charted. Pt tolerated "
+    "session well. Total treatment time 60 min. Signed, PT."
+)
+
+
+def untimed_with_procedure():
+    return _untimed_billed(UNTIMED_NOTE, procedure=True)
+
+
+def untimed_named_in_note():
+    """The visit note names the service: 'Unattended IFC to lumbar spine, 15 min'."""
+    return _untimed_billed(UNTIMED_NOTE + " Unattended IFC to lumbar spine x15 min.")
+
+
+def untimed_code_in_note():
+    return _untimed_billed(UNTIMED_NOTE + " Charges: 97112 x2, 97110 x1, G0283 x1.")
+
+
+def untimed_nothing():
+    """BPM ch.15 §220.3 E: each intervention billed, timed and untimed, identified in the note:
+    G0283 billed, no Procedure and no note names it."""
+    return _untimed_billed(UNTIMED_NOTE)
+
+
+def untimed_deferred():
+    return _untimed_billed(UNTIMED_NOTE + " E-stim deferred today, skin irritation.")
+
+
+def hot_pack_billed_nothing():
+    return _untimed_billed(UNTIMED_NOTE, code="97010")
+
+
+def _reevaluation(note: str, history: tuple[str, ...] = ()):
+    """A PT re-evaluation (97164) on 2026-03-04 with ``note``; ``history``: earlier dates on
+    which a 97164 was billed for the patient."""
+    b = VisitBuilder(length=45)
+    b.proc("97164", "09:00", "09:20", goals=(), note=note)
+    b.line("97164", 1)
+    for n, day in enumerate(history):
+        b.earlier_visit(f"enc-r{n}", day)
+        b.line("97164", 1, encounter=f"enc-r{n}", day=day)
+    return _b(b)
+
+
+INDICATED = "Re-evaluation: pt fell at home on 3/1, new onset R hip pain; Berg down to 38/56."
+
+
+def reeval_new_finding():
+    return _reevaluation(INDICATED)
+
+
+def reeval_failure_to_respond():
+    return _reevaluation("Re-eval: progress has plateaued over 3 weeks, no change in Berg.")
+
+
+def reeval_significant_change():
+    return _reevaluation("Re-evaluation for significant decline in gait speed since last week.")
+
+
+def reeval_before_discharge():
+    return _reevaluation("Re-evaluation prior to discharge; goals reviewed.")
+
+
+def reeval_routine():
+    """BPM ch.15 §220.3 C: 'A re-evaluation is not a routine, recurring service'."""
+    return _reevaluation("Routine 30-day re-evaluation per clinic policy. Berg 44/56.")
+
+
+def reeval_no_reason():
+    return _reevaluation("Re-evaluation. Berg 44/56, TUG 12 s, ROM WNL. Continue POC.")
+
+
+def reeval_goal_only():
+    """A goal states no finding: 'Goal: no falls in 4 weeks' names no new fall."""
+    return _reevaluation("Re-evaluation. Goal: no new falls and Berg 48/56 in 4 weeks.")
+
+
+def reeval_on_schedule():
+    """Indicated by its text, but the patient's re-evaluations fall every 30 days."""
+    return _reevaluation(INDICATED, history=("2026-01-03", "2026-02-02"))
+
+
+def reeval_irregular_history():
+    return _reevaluation(INDICATED, history=("2026-01-03", "2026-02-25"))
+
+
+def _advantage_with_kx():
+    """The payer table marks the plan 'kx = true' (contract §3, missing-kx)."""
+    from dataclasses import replace
+
+    from plugin.policy import load_policy
+
+    return replace(load_policy(), kx_advantage_payers=("acme medicare advantage",))
+
+
+def _kx_advantage(prior: float, kx_on_line: bool = False, table: bool = True):
+    bundle, options = _kx(
+        prior, kx_on_line=kx_on_line, sopt="111", payer="Acme Medicare Advantage HMO"
+    )
+    if table:
+        options["policy"] = _advantage_with_kx()
+    return bundle, options
+
+
+def _kx_year_advantage(day: str):
+    bundle, options = _kx_year(day, sopt="111", payer="Acme Medicare Advantage HMO")
+    return bundle, {**options, "policy": _advantage_with_kx()}
+
+
 # --- the episode: plan of care and progress reports (BPM ch.15 §220.1.3, §220.3 D) ----------
 TEN_DAYS = TEN_TREATMENT_DAYS
 
@@ -985,13 +1254,33 @@ CASES: dict[str, dict[str, list]] = {
     },
     "minutes-overlap": {"pass": [clean, back_to_back], "fail": [overlapping_timed]},
     "group-overlap": {"pass": [clean, group_separate_with_59], "fail": [group_overlapping]},
-    "untimed-overlap": {"pass": [clean, estim_before], "fail": [estim_overlapping]},
+    "untimed-overlap": {
+        "pass": [
+            clean,
+            estim_before,
+            estim_overlapping,
+            estim_during_timed,
+            hot_pack_during_exercise,
+        ],
+        "fail": [evaluation_overlapping],
+    },
     "total-time-mismatch": {
         "pass": [clean, no_length, g0283_once],
         "fail": [total_time_short, untimed_in_total_time],
     },
     "missing-discipline-modifier": {"pass": [clean], "fail": [no_gp]},
-    "discipline-modifier-mismatch": {"pass": [clean, ot_with_go], "fail": [ot_with_gp, cq_with_go]},
+    "discipline-modifier-mismatch": {
+        "pass": [clean, ot_with_go, cq_with_go, pt_bills_ot_evaluation],
+        "fail": [ot_with_gp],
+    },
+    "wrong-discipline-code": {
+        "pass": [clean, pt_evaluation, ot_evaluation, pta_alone_with_cq, ot_with_go],
+        "fail": [pt_bills_ot_evaluation, ot_bills_pt_evaluation, cq_with_go, co_with_gp],
+    },
+    "eval-by-assistant": {
+        "pass": [clean, pt_evaluation, pt_with_pta_evaluation, ot_evaluation],
+        "fail": [pta_evaluation, ota_reevaluation],
+    },
     "missing-assistant-modifier": {
         "pass": [
             clean,
@@ -1003,12 +1292,33 @@ CASES: dict[str, dict[str, list]] = {
         "fail": [pta_alone_no_cq, pta_two_units_one_cq, pta_cosigned_by_pt],
     },
     "missing-distinct-modifier": {
-        "pass": [clean, group_separate_with_59],
-        "fail": [group_separate_no_59],
+        "pass": [
+            clean,
+            group_separate_with_59,
+            se1418_split_blocks,
+            lambda: _eval_and_97750(("GP", "59")),
+        ],
+        "fail": [group_separate_no_59, lambda: _eval_and_97750(("GP",))],
+    },
+    "ptp-not-bypassable": {
+        "pass": [
+            clean,
+            group_separate_with_59,
+            se1418_split_blocks,
+            lambda: _eval_and_97750(("GP",)),
+        ],
+        "fail": [lambda: _eval_and_97750(("GP", "59")), lambda: _eval_and_97750(("GP", "XU"))],
     },
     "unsupported-distinct-modifier": {
-        "pass": [clean, xs_separate_goals, group_separate_with_59, xs_same_goal],
-        "fail": [xs_overlapping, xs_interleaved],
+        "pass": [
+            clean,
+            xs_separate_goals,
+            group_separate_with_59,
+            xs_same_goal,
+            xs_interleaved,
+            se1418_split_blocks,
+        ],
+        "fail": [xs_overlapping, traction_during_manual],
     },
     "missing-kx": {
         "pass": [
@@ -1020,8 +1330,27 @@ CASES: dict[str, dict[str, list]] = {
             lambda: _kx(400.0, charged=2400.0),
             # Medicare Advantage (SOPT 111 Medicare HMO): not fee-for-service, no KX threshold
             lambda: _kx(2450.0, sopt="111", payer="Acme Medicare Advantage HMO"),
+            # ... unless the payer table says kx = true: then under the threshold, no finding
+            lambda: _kx_advantage(1000.0),
         ],
-        "fail": [lambda: _kx(2450.0), lambda: _kx(2450.0, charged=900.0)],
+        "fail": [
+            lambda: _kx(2450.0),
+            lambda: _kx(2450.0, charged=900.0),
+            lambda: _kx_advantage(2450.0),  # kx = true for the plan in the payer table
+        ],
+    },
+    "kx-not-indicated": {
+        "pass": [
+            clean,
+            lambda: _kx(1000.0),
+            lambda: _kx(2450.0, kx_on_line=True),
+            lambda: _kx(1000.0, kx_on_line=True, medicare=False),
+            lambda: _kx_advantage(1000.0, kx_on_line=True, table=False),
+        ],
+        "fail": [
+            lambda: _kx(1000.0, kx_on_line=True),
+            lambda: _kx_advantage(1000.0, kx_on_line=True),
+        ],
     },
     "kx-threshold-unknown": {
         "pass": [
@@ -1030,7 +1359,11 @@ CASES: dict[str, dict[str, list]] = {
             lambda: _kx_year("2027-03-04", sopt="112"),  # Medicare PPO (Advantage)
             lambda: _kx_year("2027-03-04", mods=()),  # no therapy line to count
         ],
-        "fail": [lambda: _kx_year("2027-03-04"), lambda: _kx_year("2020-06-01")],
+        "fail": [
+            lambda: _kx_year("2027-03-04"),
+            lambda: _kx_year("2020-06-01"),
+            lambda: _kx_year_advantage("2027-03-04"),  # kx = true for the plan
+        ],
     },
     "targeted-review-threshold": {
         "pass": [clean, lambda: _kx(2450.0)],
@@ -1039,9 +1372,18 @@ CASES: dict[str, dict[str, list]] = {
     "doc-no-deficit": {"pass": [clean], "fail": [weak_note, no_deficit_but_cues, negated_deficit]},
     "doc-no-skilled-intervention": {
         "pass": [clean],
-        "fail": [weak_note, cues_not_required, purpose_only_note, planned_perturbation],
+        "fail": [
+            weak_note,
+            cues_not_required,
+            purpose_only_note,
+            planned_perturbation,
+            goal_only_technique,
+        ],
     },
-    "doc-no-patient-response": {"pass": [clean, no_deficit_but_cues], "fail": [no_response]},
+    "doc-no-patient-response": {
+        "pass": [clean, no_deficit_but_cues, goal_met_reported],
+        "fail": [no_response, goal_only_response],
+    },
     "doc-no-functional-goal": {"pass": [clean], "fail": [no_goals, unmeasurable_goal]},
     "doc-no-objective-measure": {"pass": [clean], "fail": [no_measure]},
     "doc-no-progress": {
@@ -1056,6 +1398,28 @@ CASES: dict[str, dict[str, list]] = {
     "untimed-units-exceed": {
         "pass": [clean, g0283_once],
         "fail": [g0283_three_units, group_two_units],
+    },
+    "untimed-undocumented": {
+        "pass": [
+            clean,
+            g0283_once,
+            untimed_with_procedure,
+            untimed_named_in_note,
+            untimed_code_in_note,
+            not_billed_yet,
+        ],
+        "fail": [untimed_nothing, untimed_deferred, hot_pack_billed_nothing],
+    },
+    "reevaluation-not-indicated": {
+        "pass": [
+            clean,
+            reeval_new_finding,
+            reeval_failure_to_respond,
+            reeval_significant_change,
+            reeval_before_discharge,
+            reeval_irregular_history,
+        ],
+        "fail": [reeval_routine, reeval_no_reason, reeval_goal_only, reeval_on_schedule],
     },
     "code-not-covered": {
         "pass": [clean, g0283_once, estim_97014_commercial, hot_pack_97010_commercial],
