@@ -157,7 +157,7 @@ def test_queue_actions_are_limited(make_app):
     stored = app.extensions["unitguard"].store.search()[0][0]
     coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
     sid, csrf = bound_session(app, coder), coder.csrf
-    form = {"sid": sid, "csrf_token": csrf, "action": "reassign", "owner": "Senior coder"}
+    form = {"sid": sid, "csrf_token": csrf, "action": "reassign", "owner": "me"}
     version = stored.version
     resp = client.post(f"/queue/{stored.task['id']}/action", data={**form, "version": version})
     assert resp.status_code == 302  # sign-off and queue actions count separately
