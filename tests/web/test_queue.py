@@ -8,6 +8,7 @@ import io
 import re
 from types import SimpleNamespace
 
+import orjson
 import pytest
 
 from plugin.synthetic.visit import VisitBuilder
@@ -26,27 +27,23 @@ OTHER = "http://other-ehr.test/fhir"
 
 
 def visit(patient_name: str = "Avery Nguyen", encounter: str = "enc-1", minutes: int = 24):
+    """The defective visit (97112 billed 3 units, note unsigned) of its own patient and
+    encounter: every reference to the builder's enc-1 and pat-1 renamed."""
     b = VisitBuilder(signed=False)
     b.proc("97112", "09:00", f"09:{minutes:02d}")
     b.line("97112", 3)
-    bundle = b.bundle()
+    text = orjson.dumps(b.bundle()).decode()
+    text = text.replace('"Encounter/enc-1"', f'"Encounter/{encounter}"')
+    text = text.replace('"Patient/pat-1"', f'"Patient/pat-{encounter}"')
+    bundle = orjson.loads(text)
     for entry in bundle["entry"]:
         r = entry["resource"]
         if r["resourceType"] == "Patient":
             given, family = patient_name.split(" ", 1)
             r["name"] = [{"given": [given], "family": family}]
             r["id"] = f"pat-{encounter}"
-        if "subject" in r:
-            r["subject"] = {"reference": f"Patient/pat-{encounter}"}
-        if "patient" in r and isinstance(r["patient"], dict):
-            r["patient"] = {"reference": f"Patient/pat-{encounter}"}
-        if "beneficiary" in r:
-            r["beneficiary"] = {"reference": f"Patient/pat-{encounter}"}
-        if r["resourceType"] == "Encounter":
+        if r["resourceType"] == "Encounter" and r["id"] == "enc-1":
             r["id"] = encounter
-        for key in ("encounter", "context"):
-            if isinstance(r.get(key), dict) and r[key].get("reference") == "Encounter/enc-1":
-                r[key] = {"reference": f"Encounter/{encounter}"}
     return bundle
 
 

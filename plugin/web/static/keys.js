@@ -2,13 +2,16 @@
 // focus, so a screen reader reads it), Enter opens it (the link's own behaviour), x ticks the
 // row's box, ? lists the keys. A Task page: n the next review, u back to the queue, c the
 // "Complete: no change" button, ? the keys. Nothing here is needed: every key does what a
-// click can do. Keys are ignored while typing in a field or with Ctrl, Alt or Meta held.
+// click can do. Keys are ignored while typing in a text field or menu, or with Ctrl, Alt or
+// Meta held.
 (function () {
   "use strict";
 
+  var NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset"];
   function typing(target) {
     var tag = (target && target.tagName) || "";
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+    if (tag === "INPUT") return NOT_TEXT.indexOf(target.type) < 0;
+    return tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
   }
 
   var dialog = document.getElementById("keys");
