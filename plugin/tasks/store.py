@@ -184,6 +184,30 @@ class TaskStore:
         self._writes += 1
         return Stored(orjson.loads(body), version)
 
+    def update_each(self, changes: list[tuple[str, dict, int]]) -> dict[str, Stored | None]:
+        """Several If-Match updates in one transaction, each on its own: a Task whose version is
+        no longer the one given is left alone (None in the answer), the others are written.
+        ``changes`` holds (task id, new Task, version read)."""
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        out: dict[str, Stored | None] = {}
+        with self.engine.begin() as conn:
+            for task_id, task, if_match in changes:
+                body = self._write_body(task, task_id, if_match + 1, now)
+                result = conn.execute(
+                    tasks.update()
+                    .where(tasks.c.id == task_id, tasks.c.version == if_match)
+                    .values(version=if_match + 1, last_updated=now, body=body, **_columns(task))
+                )
+                out[task_id] = (
+                    Stored(orjson.loads(body), if_match + 1) if result.rowcount == 1 else None
+                )
+        self._writes += 1
+        return out
+
+    def read_each(self, ids: list[str]) -> dict[str, Stored]:
+        """The Tasks with these ids that exist, by id (one query)."""
+        return {s.task["id"]: s for s in self._bodies(ids)}
+
     def search(self, *, sort: str = "-_lastUpdated", count: int = 100, offset: int = 0, **filters):
         """Tasks matching the filters (``plugin.tasks.queries.filtered``), sorted; returns
         (page, total)."""

@@ -10,7 +10,6 @@ from flask import current_app, g, render_template, request
 
 from plugin.tasks.build import task_input
 from plugin.tasks.roster import Coder
-from plugin.tasks.store import TaskNotFound, VersionConflict
 from plugin.web.page_access import require_coder
 from plugin.web.queue_pages import coders_of, queue_args, queue_row, queue_string, render_queue
 from plugin.web.security import check_csrf
@@ -42,30 +41,48 @@ def coding_for(launch) -> Coding:
     return Coding(me=me, find=find, team=team)
 
 
-def _one(task_id: str, sent_version: str, asked: Asked, launch, coding: Coding) -> Outcome:
-    store = current_app.extensions["unitguard"].store
-    try:
-        stored = store.read(task_id)
-    except TaskNotFound:
+CHANGED = "Not done: it changed since your page was loaded."
+
+
+def _check(task_id, stored, sent_version: str, asked: Asked, launch, coding: Coding):
+    """The changed Task to write, or the Outcome that says why not."""
+    if stored is None:
         return Outcome(task_id, False, "missing", "Not found: no such review Task.")
     if task_input(stored.task, "ehr") != launch.iss:
         return Outcome(task_id, False, "refused", "Not done: this review is not in your queue.")
-    row = queue_row(stored)
     if sent_version != str(stored.version):
-        return Outcome(
-            task_id, False, "changed", "Not done: it changed since your page was loaded.", row
-        )
+        return Outcome(task_id, False, "changed", CHANGED, queue_row(stored))
     try:
         task, label = apply(stored.task, asked, coding)
     except Refused as refused:
-        return Outcome(task_id, False, "refused", f"Not done: {refused.message}", row)
-    try:
-        saved = store.update(task_id, task, if_match=stored.version)
-    except VersionConflict:
-        return Outcome(
-            task_id, False, "changed", "Not done: it changed since your page was loaded.", row
-        )
-    return Outcome(task_id, True, "done", f"Done: {label}.", queue_row(saved))
+        return Outcome(task_id, False, "refused", f"Not done: {refused.message}", queue_row(stored))
+    return task, label
+
+
+def _apply_each(chosen: list[str], form, asked: Asked, launch) -> list[Outcome]:
+    """Check and change each chosen Task; write them in one transaction, each under If-Match
+    (a Task changed between the read and the write is left alone and said so)."""
+    store = current_app.extensions["unitguard"].store
+    coding = coding_for(launch)
+    found = store.read_each(chosen)
+    outcomes: dict[str, Outcome] = {}
+    writes, labels = [], {}
+    for task_id in chosen:
+        stored = found.get(task_id)
+        checked = _check(task_id, stored, form.get(f"version-{task_id}", ""), asked, launch, coding)
+        if isinstance(checked, Outcome):
+            outcomes[task_id] = checked
+        else:
+            writes.append((task_id, checked[0], stored.version))
+            labels[task_id] = checked[1]
+    for task_id, saved in store.update_each(writes).items():
+        if saved is None:
+            row = queue_row(found[task_id])
+            outcomes[task_id] = Outcome(task_id, False, "changed", CHANGED, row)
+        else:
+            text = f"Done: {labels[task_id]}."
+            outcomes[task_id] = Outcome(task_id, True, "done", text, queue_row(saved))
+    return [outcomes[t] for t in chosen]
 
 
 def queue_bulk():
@@ -97,10 +114,7 @@ def queue_bulk():
     elif not reason:
         return refuse("Write the reason for completing them, then press the button again.")
     asked = Asked(BULK[action], note=reason if action == "complete" else "", owner=owner)
-    outcomes = [
-        _one(task_id, form.get(f"version-{task_id}", ""), asked, launch, coding)
-        for task_id in chosen
-    ]
+    outcomes = _apply_each(chosen, form, asked, launch)
     return render_template(
         "bulk.html",
         outcomes=outcomes,

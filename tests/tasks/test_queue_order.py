@@ -111,3 +111,20 @@ def test_the_roster_keeps_each_ehrs_coders_by_name(tmp_path):
         "reference": "Practitioner/coder-2",
         "display": "Robin Role",
     }
+
+
+def test_update_each_writes_each_task_under_its_own_if_match(tmp_path):
+    store = TaskStore(f"sqlite:///{tmp_path}/t.sqlite")
+    rng = random.Random(1)
+    first, second = (store.create(task(n, rng))[0] for n in (1, 2))
+    store.update(second.task["id"], dict(second.task, status="in-progress"), if_match=1)
+    written = store.update_each(
+        [
+            (first.task["id"], dict(first.task, status="completed"), 1),
+            (second.task["id"], dict(second.task, status="completed"), 1),  # stale now
+        ]
+    )
+    assert written[first.task["id"]].version == 2 and written[second.task["id"]] is None
+    assert store.read(first.task["id"]).task["status"] == "completed"
+    assert store.read(second.task["id"]).task["status"] == "in-progress"
+    assert set(store.read_each([first.task["id"], "nope"])) == {first.task["id"]}
