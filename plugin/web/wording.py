@@ -138,6 +138,8 @@ def grouped(findings: Sequence) -> list[Problem]:
 def quote_parts(quote) -> list[tuple[str, bool]]:
     """A quote's text cut at its marked spans (``marks``: [start, end] pairs of the words that
     matched): (text, marked) pieces in order, for the pages' <mark>."""
+    if not isinstance(quote, dict):  # a domain Quote (the review page), not its JSON
+        quote = quote.to_dict()
     text = str(quote.get("text") or "")
     parts, at = [], 0
     for span in sorted(quote.get("marks") or []):
