@@ -32,6 +32,7 @@ SORT_WORDS = {
     "date": "newest visit first",
     "date-asc": "oldest visit first",
 }
+ROW_ID = "0-row-id-0"  # stands for a row's Task id in the one link the rows' links are made from
 # The query-string keys that name a queue (its filters and sort), carried from page to page.
 QUEUE_KEYS = ("q", "therapist", "payer", "rule", "from", "to", "state", "owner", "mine")
 QUEUE_KEYS += ("reopened", "sort")
@@ -144,9 +145,13 @@ def render_queue(launch, args, *, bulk: dict | None = None, error: str | None = 
     )
     scope = {"issuer": launch.iss, "status": filters["status"]}
     query = queue_args(args)
+    # one link built, each row's made from it (url_for per row is a tenth of the page's time)
+    task_href = url_for("views.task_page", task_id=ROW_ID, sid=g.url_sid, **query)
     return render_template(
         "queue.html",
         rows=[queue_row(s) for s in rows],
+        task_href=task_href,
+        row_id=ROW_ID,
         matching=matching,
         total=store.count(**scope),
         state=args.get("state", "open"),
