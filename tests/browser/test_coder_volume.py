@@ -119,7 +119,7 @@ def work_the_old_way(counter: Counter, queue_url: str, tasks: int) -> None:
 
 def work_with_keys(counter: Counter, queue_url: str) -> list[str]:
     """The new flow: j and Enter open the first review; then c and Enter complete each one and
-    go straight on to the next, until the queue says it has ended. Returns the patients."""
+    go straight on to the next, until the queue says it has ended. Returns the Tasks seen."""
     page = counter.page
     page.goto(queue_url)
     counter.press("j")
@@ -127,7 +127,7 @@ def work_with_keys(counter: Counter, queue_url: str) -> list[str]:
     counter.enter_and_wait()
     seen = []
     while page.locator('[data-end="true"]').count() == 0:
-        seen.append(page.locator("section.verdict h1").inner_text())
+        seen.append(page.locator("section.verdict").get_attribute("data-task"))
         counter.press("c")
         assert page.evaluate("document.activeElement.id") == "complete-no-change"
         counter.enter_and_wait()
@@ -147,8 +147,10 @@ def test_working_20_tasks_takes_fewer_loads_and_keys_with_keys_and_next(browser,
     assert queue.locator(".count").inner_text().startswith("0 of ")
 
     queue.goto(f"{app}/queue?sid={sid}&q=after")
-    listed = queue.locator("tr[data-task] a.open").all_inner_texts()
-    assert sorted(listed) == [f"Flow{n:02d} After" for n in range(FLOW)]
+    names = queue.locator("tr[data-task] a.open").all_inner_texts()
+    assert sorted(names) == [f"Flow{n:02d} After" for n in range(FLOW)]
+    rows = queue.locator("tr[data-task]")
+    listed = [rows.nth(n).get_attribute("data-task") for n in range(rows.count())]
     after = Counter(queue)
     seen = work_with_keys(after, f"{app}/queue?sid={sid}&q=after")
     after.stop()
