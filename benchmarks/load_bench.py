@@ -87,9 +87,7 @@ def start_serve(port: int, ehr_fhir: str, workdir: Path, key: RSAKey, args) -> s
     env = {
         **os.environ,
         "UNITGUARD_SECRET_KEY": uuid.uuid4().hex * 2,
-        "UNITGUARD_TASK_DB": f"sqlite:///{workdir}/tasks.sqlite",
-        "UNITGUARD_OUTBOX_DB": f"sqlite:///{workdir}/outbox.sqlite",
-        "UNITGUARD_SESSION_DB": f"sqlite:///{workdir}/sessions.sqlite",
+        "UNITGUARD_DATA_DIR": str(workdir / "data"),  # one SQLite database for every store
         "UNITGUARD_RATE_LIMITS": "off",  # this measures capacity, not the per-client limits
         "UNITGUARD_PUBLIC_URL": f"http://127.0.0.1:{port}",  # the redirect URI
         "UNITGUARD_VISIT_CACHE_SECONDS": str(args.visit_cache_seconds),

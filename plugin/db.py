@@ -45,6 +45,12 @@ def _forget_inherited_connections() -> None:
 os.register_at_fork(before=dispose_engines, after_in_child=_forget_inherited_connections)
 
 
+def _overwrite_deleted_rows(dbapi_connection, _record) -> None:
+    """SQLite keeps a deleted row's bytes in the file until the page is reused; with
+    secure_delete it overwrites them, so an ended session's tokens are gone from the disk."""
+    dbapi_connection.execute("PRAGMA secure_delete = ON")
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``. An in-memory SQLite URL gets a private temporary file instead:
     an in-memory database lives in one connection, and threads sharing one connection
@@ -54,6 +60,7 @@ def make_engine(url: str) -> sa.Engine:
         url = f"sqlite:///{_scratch_file()}"
     if url.startswith("sqlite:"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _overwrite_deleted_rows)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
         _server_engines.append(engine)

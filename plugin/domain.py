@@ -172,6 +172,18 @@ class Episode:
 
 
 @dataclass(frozen=True, slots=True)
+class Unread:
+    """Something the review needed and could not read (contract §2, "Unread is not absent"): a
+    search the EHR refused, a type it does not serve, a note's text it would not give, a payer
+    named but not found. Plain data, nothing about the patient."""
+
+    resource: str  # the FHIR type not read: "Observation", "Coverage", "Binary", ...
+    why: str  # as the reading note says it: "the EHR refused the Observation search (400: ...)"
+    part: str = ""  # which part ("category exam", "DocumentReference/n1"); "" = all of it
+    ehr: str = ""  # who would not give it ("Epic", "Oracle Health"); "" = not known
+
+
+@dataclass(frozen=True, slots=True)
 class DayVisit:
     """Another encounter of the patient on the same date of service and discipline (§2b)."""
 
@@ -211,6 +223,8 @@ class Visit:
     episodes: tuple[Episode, ...] = ()  # one per discipline of the visit (§2b, "The episode")
     episode_required: bool = False  # the payer requires a certified plan and progress reports
     spend: Spend | None = None  # the KX running total's inputs (Medicare visits only)
+    # What the review needed and could not read: no rule decides from its absence (§2)
+    unread: tuple[Unread, ...] = ()
 
     @property
     def year(self) -> int | None:

@@ -56,6 +56,12 @@ def to_dict(report: Report) -> dict[str, object]:
         }
     if visit.unreadable:
         out["unreadable_lines"] = list(visit.unreadable)
+    if visit.unread:  # what could not be read, and the checks not decided for it (contract §2)
+        out["unread"] = [
+            {"resource": u.resource, "part": u.part, "ehr": u.ehr, "why": u.why}
+            for u in visit.unread
+        ]
+        out["unchecked"] = list(report.unchecked)
     return out
 
 

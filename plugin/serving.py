@@ -4,9 +4,11 @@ Refuses to start with one clear line when the port is taken, prints the URLs it 
 stops cleanly on SIGINT or SIGTERM.
 
 ``serve`` runs under gunicorn (``run_gunicorn``): a fixed number of worker processes, each
-with a capped thread pool, a per-request timeout, graceful shutdown, and connections that send
-nothing kept out of the thread pool until they do. ``sandbox`` and ``demo`` (synthetic data,
-loopback, one user) keep werkzeug's threaded server in this process (``bind``).
+with a capped thread pool, a per-request timeout, graceful shutdown, and requests read whole by
+the worker's poller before a thread takes them (``plugin.worker``: a client that stalls holds no
+thread, and one whose head takes over ``head_timeout`` seconds is closed). ``sandbox`` and
+``demo`` (synthetic data, loopback, one user) keep werkzeug's threaded server in this process
+(``bind``).
 
 Neither server logs a query string or a raw path: the access log names the route template
 (``/review/<encounter_id>``), so no session id, code, state, token or patient reference can
@@ -17,15 +19,12 @@ from __future__ import annotations
 
 import errno
 import logging
-import selectors
 import signal
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 
 from flask import Flask, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -137,7 +136,8 @@ class GunicornLimits:
     threads: int = 4
     timeout: int = 30  # seconds a request may run before its worker is replaced
     graceful_timeout: int = 20  # seconds in-flight requests get on SIGTERM/SIGINT
-    keepalive: int = 5  # seconds an idle (or silent new) connection is kept
+    keepalive: int = 5  # seconds an idle kept-alive connection is kept
+    head_timeout: int = 10  # seconds a client has to send its request head (plugin.worker)
     max_connections: int = 1000  # open connections per worker, idle ones included
 
     def validated(self) -> GunicornLimits:
@@ -147,33 +147,9 @@ class GunicornLimits:
             raise ServeError(f"--threads must be between 1 and {MAX_THREADS}, not {self.threads}")
         if self.timeout < 1:
             raise ServeError("--timeout must be at least 1 second")
+        if not 1 <= self.head_timeout <= 300:
+            raise ServeError("--header-timeout must be between 1 and 300 seconds")
         return self
-
-
-def _quiet_thread_worker():
-    """gunicorn's gthread worker, except that a new connection waits in the worker's poller
-    (not in a pool thread) until it sends something, and is closed after ``keepalive``
-    seconds of silence: 300 connections that send nothing take no thread at all."""
-    from gunicorn.workers.gthread import TConn, ThreadWorker
-
-    class QuietThreadWorker(ThreadWorker):
-        def accept(self, listener):
-            try:
-                client_sock, client_addr = listener.accept()
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                    raise
-                return
-            self.nr_conns += 1
-            client_sock.setblocking(False)
-            conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
-            conn.timeout = time.monotonic() + self.cfg.keepalive
-            self.pending_conns.append(conn)
-            self.poller.register(
-                client_sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
-            )
-
-    return QuietThreadWorker
 
 
 class _AccessLog:
@@ -210,13 +186,18 @@ def run_gunicorn(
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
 
+    from plugin.worker import RequestBufferingWorker
+
     limits = limits.validated()
     _probe(host, port)
+    # Read by the workers forked from this process.
+    RequestBufferingWorker.head_timeout = float(limits.head_timeout)
+    RequestBufferingWorker.body_timeout = float(limits.timeout)
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": limits.workers,
         "threads": limits.threads,
-        "worker_class": f"{__name__}.QuietThreadWorker",
+        "worker_class": "plugin.worker.RequestBufferingWorker",
         "timeout": limits.timeout,
         "graceful_timeout": limits.graceful_timeout,
         "keepalive": limits.keepalive,
@@ -230,6 +211,13 @@ def run_gunicorn(
         "logger_class": f"{__name__}.RouteOnlyLogger",
         "loglevel": "warning",
         "proc_name": "unitguard",
+        # Nothing written to HOME or the working directory: no control socket (gunicorn would
+        # make ~/.gunicorn/gunicorn.ctl; signals do all we need), files private to the owner.
+        "control_socket_disable": True,
+        "umask": 0o077,
+        # Forwarding headers are the app's to judge (plugin.web.proxy, UNITGUARD_PROXY_*), so
+        # gunicorn believes none, not even loopback's X-Forwarded-Proto.
+        "forwarded_allow_ips": "",
         "when_ready": lambda _server: announce(),
     }
 
@@ -251,10 +239,8 @@ def run_gunicorn(
 
 
 def __getattr__(name: str):
-    # gunicorn loads its worker and logger classes by dotted name; build them on first use so
-    # importing this module does not import gunicorn.
-    if name == "QuietThreadWorker":
-        return _quiet_thread_worker()
+    # gunicorn loads its logger class by dotted name; build it on first use so importing this
+    # module does not import gunicorn.
     if name == "RouteOnlyLogger":
         return _AccessLog.make()
     raise AttributeError(name)

@@ -20,6 +20,16 @@ def install_capability(app: Flask, sandbox: Sandbox, fhir: str, base_url: str) -
     def metadata():
         return Response(orjson.dumps(capability_statement()), mimetype=FHIR_JSON)
 
+    def _param(rtype: str, name: str) -> dict:
+        """A searchParam as the vendor declares it (its type, and its documentation where it
+        lists values: the fetch reads Epic's Observation categories from it), else ours."""
+        statement = sandbox.profile.declared
+        declared = statement.params(rtype).get(name, {}) if statement else {}
+        param = {"name": name, "type": declared.get("type") or PARAM_TYPES[name]}
+        if declared.get("documentation"):
+            param["documentation"] = declared["documentation"]
+        return param
+
     def capability_statement() -> dict:
         """Shaped like the vendors' published CapabilityStatements: every searchParam with its
         type, the SMART OAuth URIs under rest.security (valid FHIR R4)."""
@@ -37,9 +47,7 @@ def install_capability(app: Flask, sandbox: Sandbox, fhir: str, base_url: str) -
                     "versioning": "versioned",
                     "readHistory": True,
                     "conditionalCreate": profile.conditional_create,
-                    "searchParam": [
-                        {"name": p, "type": PARAM_TYPES[p]} for p in sorted(params - CONTROL)
-                    ],
+                    "searchParam": [_param(rtype, p) for p in sorted(params - CONTROL)],
                 }
             )
         for rtype in sorted(profile.read_only - set(profile.search)):

@@ -1,17 +1,26 @@
-"""What each simulated EHR allows and refuses, from their published server descriptions (ehr.md;
-captures of Epic's May-2026 sandbox and Oracle Health's August-2026 secure CapabilityStatement).
+"""What each simulated EHR allows and refuses, built from the vendors' published R4
+CapabilityStatements (sandbox/declared.py reads the trimmed copies in sandbox/vendors/):
+- epic: api-evangelist/epic-systems fhir/epic-fhir-r4-capabilitystatement.json @2be3724 (Epic
+  May 2026 sandbox, fhir.epic.com, captured 2026-07-24), trimmed into vendors/epic-r4.json;
+- oracle: api-evangelist/cerner conformance/cerner-capability-statement-r4-secure.json @5ebcabe
+  (Oracle Health Millennium secure sandbox, captured 2026-08-14), into vendors/oracle-r4.json.
 
-- epic: Procedure/Observation/DocumentReference/Condition searchable by encounter; no ChargeItem;
-  Claim only by _id; search Bundles carry an OperationOutcome entry; Task read/search/update but
-  no create; no conditional create. Refuses Observation by patient without `category` or `code`,
-  and CarePlan without `category`. Provenance is read only, reached by CarePlan
-  `_revinclude=Provenance:target`; ServiceRequest, Communication and EpisodeOfCare by patient.
-- oracle: Procedure/Observation not searchable by encounter; ChargeItem by context (with
-  `-status=billable`, as Oracle requires); at most 200 entries per page; no Task and no Claim.
+A vendor profile searches only the types its vendor declares with search-type, by the parameters
+it declares (those the sandbox can evaluate), and refuses with a 400 every other parameter, a
+value outside the values a parameter's documentation lists (Epic's Observation categories), an
+``_include``/``_revinclude`` the vendor does not declare, and ``_sort`` (declared by neither).
+On top of that, what the vendors' documentation says they refuse (ehr.md; contract section 5):
+
+- epic: no ChargeItem; Claim only by _id; search Bundles carry an OperationOutcome entry; Task
+  read/search/update but no create; no conditional create. Refuses Observation by patient without
+  `category` or `code`, and CarePlan without `category` ("a required search parameter").
+  Provenance is read only, reached by CarePlan `_revinclude=Provenance:target`.
+- oracle: Procedure/Observation not searchable by encounter; Coverage only by `_id`, `patient`
+  or `-encounter` (no `beneficiary`); ChargeItem by context (with `-status=billable`, as Oracle
+  requires); at most 200 entries per page; no Task, Claim, PractitionerRole or EpisodeOfCare.
   Refuses a prefixed date without a time, and on Procedure/Observation/CarePlan a date range left
-  open. CarePlan by patient (with `_revinclude=Provenance:target`), Provenance only by `target`,
-  ServiceRequest by patient; Communication only as the inbox (category, received, recipient and
-  -email-status together), so never by patient; no EpisodeOfCare (docs/episode.md).
+  open. Provenance only by `target`; Communication only as the inbox (category, received,
+  recipient and -email-status together), so never by patient (docs/episode.md).
 - full: everything, Task create and conditional create included; refuses nothing it understands.
   It declares no `searchRevInclude`, so Provenance is searched by `target`.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sandbox.declared import Declared, against_statement, declared
 from sandbox.search import PREFIXES
 
 COMMON = {"_id", "_count", "_sort", "_include", "_revinclude"}
@@ -81,9 +91,15 @@ class Profile:
     # type -> the _revinclude values its CapabilityStatement declares (searchRevInclude)
     revinclude: dict[str, tuple[str, ...]] = field(default_factory=dict)
     vendor: dict | None = None  # how the CapabilityStatement names the server
+    # the vendor's published statement the profile is built from (None: the full profile)
+    declared: Declared | None = None
 
     def refusal(self, rtype: str, params: Params) -> str | None:
         """Why this vendor refuses the search (400), or None."""
+        if self.declared is not None:
+            why = against_statement(self.declared, rtype, params)
+            if why:
+                return why
         for rule in self.refusals:
             why = rule(rtype, params)
             if why:
@@ -142,14 +158,6 @@ def epic_observation_needs_category(rtype: str, params: Params) -> str | None:
     return None
 
 
-def epic_careplan_needs_category(rtype: str, params: Params) -> str | None:
-    """Epic CarePlan.Search: `category` "is a required search parameter" (R4 CapabilityStatement,
-    May 2026)."""
-    if rtype == "CarePlan" and not {"category", "_id"} & _names(params):
-        return "CarePlan search requires a category parameter"
-    return None
-
-
 def oracle_communication(rtype: str, params: Params) -> str | None:
     """Oracle Communication: `_id`, or `category`, `received`, `recipient` and `-email-status`
     together (secure R4 CapabilityStatement, August 2026): the inbox, never by patient."""
@@ -183,54 +191,60 @@ CLINICAL = {
     "Communication": _s(*PATIENT, "encounter", "based-on"),
 }
 
+
+def vendor_search(statement: Declared) -> dict[str, frozenset[str]]:
+    """type -> the search parameters the vendor declares for it that the sandbox evaluates, for
+    every type the vendor searches (search-type); ``_include``/``_revinclude`` where it declares
+    them. Everything else is refused: an unknown parameter with the 400 of sandbox/reads.py.
+    Binary stays read only (Epic also declares a search by `_id`): a Binary has no patient of
+    its own, so the sandbox serves it only by id, through its note's patient."""
+    search = {}
+    for rtype in statement.resources:
+        if not statement.searched(rtype) or rtype == "Binary":
+            continue
+        names = set(statement.params(rtype)) & set(PARAM_TYPES)
+        names |= {"_include"} if statement.includes(rtype) else set()
+        names |= {"_revinclude"} if statement.revincludes(rtype) else set()
+        search[rtype] = frozenset(names)
+    return search
+
+
+def _read_only(statement: Declared) -> frozenset[str]:
+    """Types the vendor reads but never searches (Binary at Oracle, Provenance at Epic)."""
+    return frozenset(
+        t
+        for t in statement.resources
+        if "read" in statement.interactions(t) and not statement.searched(t)
+    ) | {"Binary"}
+
+
+EPIC, ORACLE = declared("epic"), declared("oracle")
+
 PROFILES = {
     "epic": Profile(
         "epic",
-        {
-            **CLINICAL,
-            "Procedure": _s(*PATIENT, "encounter", "date", "code", "status"),
-            "Observation": _s(*PATIENT, "encounter", "date", "code", "category"),
-            "Condition": _s(*PATIENT, "encounter", "category"),
-            "DocumentReference": _s(*PATIENT, "encounter", "date", "type"),
-            "Claim": frozenset({"_id", "_count"}),
-            "Task": _s(*PATIENT, "encounter", "focus", "status", "owner", "code", "identifier"),
-            "CarePlan": _s(*PATIENT, "category", "date", "status", "encounter", "intent"),
-            "ServiceRequest": _s(
-                *PATIENT, "encounter", "category", "code", "status", "requester", "authored"
-            ),
-            "EpisodeOfCare": _s("patient", "status", "type"),
-        },
+        vendor_search(EPIC),
+        # what the sandbox lets an app write, within what Epic declares (create/update)
         create=frozenset({"Communication", "Observation", "Procedure", "DocumentReference"}),
         update=frozenset({"Task", "Observation", "Procedure", "DocumentReference"}),
-        # Provenance is read only: reached by _revinclude=Provenance:target, never searched
-        read_only=frozenset({"Binary", "Provenance"}),
+        read_only=_read_only(EPIC),
         outcome_entries=True,
         scope_style="v1",
-        refusals=(epic_observation_needs_category, epic_careplan_needs_category),
-        revinclude={"CarePlan": ("Provenance:target",)},
+        refusals=(epic_observation_needs_category,),
+        revinclude={t: EPIC.revincludes(t) for t in EPIC.resources},
         vendor={
             "software": {"name": "Epic", "version": "May 2026", "releaseDate": "2026-05-11"},
             "implementation": {"description": "unitguard sandbox imitating Epic's FHIR server"},
         },
+        declared=EPIC,
     ),
     "oracle": Profile(
         "oracle",
-        {
-            **CLINICAL,
-            "Procedure": _s(*PATIENT, "date"),
-            "Observation": _s(*PATIENT, "date", "code", "category"),
-            "Condition": _s(*PATIENT),
-            "DocumentReference": _s(*PATIENT, "encounter", "date"),
-            "ChargeItem": frozenset({"_id", "_count", "context", "account", "-status"}),
-            "CarePlan": frozenset({"_id", "_count", "patient", "date", "category"}),
-            "Provenance": frozenset({"_id", "target"}),
-            "ServiceRequest": frozenset({"_id", "_count", *PATIENT, "code"}),
-            "Communication": frozenset(
-                {"_id", "category", "received", "recipient", "-email-status"}
-            ),
-        },
+        vendor_search(ORACLE),
+        # within what Oracle declares (create; update, or patch for Encounter)
         create=frozenset({"Communication", "Observation", "DocumentReference"}),
         update=frozenset({"Observation", "DocumentReference", "Encounter"}),
+        read_only=_read_only(ORACLE),
         page_cap=200,
         refusals=(
             oracle_date_needs_time,
@@ -239,7 +253,7 @@ PROFILES = {
             oracle_communication,
             oracle_provenance_needs_target,
         ),
-        revinclude={"CarePlan": ("Provenance:target",)},
+        revinclude={t: ORACLE.revincludes(t) for t in ORACLE.resources},
         vendor={
             "publisher": "Oracle Health",
             "implementation": {
@@ -247,6 +261,7 @@ PROFILES = {
                 "top of Millennium"
             },
         },
+        declared=ORACLE,
     ),
     "full": Profile(
         "full",

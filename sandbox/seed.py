@@ -4,6 +4,7 @@ the coding staff; and how the demo and the tests register unitguard with it."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -15,24 +16,46 @@ from sandbox.store import Store
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def _serve_from_here(resource: dict, fhir_base: str | None) -> dict:
+def _serve_from_here(resource: dict, fhir_base: str | None, own: str | None = None) -> dict:
     """A DocumentReference whose note sits in a Binary on a vendor's own server (absolute
     URL, as Oracle Health writes it) points at this server's Binary instead, as the vendor's
-    own server would answer: the sandbox stands in for that EHR."""
+    own server would answer: the sandbox stands in for that EHR. A Binary on another host than
+    the vendor's own (``own``: the origin of the entry's fullUrl; Oracle's published examples
+    put Binaries on another host than the sandbox base) points at this server under its other
+    loopback name (127.0.0.1 <-> localhost): another host to a client, so the EHR list must
+    name it (binary_hosts) for the note to be read."""
     if fhir_base is None or resource.get("resourceType") != "DocumentReference":
         return resource
+    alias = _other_name(fhir_base)
     for content in resource.get("content") or []:
         attachment = (content or {}).get("attachment") or {}
         url = attachment.get("url")
         if isinstance(url, str) and url.startswith("http") and "/Binary/" in url:
-            attachment["url"] = f"{fhir_base}/Binary/{url.rsplit('/Binary/', 1)[1]}"
+            rid = url.rsplit("/Binary/", 1)[1]
+            elsewhere = own is not None and origin(url) != own and alias is not None
+            attachment["url"] = f"{alias if elsewhere else fhir_base}/Binary/{rid}"
     return resource
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _other_name(fhir_base: str) -> str | None:
+    """The same loopback server under its other name, or None when it is not on loopback."""
+    for name, other in (("//127.0.0.1:", "//localhost:"), ("//localhost:", "//127.0.0.1:")):
+        if name in fhir_base:
+            return fhir_base.replace(name, other, 1)
+    return None
 
 
 def load_bundles(store: Store, folder: Path, fhir_base: str | None = None) -> list[str]:
     """Load every *.json Bundle in the folder, keeping ids; a bad file is reported and skipped.
 
-    With ``fhir_base``, absolute Binary URLs of note attachments are re-pointed at it."""
+    With ``fhir_base``, absolute Binary URLs of note attachments are re-pointed at it (those on
+    another host than their entry's fullUrl at its other loopback name)."""
     problems = []
     for path in sorted(folder.glob("*.json")):
         try:
@@ -48,7 +71,9 @@ def load_bundles(store: Store, folder: Path, fhir_base: str | None = None) -> li
                 None,
                 "OperationOutcome",
             ):
-                store.put(_serve_from_here(resource, fhir_base))
+                full_url = (entry or {}).get("fullUrl")
+                own = origin(full_url) if isinstance(full_url, str) and "://" in full_url else None
+                store.put(_serve_from_here(resource, fhir_base, own))
     return problems
 
 

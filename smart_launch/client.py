@@ -69,6 +69,11 @@ class FhirClient:
         self.session = session or make_session()
         self.requests = 0
 
+    def at(self, base_url: str) -> FhirClient:
+        """A client for another base URL with this one's token, refresh and session: for a host
+        the EHR list names (``binary_hosts``), never for one a server's answer names."""
+        return FhirClient(base_url, self.token, self.refresh, self.session)
+
     def _url(self, path: str) -> str:
         url = urljoin(self.base_url, path)
         if origin(url) != origin(self.base_url):

@@ -32,6 +32,9 @@ class RegisteredEhr:
     # PractitionerRole codes that make a user a coder.
     coders: tuple[str, ...] = ()
     coder_role_codes: tuple[str, ...] = ()
+    # Hosts other than the issuer's that serve this EHR's note Binaries (contract section 2):
+    # "host" or "host:port", lower case. The token is sent to these and to no other host.
+    binary_hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"RegisteredEhr(name={self.name!r}, issuer={self.issuer!r})"
@@ -53,6 +56,22 @@ class Registry:
             "this EHR is not registered with unitguard; ask your "
             "administrator to add its FHIR base URL to the EHR list"
         )
+
+
+def _binary_hosts(value: object, where: str) -> tuple[str, ...]:
+    """``binary_hosts``: a list of host names (``host`` or ``host:port``), no scheme or path."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise RegistryError(f"{where}: 'binary_hosts' must be a list of host names")
+    hosts = []
+    for host in value:
+        host = host.strip().lower()
+        if "/" in host or "@" in host or any(c.isspace() for c in host):
+            raise RegistryError(
+                f"{where}: 'binary_hosts' entry {host!r} is not a host name "
+                "(write host or host:port, without https:// or a path)"
+            )
+        hosts.append(host)
+    return tuple(hosts)
 
 
 def load_registry(path: str | Path) -> Registry:
@@ -86,6 +105,7 @@ def load_registry(path: str | Path) -> Registry:
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise RegistryError(f"{where}: '{name}' must be a list of strings")
             lists[name] = tuple(value)
+        lists["binary_hosts"] = _binary_hosts(table.get("binary_hosts", []), where)
         key = table.get("private_key")
         if key is not None and not Path(key).is_file():
             raise RegistryError(f"{where}: 'private_key' file {key} does not exist")

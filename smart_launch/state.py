@@ -88,6 +88,12 @@ class StateStore:
                 )
             )
 
+    def purge(self) -> int:
+        """Delete the launch states older than the time a launch may take; returns how many."""
+        with self._lock, self.engine.begin() as conn:
+            old = _table.c.created < self.clock() - self.ttl
+            return conn.execute(_table.delete().where(old)).rowcount
+
     def consume(
         self, state: str | None, browser_binding: str | None = None, require_binding: bool = True
     ) -> LaunchState:

@@ -65,12 +65,14 @@ def running_app(
     client_id: str = "unitguard",
     private_key: str | None = None,
     others: tuple[RunningSandbox, ...] = (),
+    binary_hosts: tuple[str, ...] = (),
     **settings: object,
 ) -> Iterator[str]:
     """The unitguard app on an ephemeral loopback port, registered with the sandbox (and the
     sandbox's chart pointed at it); yields the app's base URL (``APPS`` maps it to the Flask
     app while it runs). ``others`` registers more sandboxes as further EHRs of the same app
-    (each with the same coder list); ``settings`` override the app's Settings."""
+    (each with the same coder list); ``binary_hosts`` is the first EHR's (the hosts besides its
+    own whose note Binaries are read); ``settings`` override the app's Settings."""
 
     def entry(n: int, box: RunningSandbox) -> RegisteredEhr:
         profile = box.sandbox.profile
@@ -84,6 +86,7 @@ def running_app(
             private_key=private_key,
             coders=CODERS,
             coder_role_codes=CODER_ROLE_CODES,
+            binary_hosts=binary_hosts if n == 0 else (),
         )
 
     boxes = (ehr, *others)

@@ -18,19 +18,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+def serve_env(tmp_path) -> dict:
+    """What serve needs to start: a data folder and an EHR list (its EHR is never contacted)."""
+    ehrs = tmp_path / "placeholder-ehrs.toml"
+    ehrs.write_text(
+        '[[ehr]]\nname = "placeholder"\nissuer = "https://ehr.invalid/fhir"\n'
+        'client_id = "unitguard"\n'
+    )
+    return {"UNITGUARD_DATA_DIR": str(tmp_path / "data"), "UNITGUARD_EHRS": str(ehrs)}
+
+
+def start(*args: str, tmp_path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "plugin.cli", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={
-            **os.environ,
-            "UNITGUARD_TASK_DB": "sqlite://",
-            "UNITGUARD_OUTBOX_DB": "sqlite://",
-            "UNITGUARD_SESSION_DB": "sqlite://",
-            **(env or {}),
-        },
+        env={**os.environ, **serve_env(tmp_path), **(env or {})},
     )
 
 
@@ -46,9 +50,9 @@ def wait_healthy(port: int, proc: subprocess.Popen) -> None:
     raise AssertionError("serve did not come up")
 
 
-def test_serve_prints_urls_and_stops_on_sigterm():
+def test_serve_prints_urls_and_stops_on_sigterm(tmp_path):
     port = free_port()
-    proc = start("--port", str(port))
+    proc = start("--port", str(port), tmp_path=tmp_path)
     try:
         wait_healthy(port, proc)
         proc.send_signal(signal.SIGTERM)
@@ -59,12 +63,12 @@ def test_serve_prints_urls_and_stops_on_sigterm():
     assert f"http://127.0.0.1:{port}/queue" in out
 
 
-def test_serve_refuses_a_taken_port():
+def test_serve_refuses_a_taken_port(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        proc = start("--port", str(port))
+        proc = start("--port", str(port), tmp_path=tmp_path)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert err.strip().splitlines() == [
@@ -75,7 +79,7 @@ def test_serve_refuses_a_taken_port():
 def test_serve_refuses_an_invalid_ehr_list(tmp_path):
     bad = tmp_path / "ehrs.toml"
     bad.write_text("[[ehr]]\nname = 'x'\n")
-    proc = start("--port", str(free_port()), "--ehrs", str(bad))
+    proc = start("--port", str(free_port()), "--ehrs", str(bad), tmp_path=tmp_path)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert len(err.strip().splitlines()) == 1 and "ehrs.toml" in err and "issuer" in err

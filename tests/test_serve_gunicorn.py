@@ -15,11 +15,10 @@ import time
 import requests
 
 from tests.loopback import running_sandbox
-from tests.test_serve import free_port, wait_healthy
+from tests.test_serve import free_port, serve_env, wait_healthy
 
 
-def serve(port: int, *args: str, env: dict | None = None, tmp_path=None) -> subprocess.Popen:
-    db = f"sqlite:///{tmp_path}" if tmp_path else "sqlite://"
+def serve(port: int, *args: str, tmp_path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "plugin.cli", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
@@ -27,9 +26,7 @@ def serve(port: int, *args: str, env: dict | None = None, tmp_path=None) -> subp
         text=True,
         env={
             **os.environ,
-            "UNITGUARD_TASK_DB": f"{db}/t.sqlite" if tmp_path else db,
-            "UNITGUARD_OUTBOX_DB": f"{db}/o.sqlite" if tmp_path else db,
-            "UNITGUARD_SESSION_DB": f"{db}/s.sqlite" if tmp_path else db,
+            **serve_env(tmp_path),
             "UNITGUARD_RATE_LIMITS": "off",
             **(env or {}),
         },
@@ -123,7 +120,7 @@ def test_the_access_log_holds_no_query_session_code_or_patient(tmp_path):
 
 def test_an_oversized_body_gets_413_before_it_is_read(tmp_path):
     port = free_port()
-    proc = serve(port, "--workers", "1")
+    proc = serve(port, "--workers", "1", tmp_path=tmp_path)
     try:
         wait_healthy(port, proc)
         start = time.perf_counter()
@@ -142,9 +139,9 @@ def test_an_oversized_body_gets_413_before_it_is_read(tmp_path):
         stop(proc)
 
 
-def test_silent_connections_take_no_thread():
+def test_silent_connections_take_no_thread(tmp_path):
     port = free_port()
-    proc = serve(port, "--workers", "1", "--threads", "2")
+    proc = serve(port, "--workers", "1", "--threads", "2", tmp_path=tmp_path)
     idle = []
     try:
         wait_healthy(port, proc)
@@ -160,9 +157,9 @@ def test_silent_connections_take_no_thread():
         stop(proc)
 
 
-def test_workers_and_threads_are_capped():
+def test_workers_and_threads_are_capped(tmp_path):
     for args in (["--workers", "0"], ["--workers", "99"], ["--threads", "500"]):
-        proc = serve(free_port(), *args)
+        proc = serve(free_port(), *args, tmp_path=tmp_path)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2
         assert len(err.strip().splitlines()) == 1 and "between 1 and 32" in err

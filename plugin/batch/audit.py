@@ -15,9 +15,11 @@ import os
 import sys
 import tempfile
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from plugin.batch.cluster import check_workers, connected
 from plugin.batch.ndjson import BadLine
 from plugin.batch.outputs import merge_outputs, private_folder, write_csv
 from plugin.batch.passes import (
@@ -62,6 +64,8 @@ def run_audit(
     import dask
     import dask.bag as db
 
+    # Absolute before anything leaves this process: a cluster's workers run elsewhere.
+    source = source.resolve()
     files = sorted(source.glob("*.ndjson"))
     if not files:
         raise InputError(f"{source}: no *.ndjson files (expected FHIR Bulk Data output)")
@@ -72,6 +76,7 @@ def run_audit(
     jobs = slices(files)
 
     pool = None
+    client = None
 
     def compute(bag, label: str):
         nonlocal pool
@@ -79,15 +84,13 @@ def run_audit(
             print(label, file=sys.stderr, flush=True)  # noqa: T201 - the progress display
         if scheduler in ("sync", "synchronous"):
             return bag.compute(scheduler="sync")
-        if scheduler:
-            from distributed import Client
+        if client is not None:
             from distributed import progress as cluster_progress
 
-            with Client(scheduler) as client:
-                future = client.compute(bag)
-                if progress:
-                    cluster_progress(future)
-                return future.result()
+            future = client.compute(bag)
+            if progress:
+                cluster_progress(future)
+            return future.result()
         if pool is None:  # one pool of worker processes for all three passes
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -102,9 +105,17 @@ def run_audit(
         return bag.compute(scheduler="processes", pool=pool)
 
     # A shared scratch folder: local processes see it; a cluster's workers must mount it too.
-    scratch_root = os.environ.get("UNITGUARD_SCRATCH")
-    with tempfile.TemporaryDirectory(prefix="unitguard-audit-", dir=scratch_root) as tmp:
-        scratch = Path(tmp)
+    scratch_root = os.environ.get("UNITGUARD_SCRATCH") or None
+    if scratch_root:
+        scratch_root = str(Path(scratch_root).resolve())
+    with ExitStack() as stack:
+        tmp = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="unitguard-audit-", dir=scratch_root)
+        )
+        scratch = Path(tmp).resolve()
+        if scheduler and scheduler not in ("sync", "synchronous"):
+            client = stack.enter_context(connected(scheduler))
+            check_workers(client, source, files, scratch)
         try:
             routed = db.from_sequence(list(enumerate(jobs)), npartitions=len(jobs)).map(
                 lambda item: route_slice(item[1], item[0], scratch, buckets)

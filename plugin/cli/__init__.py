@@ -1,5 +1,5 @@
 """The ``unitguard`` command line (Click): the group and its commands, one module per group of
-commands (review, audit and synth, serve/sandbox/demo, policy)."""
+commands (review, audit and synth, serve/sandbox/demo, policy, db)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import click
 
 from plugin import __version__
 from plugin.cli.audit_commands import audit, synth
+from plugin.cli.db_commands import db
 from plugin.cli.policy_commands import policy
 from plugin.cli.review_command import review
 from plugin.cli.server_commands import demo, sandbox, serve
@@ -23,5 +24,5 @@ def main() -> None:
     """
 
 
-for command in (review, policy, audit, synth, serve, sandbox, demo):
+for command in (review, policy, audit, synth, serve, sandbox, demo, db):
     main.add_command(command)

@@ -53,6 +53,14 @@ def read_json(path: str) -> object:
     help="CSV 'system,code,cpt' mapping the EHR's own procedure codes to CPT/HCPCS.",
 )
 @click.option(
+    "--ehrs",
+    "ehrs_file",
+    type=click.Path(dir_okay=False),
+    envvar="UNITGUARD_EHRS",
+    help="The EHR list (TOML, as for serve). With --fhir, the entry whose issuer is BASE names "
+    "the other hosts its note Binaries may be read from with the token (binary_hosts).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -69,6 +77,7 @@ def review(
     method: str | None,
     encounter_id: str | None,
     code_map_file: str | None,
+    ehrs_file: str | None,
     fmt: str,
     strict: bool,
 ) -> None:
@@ -88,7 +97,8 @@ def review(
     try:
         code_map = load_code_map(code_map_file) if code_map_file else None
         if fhir_base is not None:
-            data = fetch_from_server(fhir_base, encounter_id)
+            hosts = binary_hosts_for(ehrs_file, fhir_base) if ehrs_file else ()
+            data = fetch_from_server(fhir_base, encounter_id, hosts)
             source = f"{fhir_base.rstrip('/')}/Encounter/{encounter_id}"
         else:
             data = read_json(bundle)
@@ -114,8 +124,23 @@ def review(
     sys.exit(EXIT_FINDINGS if report.verdict == "unsupported" else EXIT_OK)
 
 
-def fetch_from_server(base: str, encounter_id: str) -> dict:
-    """The visit's Bundle read from a FHIR server with the app's own fetch (contract §1)."""
+def binary_hosts_for(ehrs_file: str, base: str) -> tuple[str, ...]:
+    """The ``binary_hosts`` of the EHR list's entry for this FHIR base (none when it has none)."""
+    from smart_launch.registry import RegistryError, load_registry
+
+    try:
+        registry = load_registry(ehrs_file)
+    except RegistryError as exc:
+        raise InputError(str(exc)) from None
+    for ehr in registry.ehrs:
+        if ehr.issuer == base.rstrip("/"):
+            return ehr.binary_hosts
+    return ()
+
+
+def fetch_from_server(base: str, encounter_id: str, binary_hosts: tuple[str, ...] = ()) -> dict:
+    """The visit's Bundle read from a FHIR server with the app's own fetch (contract §1); the
+    note Binaries on ``binary_hosts`` are read too, with the same token."""
     import os
 
     from plugin.ehr.fetch import FetchError, fetch_visit
@@ -127,6 +152,6 @@ def fetch_from_server(base: str, encounter_id: str) -> dict:
     token = os.environ.get("UNITGUARD_FHIR_TOKEN") or None
     client = FhirClient(base, token=lambda: token)
     try:
-        return fetch_visit(client, encounter_id)
+        return fetch_visit(client, encounter_id, binary_hosts=binary_hosts)
     except (FhirError, FetchError) as exc:
         raise InputError(f"{base}: the visit could not be read: {exc}") from None

@@ -37,34 +37,77 @@ from plugin.errors import PluginError
     type=int,
     help="Seconds a request may run before its worker is replaced.",
 )
+@click.option(
+    "--header-timeout",
+    default=10,
+    show_default=True,
+    type=int,
+    help="Seconds a client has to send its request head; a slower one is disconnected.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Check the configuration against the EHRs (discovery, keys, data folder, schema), "
+    "print one line per check and exit: 0 all passed, 2 one failed.",
+)
 def serve(
-    host: str, port: int, ehrs_file: str | None, workers: int, threads: int, timeout: int
+    host: str,
+    port: int,
+    ehrs_file: str | None,
+    workers: int,
+    threads: int,
+    timeout: int,
+    header_timeout: int,
+    check: bool,
 ) -> None:
     """Serve the SMART app under gunicorn: /launch, /callback, /review/<id>, /queue,
     /fhir/Task, /healthz.
 
-    Settings come from UNITGUARD_* variables (UNITGUARD_SECRET_KEY, UNITGUARD_TASK_DB, ...).
-    SIGTERM or SIGINT stops it gracefully (requests in flight may finish).
+    Settings come from UNITGUARD_* variables (docs/settings.md): the EHR list (--ehrs or
+    UNITGUARD_EHRS), UNITGUARD_DATA_DIR or UNITGUARD_DATABASE_URL, and, off loopback,
+    UNITGUARD_PUBLIC_URL (https). It refuses to start without them, or when the database's
+    schema is behind (run `unitguard db upgrade`). SIGTERM or SIGINT stops it gracefully.
     """
     import os
     import secrets
 
+    from plugin.datadir import PRIVATE_UMASK
     from plugin.serving import GunicornLimits, run_gunicorn
     from plugin.web import create_app
     from plugin.web.settings import Settings
+    from plugin.web.startup import check as run_checks
+    from plugin.web.startup import refusal
     from smart_launch.registry import RegistryError
 
+    os.umask(PRIVATE_UMASK)  # whatever serve writes is its user's alone
     overrides: dict = {"ehrs_file": ehrs_file}
     if not os.environ.get("UNITGUARD_SECRET_KEY"):
         # Sessions and tokens live on the server; the key only signs what Flask itself signs.
         # Every worker is forked from this process, so all of them hold this one key.
         overrides["secret_key"] = secrets.token_hex(32)
-    if not os.environ.get("UNITGUARD_PUBLIC_URL"):
+    public_url_set = bool(os.environ.get("UNITGUARD_PUBLIC_URL"))
+    if not public_url_set:
         overrides["public_url"] = f"http://{host}:{port}"
-    limits = GunicornLimits(workers=workers, threads=threads, timeout=timeout)
+    limits = GunicornLimits(
+        workers=workers, threads=threads, timeout=timeout, head_timeout=header_timeout
+    )
     try:
         limits.validated()
-        app = create_app(Settings.from_env(**overrides))
+        settings = Settings.from_env(**overrides)
+    except PluginError as exc:
+        raise UserError(str(exc), 2) from None
+    if check:
+        failed = 0
+        for result in run_checks(settings, host, public_url_set):
+            click.echo(result.line())
+            failed += not result.ok
+        click.echo(f"{'all checks passed' if not failed else f'{failed} check(s) failed'}")
+        sys.exit(2 if failed else 0)
+    problem = refusal(settings, host, public_url_set)
+    if problem:
+        raise UserError(problem, 2)
+    try:
+        app = create_app(settings)
     except (PluginError, RegistryError) as exc:
         raise UserError(str(exc), 2) from None
     base = f"http://{host}:{port}"
@@ -80,6 +123,8 @@ def serve(
             "/healthz",
         ):
             click.echo(f"  {base}{path}")
+        if settings.public_url != base:
+            click.echo(f"  (reached as {settings.public_url})")
         click.echo(f"  ({workers} workers x {threads} threads, {timeout} s per request)")
         sys.stdout.flush()
 

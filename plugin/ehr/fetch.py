@@ -8,12 +8,17 @@ The two EHRs differ in what they allow (ehr.md; their published CapabilityStatem
   billed lines; pages of at most 200.
 - A full server: everything, Claim by encounter included.
 Both vendors refuse some searches with a 400 (ehr.md; contract section 5), so the parameters are
-built to their rules: date ranges are closed and carry a time (Oracle), ChargeItem asks for
-``-status=billable`` where the server declares it (Oracle), Observation asks for the categories
-therapy measures use (Epic). A search the server still refuses becomes a reading note in the
-Bundle (an OperationOutcome entry, search mode ``outcome``); only an unreadable Encounter fails.
+built to their rules and their CapabilityStatements: date ranges are closed and carry a time
+(Oracle), ChargeItem asks for ``-status=billable`` where the server declares it (Oracle),
+Coverage goes by `patient` where `beneficiary` is not declared (Oracle), Observation asks for the
+categories measures use that the server lists (Epic). A refused search combining values is
+retried value by value. What still cannot be read becomes a reading note in the Bundle (an
+OperationOutcome entry, search mode ``outcome``) that says, as data, what was not read and from
+which EHR (plugin/fhir/unread.py): no rule decides from its absence. Only an unreadable
+Encounter fails.
 The strategy is chosen from the server's CapabilityStatement. Requests of one round go out
-together (threads), so a visit costs a fixed number of sequential round trips, at most 6.
+together (threads), so a visit costs a fixed number of sequential round trips, at most 6 (one
+more for a round in which a refused search was asked again value by value).
 The strategy is in strategy.py, the searches in searches.py, the Binary reads in binaries.py,
 the requests that fail softly in reader.py; this module runs the rounds and gathers.
 """
@@ -30,6 +35,7 @@ from plugin.ehr.reader import FHIR_ID, FhirReader, patient_or_none, read_or_none
 from plugin.ehr.searches import charge_params, provenance_search, round2_searches, unserved
 from plugin.ehr.strategy import Strategy
 from plugin.errors import PluginError
+from plugin.fhir.unread import with_ehr
 
 # Requests of one round sent at once: round 2 holds up to 14 searches (the episode's included),
 # all in one wave rather than two.
@@ -56,20 +62,28 @@ class FetchStats:
 
 
 def _concurrently(calls: list[Callable[[], object]], stats: FetchStats | None) -> list:
-    """Run one round of independent requests together."""
+    """Run one round of independent requests together. A refused search asked again value by
+    value (its values together) adds its requests, and one round trip to the round."""
     if stats is not None and calls:
         stats.rounds += 1
         stats.requests += len(calls)
     if len(calls) <= 1:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
-        return list(pool.map(lambda call: call(), calls))
+        results = [call() for call in calls]
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:
+            results = list(pool.map(lambda call: call(), calls))
+    retries = [getattr(r, "retries", 0) for r in results]
+    if stats is not None and any(retries):
+        stats.rounds += 1
+        stats.requests += sum(retries)
+    return results
 
 
 def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
     """Practitioners and roles not yet fetched that the review reads a role from: performers of
     Procedures, authors and authenticators of notes and reports, the authors and contributors
-    of plans of care, signers of their Provenance, requesters of orders."""
+    of plans of care, signers of their Provenance, requesters of orders, and the person a
+    PractitionerRole names."""
     wanted: set[tuple[str, str]] = set()
     for resource in resources.values():
         rtype = resource.get("resourceType")
@@ -84,6 +98,8 @@ def _referenced(resources: dict[str, dict]) -> set[tuple[str, str]]:
             refs = [(s or {}).get("who") for s in _list(resource.get("signature"))]
         elif rtype == "ServiceRequest":
             refs = [resource.get("requester")]
+        elif rtype == "PractitionerRole":  # a role without a code is read from its person
+            refs = [resource.get("practitioner")]
         for ref in refs:
             for kind in ("Practitioner", "PractitionerRole"):
                 rid = _ref_id(ref, kind)
@@ -98,12 +114,19 @@ def _list(value: object) -> list:
     return [value] if isinstance(value, dict) else []
 
 
-def _keep(resources: dict[str, dict], found: Iterable[object]) -> None:
+def _keep(resources: dict[str, dict], outcomes: list[dict], found: Iterable[object]) -> None:
+    """The resources of one round's results, and their reading notes apart (a search's
+    outcomes, a failed read's note)."""
     for item in found:
+        outcomes += getattr(item, "outcomes", [])
         for resource in getattr(item, "resources", [item]):
-            if isinstance(resource, dict) and resource.get("resourceType"):
-                key = f"{resource['resourceType']}/{resource.get('id')}"
-                resources.setdefault(key, resource)
+            if not isinstance(resource, dict) or not resource.get("resourceType"):
+                continue
+            if resource["resourceType"] == "OperationOutcome":
+                outcomes.append(resource)
+                continue
+            key = f"{resource['resourceType']}/{resource.get('id')}"
+            resources.setdefault(key, resource)
 
 
 def fetch_visit(
@@ -111,6 +134,7 @@ def fetch_visit(
     encounter_id: str,
     strategy: Strategy | None = None,
     stats: FetchStats | None = None,
+    binary_hosts: tuple[str, ...] = (),
 ) -> dict:
     """A collection Bundle with the visit, its history and charges, ready for the review.
 
@@ -120,7 +144,8 @@ def fetch_visit(
     the Binary each visit note keeps its text in (Epic, Oracle), at Oracle the year's earlier
     charges, and the plans' Provenance by `target` where it could not be included; round 4,
     only then, reads the Provenance signers. Paging inside a search adds requests, never
-    another round of dependent requests.
+    another round of dependent requests. ``binary_hosts``: the hosts besides the server's own
+    whose note Binaries are read with the same token (the EHR list's ``binary_hosts``).
     """
     calls: list[Callable[[], object]] = [lambda: client.read("Encounter", encounter_id)]
     if strategy is None:
@@ -148,8 +173,7 @@ def fetch_visit(
     for result in found:
         if not hasattr(result, "resources"):
             raise FetchError("the FHIR client returned something other than a search result")
-        outcomes += result.outcomes
-    _keep(resources, found)
+    _keep(resources, outcomes, found)
     outcomes += unserved(strategy, resources)
 
     tried = _referenced(resources)  # practitioners asked for (a failed read is not asked twice)
@@ -176,19 +200,19 @@ def fetch_visit(
         search_or_note(client, t, p, patient)
         for t, p in provenance_search(strategy, searches, resources)
     ]
-    calls += binary_reads(client, resources, encounter_id, outcomes)
-    third = _concurrently(calls, stats)
-    outcomes += [o for result in third for o in getattr(result, "outcomes", [])]
-    _keep(resources, third)
+    calls += binary_reads(client, resources, encounter_id, outcomes, binary_hosts)
+    _keep(resources, outcomes, _concurrently(calls, stats))
 
-    # The signers the Provenance of round 3 names (only when it came in that round).
+    # The signers the Provenance of round 3 names (only when it came in that round), and the
+    # people the PractitionerRoles read in round 3 name.
     calls = [
         (lambda t=t, i=i: read_or_none(client, t, i))
         for t, i in sorted(_referenced(resources) - tried)
     ]
-    fourth = _concurrently(calls, stats)
-    _keep(resources, [r for r in fourth if r is not None])
+    _keep(resources, outcomes, _concurrently(calls, stats))
 
     entries = [{"resource": r} for r in resources.values()]
-    entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
+    entries += [
+        {"resource": with_ehr(o, strategy.ehr), "search": {"mode": "outcome"}} for o in outcomes
+    ]
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}

@@ -1,25 +1,51 @@
-"""The searches of a visit's second round, built to each server's rules, and the reading notes
-for what the episode needs and the server does not serve."""
+"""The searches of a visit's second round, built to each server's rules (the parameters and
+values its CapabilityStatement declares: plugin/ehr/strategy.py), and the reading notes for what
+the review needs and the server does not serve."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from plugin.ehr.reader import Params, reading_note
-from plugin.ehr.strategy import Strategy
+from plugin.ehr.strategy import Strategy, vendor_facts
 
 # The earlier visits read for the episode (treatment days since the plan of care began): a
 # plan's certification covers at most 90 days, so two certified intervals reach back 180.
 HISTORY_DAYS = 180
 
-# Epic answers CarePlan only with a `category` ("a required search parameter", its R4
-# CapabilityStatement): US Core files a plan of treatment under assess-plan (docs/episode.md).
+# Where a server answers CarePlan only with a `category` (Epic: "a required search parameter",
+# its R4 CapabilityStatement): US Core files a plan of treatment under assess-plan
+# (docs/episode.md).
 EPIC_CAREPLAN_CATEGORY = "assess-plan"
 PROVENANCE_TARGET = "Provenance:target"
 
-# Epic answers Observation by patient only with a category or code (ehr.md, Q2/addenda): ask for
-# the categories functional and outcome measures are filed under (contract section 5).
-EPIC_OBSERVATION_CATEGORIES = "functional-mental-status,survey,exam,activity"
+
+def measure_categories(strategy: Strategy) -> list[str]:
+    """The categories functional and outcome measures are filed under (vendors.toml), those the
+    server lists where it lists its categories (Epic: functional-mental-status and survey, not
+    exam or activity, which it would refuse)."""
+    wanted = list(vendor_facts()["measures"]["categories"])
+    listed = strategy.documented("Observation", "category")
+    return [c for c in wanted if listed is None or c in listed]
+
+
+def by_patient(strategy: Strategy, rtype: str, patient: str) -> Params | None:
+    """The type's search by patient with the parameter the server declares: `patient`, else
+    `subject` (Coverage: `beneficiary` first, the base FHIR parameter, else `patient`, as Oracle
+    Health serves it); None when it declares neither. A statement that lists no parameters for
+    the type is taken at its word on the type: the base parameter."""
+    names = ("beneficiary", "patient") if rtype == "Coverage" else ("patient", "subject")
+    for name in names:
+        if strategy.declares(rtype, name):
+            return {name: _patient_value(strategy, name, patient)}
+    if not strategy.params.get(rtype):
+        return {names[0]: _patient_value(strategy, names[0], patient)}
+    return None
+
+
+def _patient_value(strategy: Strategy, name: str, patient: str) -> str:
+    """`beneficiary` and `subject` take a reference; `patient` the form the server matches."""
+    return f"Patient/{patient}" if name != "patient" else patient_param(strategy, patient)
 
 
 def _history_window(start: str) -> Params:
@@ -41,38 +67,55 @@ def charge_params(strategy: Strategy, encounter_id: str) -> Params:
     return params
 
 
+def patient_param(strategy: Strategy, patient: str) -> str:
+    """The patient as a reference search value: the bare id at Epic and Oracle Health (as their
+    documentation writes it), ``Patient/ID`` elsewhere. FHIR allows both forms, but not every
+    server matches the bare one: Medplum's in-memory repository finds nothing by ``patient=ID``
+    (tests/independent/test_medplum_server.py)."""
+    return patient if strategy.vendor in ("epic", "oracle") else f"Patient/{patient}"
+
+
 def round2_searches(
     strategy: Strategy, encounter_id: str, patient: str, start: str | None
 ) -> list[tuple[str, Params]]:
     """The searches keyed by the encounter or the patient. Resources of other encounters are
-    history: the extraction tells them apart by their encounter reference."""
+    history: the extraction tells them apart by their encounter reference. A type the server
+    serves but not by patient is left out here: ``unserved`` notes it."""
     window = _history_window(start) if start else {}
-    observations: Params = {"patient": patient}
-    if strategy.vendor == "epic":
-        observations["category"] = EPIC_OBSERVATION_CATEGORIES
+    ref = patient_param(strategy, patient)
     searches: list[tuple[str, Params]] = []
     if "Procedure" in strategy.types:
         if "Procedure" in strategy.by_encounter:
             searches.append(("Procedure", {"encounter": f"Encounter/{encounter_id}"}))
         # The patient's procedures of the window: this visit's at Oracle, and at every server
         # the earlier visits' (their notes for the cloned-note rule, their days for the episode).
-        searches.append(("Procedure", {"patient": patient, **window}))
-    for rtype, params in (
-        ("Observation", observations),
-        ("Goal", {"patient": patient}),
-        ("Condition", {"patient": patient}),
-        ("DocumentReference", {"patient": patient}),  # notes, progress reports, plan documents
-        ("Coverage", {"beneficiary": f"Patient/{patient}"}),
-        ("Encounter", {"patient": patient, **window}),
-    ):
-        if rtype in strategy.types:
-            searches.append((rtype, params))
+        searches.append(("Procedure", _dated(strategy, "Procedure", {"patient": ref}, window)))
+    for rtype in ("Observation", "Goal", "Condition", "DocumentReference", "Coverage"):
+        # DocumentReference: notes, progress reports, plan documents
+        params = by_patient(strategy, rtype, patient) if rtype in strategy.types else None
+        if params is None:
+            continue
+        if rtype == "Observation" and strategy.needs_one_of("Observation", "category"):
+            categories = measure_categories(strategy)
+            if not categories:
+                continue  # none of the measure categories is listed: unserved notes it
+            params["category"] = ",".join(categories)
+        searches.append((rtype, params))
+    if "Encounter" in strategy.types:
+        searches.append(("Encounter", _dated(strategy, "Encounter", {"patient": ref}, window)))
     if "ChargeItem" in strategy.by_encounter:
         searches.append(("ChargeItem", charge_params(strategy, encounter_id)))
     if "Claim" in strategy.types and strategy.claim_by_patient:
-        searches.append(("Claim", {"patient": patient}))
-    searches += _episode_searches(strategy, patient)
+        searches.append(("Claim", {"patient": ref}))
+    searches += _episode_searches(strategy, ref)
     return searches
+
+
+def _dated(strategy: Strategy, rtype: str, params: Params, window: Params) -> Params:
+    """The search with the visits' window where the server searches the type by date."""
+    if window and strategy.searchable(rtype, "date"):
+        return {**params, **window}
+    return params
 
 
 def _episode_searches(strategy: Strategy, patient: str) -> list[tuple[str, Params]]:
@@ -80,9 +123,9 @@ def _episode_searches(strategy: Strategy, patient: str) -> list[tuple[str, Param
     and messages of the CY2025 order exception, where the server serves them by patient. A type
     not served is a reading note; a search it refuses becomes one when it answers 400."""
     searches: list[tuple[str, Params]] = []
-    if "CarePlan" in strategy.types:
+    if strategy.searchable("CarePlan", "patient"):
         plans: Params = {"patient": patient}
-        if strategy.vendor == "epic":
+        if strategy.needs_one_of("CarePlan", "category"):  # Epic: "a required search parameter"
             plans["category"] = EPIC_CAREPLAN_CATEGORY
         if PROVENANCE_TARGET in strategy.revinclude.get("CarePlan", ()):
             plans["_revinclude"] = PROVENANCE_TARGET
@@ -94,17 +137,41 @@ def _episode_searches(strategy: Strategy, patient: str) -> list[tuple[str, Param
 
 
 def unserved(strategy: Strategy, resources: dict[str, dict]) -> list[dict]:
-    """Reading notes for what the episode needs and the server does not serve by patient: plans
-    of care (the review then says episode-unknown with this reason), and, only when the patient
+    """Reading notes for what the review needs and the server does not serve by patient: a
+    visit's measures, goals, conditions, notes and payer (a type it serves, but by no parameter
+    the fetch can use; Observations where it lists none of the measure categories), the plans of
+    care (the review then says episode-unknown with this reason), and, only when the patient
     has orders, the messages of the CY2025 order exception (Oracle serves Communication only as
     an inbox): an unsigned plan's certification is then unknown (plugin/fhir/episode.py)."""
     notes = []
+    for rtype in ("Observation", "Goal", "Condition", "DocumentReference", "Coverage"):
+        if rtype not in strategy.types:
+            continue  # a type the server does not serve at all holds nothing to read
+        if by_patient(strategy, rtype, "p") is None:
+            why = f"the EHR does not serve {rtype} by patient (its CapabilityStatement)"
+        elif rtype == "Observation" and strategy.needs_one_of(rtype, "category"):
+            if measure_categories(strategy):
+                continue
+            why = (
+                "the EHR answers Observation by patient only with a category, and lists none "
+                "of the categories measures are filed under (its CapabilityStatement)"
+            )
+        else:
+            continue
+        notes.append(
+            reading_note(
+                f"{why}; the review goes on without those resources",
+                f"unserved-{rtype}",
+                resource=rtype,
+            )
+        )
     if not strategy.searchable("CarePlan", "patient"):
         notes.append(
             reading_note(
                 "the EHR does not serve CarePlan by patient (its CapabilityStatement); "
                 "the review goes on without plans of care",
                 "unserved-CarePlan",
+                resource="CarePlan",
             )
         )
     orders = any(r.get("resourceType") == "ServiceRequest" for r in resources.values())
@@ -115,6 +182,7 @@ def unserved(strategy: Strategy, resources: dict[str, dict]) -> list[dict]:
                 "whether the plan of care was sent to the ordering physician/NPP (the CY2025 "
                 "order exception) cannot be read",
                 "unserved-Communication",
+                resource="Communication",
             )
         )
     return notes

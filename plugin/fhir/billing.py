@@ -1,9 +1,11 @@
 """Billed lines from Claim (use = claim) and from ChargeItem as Oracle Health serves it.
 
 Contract section 2, "what was billed": cancelled and replaced Claims are left out; a Claim whose
-items name no encounter belongs to its date of service; a quantity given as a numeric string is
-read with a note and anything else makes the line unreadable (never read as 1); a negative
-ChargeItem quantity is a credit that nets against the same code and modifiers.
+items name no encounter belongs to its date of service, and its items that name none belong to
+the encounter its other items name (Synthea); a quantity given as a numeric string is read with
+a note and anything else makes the line unreadable (never read as 1); a negative ChargeItem
+quantity is a credit that nets against the same code and modifiers of the visit whatever date it
+was posted; a ChargeItem another replaces ($modify) or one offset by a credit no longer counts.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ CLAIM_SKIP_STATUS = frozenset({"cancelled", "entered-in-error"})
 CHARGE_STATUS = frozenset({"billable", "billed"})
 # Claim.related.relationship codes that say the related Claim was superseded by this one.
 REPLACES = frozenset({"prior", "replaced", "replaces"})
+# Oracle Health's ChargeItem extensions (fhir.cerner.com, ChargeItem "Custom Extensions"):
+# `replacing`, "a reference to a resource that this resource is replacing" (what $modify
+# writes on the new charge), and `offset-by`, "a resource that this resource is offset by.
+# This resource is no longer active when offset".
+REPLACING = "/StructureDefinition/replacing"
+OFFSET_BY = "/StructureDefinition/offset-by"
 
 
 class Unreadable(Exception):
@@ -203,12 +211,14 @@ def _claim_lines(
     if not encounters:  # no items
         return []
     items = claim["item"]
-    # A Claim whose items name no encounter belongs to its date of service.
+    # A Claim whose items name no encounter belongs to its date of service; one whose other
+    # items name one encounter gives that encounter its items that name none (Synthea).
     by_date = True
     for keys in encounters:
         if keys:
             by_date = False
             break
+    claim_encounter = None if by_date else _claim_encounter(index, key, encounters)
     fallback_day: date | None = None
     fallback_read = False
     lines = []
@@ -226,7 +236,7 @@ def _claim_lines(
                 fallback_day, fallback_read = claim_day(claim), True
             day = service_day(item, fallback_day)
         keys = encounters[position]
-        encounter = keys[0] if keys else None  # the line belongs to the first one
+        encounter = keys[0] if keys else claim_encounter  # the line belongs to the first one
         quantity = item.get("quantity")
         raw = quantity.get("value", 1) if isinstance(quantity, dict) else 1
         if type(raw) is int and 0 <= raw <= EXACT_COUNT:  # the common case: a whole count
@@ -258,6 +268,34 @@ def _claim_lines(
             )
         )
     return lines
+
+
+def _claim_encounter(index: Index, key: str, encounters: list[list[str]]) -> str | None:
+    """The encounter a Claim's items that name none belong to: the one its other items name
+    (Synthea names the Encounter on a Claim's first item only). None, with a note, when the
+    others name several, or when every item names its own."""
+    named = {keys[0] for keys in encounters if keys}
+    if all(encounters):
+        return None
+    if len(named) == 1:
+        return next(iter(named))
+    index.note(
+        f"{key}: items that name no encounter belong to none of the several its other items "
+        "name; they are not counted"
+    )
+    return None
+
+
+def claim_item_encounters(index: Index, claim: dict) -> list[str | None]:
+    """Per item of a Claim, the encounter its line belongs to: the first it names, else the one
+    the Claim's other items name (Synthea), else None (then, if no item names any, the line
+    belongs to its date of service)."""
+    encounters = _item_encounters(index, claim.get("item"))
+    if not any(encounters):
+        return [None] * len(encounters)
+    named = {keys[0] for keys in encounters if keys}
+    shared = next(iter(named)) if len(named) == 1 else None
+    return [keys[0] if keys else shared for keys in encounters]
 
 
 def _extension_codings(resource: dict, suffix: str) -> list[tuple[str, str]]:
@@ -339,11 +377,42 @@ def charge_item_line(
     )
 
 
+def superseded_charges(index: Index) -> frozenset[str]:
+    """ChargeItems that no longer count, read once per index: one that another billable or
+    billed ChargeItem replaces (Oracle's ``$modify`` creates the new one with the ``replacing``
+    extension naming the old: it counts once, as the new one), and one that names the credit
+    it is offset by (Oracle's ``offset-by``: "no longer active when offset") together with that
+    credit. Each is noted."""
+    return index.cached("superseded-charges", _superseded, index)
+
+
+def _superseded(index: Index) -> frozenset[str]:
+    found: set[str] = set()
+    for item in index.by_type.get("ChargeItem", ()):
+        if text(item.get("status")) not in CHARGE_STATUS:
+            continue
+        ref = f"ChargeItem/{text(item.get('id'))}"
+        for ext in extension_values(item, REPLACING):
+            old = index.key(ext.get("valueReference"))
+            if old and old != ref:
+                found.add(old)
+                index.note(f"{ref} replaces {old} (a modified charge): {old} is not counted")
+        for ext in extension_values(item, OFFSET_BY):
+            credit = index.key(ext.get("valueReference"))
+            if credit and credit != ref:
+                found.update((ref, credit))
+                index.note(f"{ref} is offset by {credit}: neither is counted")
+    return frozenset(found)
+
+
 def _net_credits(index: Index, lines: list[BilledLine]) -> list[BilledLine]:
-    """Charges and credits of one encounter, code and modifiers netted into one line."""
+    """Charges and credits of one encounter, code and modifiers netted into one line, whatever
+    date each was posted (Oracle posts a credit later than its charge); charges that name no
+    encounter net by their date."""
     groups: dict[tuple, list[BilledLine]] = defaultdict(list)
     for line in lines:
-        groups[(line.encounter, line.day, line.code, line.modifiers)].append(line)
+        when = None if line.encounter else line.day
+        groups[(line.encounter, when, line.code, line.modifiers)].append(line)
     netted = []
     for group in groups.values():
         if len(group) == 1 and group[0].units >= 0:
@@ -391,8 +460,12 @@ def _patient_lines(
         if patient is None or of_patient == patient:
             lines += _claim_lines(index, claim, key, encounters, unreadable)
     charges = []
-    for item in index.by_type.get("ChargeItem", ()):
+    items = index.by_type.get("ChargeItem", ())
+    superseded = superseded_charges(index) if items else frozenset()
+    for item in items:
         if patient is None or index.key(item.get("subject")) == patient:
+            if superseded and f"ChargeItem/{text(item.get('id'))}" in superseded:
+                continue
             line = charge_item_line(index, item, unreadable)
             if line:
                 charges.append(line)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from plugin.domain import BilledLine, Episode, PlanOfCare, ProgressReport
+from plugin.domain import BilledLine, Episode, PlanOfCare, ProgressReport, Unread
 from plugin.fhir.index import Index, concept_text, obj, seq, text
 from plugin.fhir.practitioners import ASSISTANT_OF, role_of_reference
 from plugin.policy.model import Policy
@@ -266,7 +266,7 @@ def _documents(
         authors = seq(document.get("author")) or [document.get("authenticator")]
         role, author = None, ""
         for author_ref in authors:
-            role = role_of_reference(index, author_ref)
+            role = role_of_reference(index, author_ref, day)
             author = key(author_ref) or text(obj(author_ref).get("display"))
             if role:
                 break
@@ -299,7 +299,7 @@ def _certification(
     for where, ref in [("author", resource.get("author"))] + [
         ("contributor", c) for c in seq(resource.get("contributor"))
     ]:
-        if role_of_reference(index, ref) in certifiers:
+        if role_of_reference(index, ref, created) in certifiers:
             if created:
                 found.append((created, f"{index.key(ref)} (CarePlan.{where})"))
             else:
@@ -309,7 +309,7 @@ def _certification(
             for signature in seq(provenance.get("signature")):
                 signature = obj(signature)
                 when = index.local_day(signature.get("when"))
-                if when and role_of_reference(index, signature.get("who")) in certifiers:
+                if when and role_of_reference(index, signature.get("who"), when) in certifiers:
                     found.append((when, f"{index.key(signature.get('who'))} (Provenance)"))
     for document in plan_documents:
         covers = not document.related and plan.begins is not None
@@ -317,7 +317,7 @@ def _certification(
             continue
         when = document.day
         for ref in document.authenticators:
-            if when and role_of_reference(index, ref) in certifiers:
+            if when and role_of_reference(index, ref, when) in certifiers:
                 found.append((when, f"{index.key(ref)} ({document.ref})"))
     if not found:
         return None, ""
@@ -332,7 +332,8 @@ def _signed_orders(index: Index, policy: Policy, patient: str | None) -> list[di
         found = index.memo[memo_key] = [
             r
             for r in _of_patient(index, "ServiceRequest", patient)
-            if role_of_reference(index, r.get("requester")) in policy.episode.certifiers
+            if role_of_reference(index, r.get("requester"), index.local_day(r.get("authoredOn")))
+            in policy.episode.certifiers
             and index.local_day(r.get("authoredOn"))
         ]
     return found
@@ -438,19 +439,10 @@ def _unread_signers(index: Index, record: _Record, plans: tuple[PlanOfCare, ...]
     return ""
 
 
-def _reason(note: str) -> str:
-    """A fetch note as the reason episode-unknown gives: without the 'server note (warning): '
-    the review puts before it, nor the tail saying the review went on."""
-    if note.startswith("server note (") and "): " in note:
-        note = note.split("): ", 1)[1]
-    for tail in ("; the review goes on without those resources", "; the review goes on without"):
-        note = note.split(tail)[0]
-    return note
-
-
-def _first(reasons: list[str], *words: str) -> str:
-    """The first reason naming one of the words, else ""."""
-    return next((n for n in reasons if any(w in n for w in words)), "")
+def _first(unread: list[Unread], *types: str) -> str:
+    """Why the first thing of these types could not be read (the fetch's reading note), else
+    ""."""
+    return next((u.why for u in unread if u.resource in types), "")
 
 
 def _sole_plan_discipline(index: Index, record: _Record, day: date) -> set[str]:
@@ -621,12 +613,9 @@ def read_episodes(
     """
     if day is None:
         return ()
-    # Reading notes the fetch left (plugin/ehr/reader.py, searches.py): a search the EHR
-    # refused (HTTP 400), or a type it does not serve by patient.
-    notes = index.notes
-    refused = (
-        [_reason(n) for n in notes if "refused" in n or "does not serve" in n] if notes else []
-    )
+    # What the fetch could not read (plugin/fhir/unread.py): a search the EHR refused (HTTP
+    # 400), or a type it does not serve by patient.
+    refused = index.unread
     record = _record(index, patient)
     therapy = disciplines & THERAPY
     inferred = False

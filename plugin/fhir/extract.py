@@ -17,8 +17,9 @@ from plugin.fhir.index import Index, obj, text
 from plugin.fhir.measures import patient_goals, visit_measures
 from plugin.fhir.minutes import TOTAL_TIMED, TOTAL_TREATMENT, length_minutes, stated_minutes
 from plugin.fhir.practitioners import DISCIPLINE_OF, is_signed_by, role_of_reference
-from plugin.fhir.procedures import CodeMap, code_of, procedures_of, services_of
+from plugin.fhir.procedures import CodeMap, code_of, encounter_day, procedures_of, services_of
 from plugin.fhir.spend import visit_spend
+from plugin.fhir.unread import visit_unread
 from plugin.fhir.visit_billing import assigned_lines, visit_claims, visit_payer
 from plugin.fhir.visit_notes import earlier_visits, visit_note
 from plugin.policy.model import Policy
@@ -43,6 +44,7 @@ def _encounter_disciplines(
                 if m in modifiers:
                     found.add(modifiers[m])
     therapy_codes = policy.therapy_codes
+    day = encounter_day(index, encounter)
     for procedure in procedures_of(index, encounter):
         if procedure.get("status") not in ("completed", "stopped"):
             continue
@@ -50,7 +52,8 @@ def _encounter_disciplines(
             continue
         items = procedure.get("performer")
         for item in items if isinstance(items, list) else ():
-            role = role_of_reference(index, item.get("actor") if isinstance(item, dict) else None)
+            actor = item.get("actor") if isinstance(item, dict) else None
+            role = role_of_reference(index, actor, day)
             if role in DISCIPLINE_OF:
                 found.add(DISCIPLINE_OF[role])
     index.memo[memo_key] = found
@@ -112,7 +115,7 @@ def build_visit(
     other_lines = [ln for ln in lines if ln.encounter != encounter]
     claims = visit_claims(index, encounter)
     has_billing = bool(visit_lines) or bool(claims)
-    payer, medicare = visit_payer(index, claims, patient, policy)
+    payer, medicare, payer_missing = visit_payer(index, claims, patient, policy)
     chosen = method or policy.method_for_payer(payer)
     unread = tuple(
         ref
@@ -185,4 +188,11 @@ def build_visit(
         unreadable=unread,
         episodes=episodes,
         episode_required=required,
+        unread=visit_unread(
+            index.unread,
+            [f"DocumentReference/{text(d.get('id'))}" for d in documents],
+            {p.ref for s in services for p in s.performers},
+            payer is not None,
+            payer_missing,
+        ),
     )

@@ -15,6 +15,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugin.errors import InputError
+from plugin.fhir.unread import unread_of
 
 T = TypeVar("T")
 
@@ -202,6 +203,7 @@ class Index:
             self.by_type.update((t, list(found)) for t, found in base.by_type.items())
             self.aliases = dict(base.aliases)
         self.notes: list[str] = notes if notes is not None else []
+        self.unread: list = []  # what the fetch could not read (plugin/fhir/unread.py)
         # reference -> key (Index.key); a string that names no key is kept as None
         self._keys: dict[object, str | None] = {}
         # Derived views (documents by encounter, a patient's billed lines, ...) computed once per
@@ -222,6 +224,8 @@ class Index:
             key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else full_url
             if not key:
                 continue
+            if resource.get("contained"):  # rare: most resources contain nothing
+                resource = _with_contained(resource, key, by_key, aliases)
             by_type[rtype].append(resource)
             by_key[key] = resource
             if full_url:
@@ -341,6 +345,39 @@ class Index:
             self.notes.append(message)
 
 
+def _with_contained(
+    resource: dict, key: str, by_key: dict[str, dict], aliases: dict[str, str]
+) -> dict:
+    """A resource with ``contained`` resources, its ``#id`` references made resolvable (contract
+    section 2: they name the contained resources of the resource that holds them).
+
+    Each contained resource is indexed by key only, as ``{key}#{id}`` (it is part of its holder,
+    never a resource of the visit on its own), and every reference ``#id`` inside the holder and
+    its contained resources is rewritten to that key (``#`` alone names the holder). The caller's
+    resource is left as it was: the holder is copied."""
+    holder = _rewrite_local(resource, key)
+    for item in seq(holder.get("contained")):
+        cid = item.get("id") if isinstance(item, dict) else None
+        if isinstance(cid, str) and cid and isinstance(item.get("resourceType"), str):
+            by_key[f"{key}#{cid}"] = item
+            if key.count("/") != 1:  # a holder known by its fullUrl: the key is kept whole
+                aliases[f"{key}#{cid}"] = f"{key}#{cid}"
+    return holder
+
+
+def _rewrite_local(node: object, key: str) -> object:
+    """A copy of ``node`` with every Reference.reference ``#id`` written ``{key}#id``."""
+    if isinstance(node, dict):
+        copied = {k: _rewrite_local(v, key) for k, v in node.items()}
+        ref = copied.get("reference")
+        if isinstance(ref, str) and ref.startswith("#"):
+            copied["reference"] = key if ref == "#" else f"{key}{ref}"
+        return copied
+    if isinstance(node, list):
+        return [_rewrite_local(v, key) for v in node]
+    return node
+
+
 def index_bundle(bundle: object) -> Index:
     """Index a parsed Bundle; raises InputError when it is not a Bundle at all."""
     if not isinstance(bundle, dict):
@@ -352,10 +389,13 @@ def index_bundle(bundle: object) -> Index:
     if not isinstance(entries, list):
         raise InputError("Bundle.entry is not a list")
     notes: list[str] = []
-    return Index(_entry_resources(entries, notes), notes)
+    unread: list = []
+    index = Index(_entry_resources(entries, notes, unread), notes)
+    index.unread = unread
+    return index
 
 
-def _entry_resources(entries: list, notes: list[str]) -> Iterator[tuple[dict, str]]:
+def _entry_resources(entries: list, notes: list[str], unread: list) -> Iterator[tuple[dict, str]]:
     """Each entry's resource with its fullUrl ("" when none), as Index takes them, in one pass
     with the indexing; an entry without a resource and a server's OperationOutcome become
     notes."""
@@ -372,6 +412,7 @@ def _entry_resources(entries: list, notes: list[str]) -> Iterator[tuple[dict, st
                 notes.append(f"Bundle.entry[{position}] has no resource; skipped")
             continue
         if rtype == "OperationOutcome":
+            unread += unread_of(resource)
             for issue in seq(resource.get("issue")):
                 issue = obj(issue)
                 said = text(issue.get("diagnostics")) or concept_text(issue.get("details"))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from plugin.domain import Performer
-from plugin.fhir.index import Index, obj, seq, text
+from plugin.fhir.index import Index, obj, parse_day, seq, text
 
 NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
 # NUCC taxonomy: exact codes first, then the specialty prefixes of the same discipline.
@@ -38,9 +40,8 @@ DISCIPLINE_OF = {"PT": "PT", "PTA": "PT", "OT": "OT", "OTA": "OT", "SLP": "SLP"}
 # (HL7 v3 ParticipationType: SPRF secondary performer is not among them; these are oversight).
 NOT_FURNISHING_CODES = frozenset({"VRF", "AUTHEN", "LA", "SUPERVISOR", "COSIGNER", "ATTEST"})
 NOT_FURNISHING_WORDS = ("supervis", "co-sign", "cosign", "countersign", "attest", "oversight")
-# Index.memo keys: a resource's role by key, the Performer of an actor named with no
-# function, and a Procedure's performers when it names only such an actor, each made once per
-# index.
+# Index.memo keys: a resource's role by key and day, and the Performer of an actor named with
+# no function by key and day, each made once per index.
 _ROLES = "practitioner roles"
 _PERFORMERS = "performers without function"
 
@@ -91,45 +92,104 @@ def _role_named(label: str) -> str | None:
     return None
 
 
-def _role_of(index: Index, resource: dict, depth: int = 0) -> str | None:
+def _in_force(element: dict, day: date | None) -> bool:
+    """Whether a qualification's or PractitionerRole's ``period`` holds on ``day``: not ended
+    before it, not begun after it (a day of None: not ended at all, the current one)."""
+    period = element.get("period")
+    if not isinstance(period, dict):
+        return True
+    end = parse_day(period.get("end"))
+    if day is None:
+        return end is None
+    if end is not None and end < day:
+        return False
+    start = parse_day(period.get("start"))
+    return start is None or start <= day
+
+
+# A role as read: the role (or None), and the reading notes of roles left out as not in force.
+Role = tuple[str | None, tuple[str, ...]]
+
+
+def _role_of(index: Index, resource: dict, day: date | None, depth: int = 0) -> Role:
+    """The role in force on ``day`` (contract section 2, "who furnished it"): a qualification or
+    PractitionerRole whose period ended before it (or begins after it), or a PractitionerRole
+    with ``active`` false, is left out, with a note. Without a day, a qualification that ended
+    is left out only where one that has not ended names a role."""
     rtype = resource.get("resourceType")
+    key = f"{rtype}/{text(resource.get('id'))}"
     if rtype == "Practitioner":
+        named = []
         for qualification in seq(resource.get("qualification")):
             role = role_from_concept(obj(qualification).get("code"))
             if role:
-                return role
-    elif rtype == "PractitionerRole":
-        for concept in seq(resource.get("code")) + seq(resource.get("specialty")):
-            role = role_from_concept(concept)
-            if role:
-                return role
+                named.append((obj(qualification), role))
+        if not named:
+            return None, ()
+        current = [(q, role) for q, role in named if _in_force(q, day)]
+        if day is None and not current:
+            current = named  # none is open-ended: without a date, any of them
+        notes = tuple(
+            f"{key}: its {role} qualification ({_period_text(q)}) is not in force on the date "
+            "read; not read as the role"
+            for q, role in named
+            if (q, role) not in current
+        )
+        return (current[0][1] if current else None), notes
+    if rtype == "PractitionerRole":
+        notes: tuple[str, ...] = ()
+        if resource.get("active") is False or (day is not None and not _in_force(resource, day)):
+            why = "inactive" if resource.get("active") is False else "not in force on the date read"
+            notes = (f"{key} is {why} ({_period_text(resource)}); its role is not read",)
+        else:
+            for concept in seq(resource.get("code")) + seq(resource.get("specialty")):
+                role = role_from_concept(concept)
+                if role:
+                    return role, ()
         if depth == 0:
             practitioner = index.by_key.get(index.key(resource.get("practitioner")) or "")
             if practitioner:
-                return _role_of(index, practitioner, depth + 1)
-    return None
+                role, more = _role_of(index, practitioner, day, depth + 1)
+                return role, notes + more
+        return None, notes
+    return None, ()
 
 
-def _role_of_key(index: Index, key: str, resource: dict) -> str | None:
-    """``_role_of`` a resource of the index, read once per index and key (a visit asks the
+def _period_text(element: dict) -> str:
+    period = obj(element.get("period"))
+    start, end = text(period.get("start"))[:10], text(period.get("end"))[:10]
+    if not start and not end:
+        return "no period"
+    return f"{start or '...'} to {end or '...'}"
+
+
+def _role_of_key(index: Index, key: str, resource: dict, day: date | None = None) -> Role:
+    """``_role_of`` a resource of the index, read once per index, key and day (a visit asks the
     same few practitioners' roles for every service, plan and report)."""
     roles = index.memo.get(_ROLES)
     if roles is None:
         roles = index.memo[_ROLES] = {}
     try:
-        return roles[key]
+        return roles[key, day]
     except KeyError:
-        role = roles[key] = _role_of(index, resource)
-        return role
+        found = roles[key, day] = _role_of(index, resource, day)
+        return found
 
 
-def role_of_reference(index: Index, reference: object) -> str | None:
-    """The role (PT, PTA, MD, ...) of whoever a reference names: the resource it points at,
-    else a role word in its ``display`` ("Rivera, Dana, PT"), else None."""
+def role_of_reference(
+    index: Index, reference: object, day: date | None = None, quiet: bool = False
+) -> str | None:
+    """The role (PT, PTA, MD, ...) in force on ``day`` of whoever a reference names: the
+    resource it points at, else a role word in its ``display`` ("Rivera, Dana, PT"), else None.
+    A role left out as not in force is noted, unless ``quiet`` (a reader that leaves the index
+    as it found it)."""
     key = index.key(reference)
     resource = index.by_key.get(key) if key else None
     if resource:
-        role = _role_of_key(index, key, resource)
+        role, notes = _role_of_key(index, key, resource, day)
+        if not quiet:
+            for note in notes:
+                index.note(note)
         if role:
             return role
     display = text(obj(reference).get("display"))
@@ -154,16 +214,23 @@ def furnishes(function: object) -> bool:
     return not any(w in text(concept.get("text")).lower() for w in NOT_FURNISHING_WORDS)
 
 
-def performer(index: Index, item: dict, where: str) -> Performer | None:
-    """The Performer of one Procedure.performer (None for an empty actor reference)."""
+def performer(index: Index, item: dict, where: str, day: date | None = None) -> Performer | None:
+    """The Performer of one Procedure.performer (None for an empty actor reference), with the
+    role in force on ``day``."""
     key, resource = index.resolve(item.get("actor"), f"{where}.actor")
     if key is None:
         return None
-    return _performer(index, key, resource, furnishes(item.get("function")))
+    return _performer(index, key, resource, furnishes(item.get("function")), day)
 
 
-def _performer(index: Index, key: str, resource: dict | None, furnished: bool) -> Performer:
-    role = _role_of_key(index, key, resource) if resource else None
+def _performer(
+    index: Index, key: str, resource: dict | None, furnished: bool, day: date | None
+) -> Performer:
+    role = None
+    if resource:
+        role, notes = _role_of_key(index, key, resource, day)
+        for note in notes:
+            index.note(note)
     person = ""
     if key.startswith("PractitionerRole/") and resource:
         person = index.key(resource.get("practitioner")) or ""
@@ -173,11 +240,11 @@ def _performer(index: Index, key: str, resource: dict | None, furnished: bool) -
 
 
 def procedure_performer(
-    index: Index, item: object, procedure: str, position: int
+    index: Index, item: object, procedure: str, position: int, day: date | None = None
 ) -> Performer | None:
     """``performer`` of ``{procedure}.performer[{position}]``. The common case, an actor in the
-    index named with no function, is made once per index (a Performer is immutable), and the
-    place is spelt out only when a note may need it."""
+    index named with no function, is made once per index and day (a Performer is immutable),
+    and the place is spelt out only when a note may need it."""
     if not isinstance(item, dict):
         item = {}
     if not item.get("function"):
@@ -187,23 +254,26 @@ def procedure_performer(
         made = index.memo.get(_PERFORMERS)
         if made is None:
             made = index.memo[_PERFORMERS] = {}
-        found = made.get(key)
+        found = made.get((key, day))
         if found is not None:
             return found
         resource = index.by_key.get(key)
         if resource is not None:
-            found = made[key] = _performer(index, key, resource, True)
+            found = made[key, day] = _performer(index, key, resource, True, day)
             return found
-    return performer(index, item, f"{procedure}.performer[{position}]")
+    return performer(index, item, f"{procedure}.performer[{position}]", day)
 
 
-def procedure_performers(index: Index, items: object, procedure: str) -> tuple[Performer, ...]:
-    """The Performers of a Procedure's ``performer`` list (``procedure``: its key, for notes)."""
+def procedure_performers(
+    index: Index, items: object, procedure: str, day: date | None = None
+) -> tuple[Performer, ...]:
+    """The Performers of a Procedure's ``performer`` list (``procedure``: its key, for notes),
+    each with the role in force on ``day`` (the date of service)."""
     if not isinstance(items, list):
         return ()
     performers = []
     for position, item in enumerate(items):
-        found = procedure_performer(index, item, procedure, position)
+        found = procedure_performer(index, item, procedure, position, day)
         if found:
             performers.append(found)
     return tuple(performers)

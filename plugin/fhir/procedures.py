@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from plugin.domain import Service
 from plugin.fhir.index import (
@@ -105,7 +105,12 @@ def _instant_at(index: Index, value: object, key: str, field: str) -> datetime |
 
 
 def _service(
-    index: Index, procedure: dict, key: str, visit_note: str, code_map: CodeMap
+    index: Index,
+    procedure: dict,
+    key: str,
+    visit_note: str,
+    code_map: CodeMap,
+    day: date | None = None,
 ) -> Service | None:
     code = code_of(index, procedure)
     if code is None:
@@ -145,7 +150,7 @@ def _service(
             end = start + timedelta(seconds=seconds)
     if seconds is not None and source != "period":
         index.note(f"{key} ({code}): {int(seconds // 60)} minutes read from its {source}")
-    performers = procedure_performers(index, procedure.get("performer"), key)
+    performers = procedure_performers(index, procedure.get("performer"), key, day)
     reasons = []
     refs = procedure.get("reasonReference")
     if refs and isinstance(refs, list):
@@ -195,16 +200,24 @@ def services_of(
     if found is not None:
         return found
     services = []
+    day = encounter_day(index, encounter)  # who furnished it: the role in force on this date
     for procedure in procedures_of(index, encounter):
         if procedure.get("status") not in ("completed", "stopped"):
             continue
         rid = procedure.get("id")
         key = "Procedure/" + rid if isinstance(rid, str) else "Procedure/"
-        service = _service(index, procedure, key, note_text, code_map)
+        service = _service(index, procedure, key, note_text, code_map, day)
         if service:
             services.append(service)
     found = index.memo[memo_key] = count_once(services, policy)
     return found
+
+
+def encounter_day(index: Index, encounter: str) -> date | None:
+    """The date of service of an encounter of the index (its ``period.start``), if it has one."""
+    found = index.by_key.get(encounter)
+    period = found.get("period") if found is not None else None
+    return index.local_day(period.get("start")) if isinstance(period, dict) else None
 
 
 def procedures_of(index: Index, encounter: str) -> list[dict]:

@@ -9,7 +9,9 @@ amounts (what Medicare and the patient pay), not the clinic's charges (contract.
    ``item.sequence``, else its item's ``productOrService`` and ``servicedDate``): category
    ``eligible``, else ``benefit`` plus the patient's share (copay, deductible, coinsurance);
 2. else units x the Medicare Physician Fee Schedule amount for the code and date
-   (``plugin/policy/data/mpfs.toml``; 85% for CQ/CO lines);
+   (``plugin/policy/data/mpfs.toml`` and the CMS RVU files), with the therapy multiple
+   procedure payment reduction of the patient's day (``plugin.policy.pricing``; Claims
+   Processing Manual ch.5 §10.7); 85% for CQ/CO lines;
 3. else the line's charge, with a reading note naming the line.
 
 An ExplanationOfBenefit item that matches no billed line (a service billed by another provider)
@@ -36,6 +38,7 @@ from plugin.fhir.index import (
     text,
 )
 from plugin.policy.model import Policy
+from plugin.policy.pricing import price_day
 
 GROUP_MODIFIERS = frozenset({"GP", "GN", "GO"})
 SKIP_STATUS = frozenset({"cancelled", "entered-in-error", "draft"})
@@ -295,32 +298,39 @@ def _spend_lines(
     billed: list[BilledLine], allowed: dict[str, tuple[float, str]], policy: Policy
 ) -> list[SpendLine]:
     """Each therapy line's (GP/GN/GO) allowed amount: the payer's, else units x the fee schedule
-    amount (a share of it for CQ/CO lines), else its charge, else $0."""
-    unit_amount = policy.mpfs.unit_amount
+    amount with the day's multiple procedure payment reduction (a share of it for CQ/CO lines),
+    else its charge, else $0. The reduction ranks the fee-schedule-priced lines of the patient's
+    day among themselves (a payer-priced line already carries the payer's own)."""
     assistants = frozenset(policy.assistant_modifiers)
     share = policy.assistant_payment_share
-    lines = []
-    for line in billed:
-        groups = line.modifiers & GROUP_MODIFIERS
-        if not groups:
-            continue
+    therapy = [(line, line.modifiers & GROUP_MODIFIERS) for line in billed]
+    therapy = [(line, groups) for line, groups in therapy if groups]
+    by_day: dict[date, list[BilledLine]] = {}
+    for line, _ in therapy:
+        if line.day and not (allowed and line.ref in allowed):
+            by_day.setdefault(line.day, []).append(line)
+    fees: dict[str, tuple[float, str] | None] = {}
+    for day, lines in by_day.items():
+        priced = price_day(policy.mpfs, day, [(ln.code, ln.units) for ln in lines])
+        fees.update((ln.ref, fee) for ln, fee in zip(lines, priced, strict=True))
+    found = []
+    for line, groups in therapy:
         payer = allowed.get(line.ref) if allowed else None
         if payer is not None:
-            lines.append(SpendLine(line.ref, line.code, line.day, groups, payer[0], payer[1]))
+            found.append(SpendLine(line.ref, line.code, line.day, groups, payer[0], payer[1]))
             continue
-        fee = unit_amount(line.code, line.day) if line.day else None
+        fee = fees.get(line.ref)
         if fee is not None:
-            amount, label = fee
-            total = amount * line.units
+            total, label = fee
             if line.modifiers & assistants:
                 total *= share
                 label += f" x {share:.0%} (CQ/CO)"
-            lines.append(SpendLine(line.ref, line.code, line.day, groups, round(total, 2), label))
+            found.append(SpendLine(line.ref, line.code, line.day, groups, round(total, 2), label))
         elif line.amount is not None:
-            lines.append(SpendLine(line.ref, line.code, line.day, groups, line.amount, "charge"))
+            found.append(SpendLine(line.ref, line.code, line.day, groups, line.amount, "charge"))
         else:
-            lines.append(SpendLine(line.ref, line.code, line.day, groups, 0.0, "none"))
-    return lines
+            found.append(SpendLine(line.ref, line.code, line.day, groups, 0.0, "none"))
+    return found
 
 
 # -- the payer's own year-to-date -----------------------------------------------------------

@@ -24,7 +24,14 @@ from collections import defaultdict
 from datetime import date
 from operator import itemgetter
 
-from plugin.fhir.billing import CHARGE_STATUS, charge_code, claim_counts, claim_day, service_day
+from plugin.fhir.billing import (
+    CHARGE_STATUS,
+    charge_code,
+    claim_counts,
+    claim_day,
+    claim_item_encounters,
+    service_day,
+)
 from plugin.fhir.encounters import first_of_day
 from plugin.fhir.index import Index, billing_code, obj, parse_instant, seq, start_order, text
 from plugin.fhir.practitioners import DISCIPLINE_OF, role_of_reference
@@ -62,13 +69,13 @@ def _therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
         if not claim_counts(index, claim):
             continue
         items = [obj(i) for i in seq(claim.get("item"))]
-        by_date = not any(index.key(e) for i in items for e in seq(i.get("encounter")))
-        for item in items:
+        given = claim_item_encounters(index, claim)  # the encounter the review gives each line
+        by_date = not any(given)
+        for item, encounter in zip(items, given, strict=True):
             if billing_code(item.get("productOrService")) not in codes:
                 continue
-            named = [k for k in (index.key(e) for e in seq(item.get("encounter"))) if k]
-            if named:
-                found.add(named[0])  # the review gives the line to its first encounter
+            if encounter:
+                found.add(encounter)
             elif by_date:
                 day = service_day(item, claim_day(claim))
                 if day is not None:
@@ -84,7 +91,7 @@ def _therapy_encounters(index: Index, policy: Policy) -> frozenset[str]:
 
 
 def _is_therapist(index: Index, reference: object) -> bool:
-    return role_of_reference(index, reference) in DISCIPLINE_OF
+    return role_of_reference(index, reference, quiet=True) in DISCIPLINE_OF
 
 
 def _first_of_day(index: Index, wanted: list[tuple[str | None, date]]) -> set[str]:

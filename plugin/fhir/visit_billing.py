@@ -9,15 +9,21 @@ from dataclasses import replace
 from plugin.domain import BilledLine
 from plugin.fhir.billing import counted_claims
 from plugin.fhir.encounters import first_of_day, patient_encounters
-from plugin.fhir.index import Index, seq, text
+from plugin.fhir.index import Index, obj, seq, text
 from plugin.fhir.procedures import procedures_by_encounter
 from plugin.fhir.spend import coverage_plan
 from plugin.policy.model import Policy
 
 
 def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: Policy):
-    """(payer name, is Medicare) from the visit's Claim coverage, else the patient's Coverage."""
+    """(payer name, is Medicare, why unread) from the visit's Claim coverage (a contained one
+    too), else the patient's Coverage, else the payer a Claim names by ``display`` alone (as
+    Synthea writes ``Claim.insurance.coverage``). ``why unread`` names a Coverage a Claim refers
+    to that is not in the record read (the payer is then unknown, not absent: contract §2); ""
+    otherwise."""
     coverage = None
+    named = None  # (where, the display) of a Claim coverage given by display only
+    missing = ""
     for claim in claims:
         insurances = claim.get("insurance")
         if not isinstance(insurances, list):
@@ -25,9 +31,14 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
         for position, insurance in enumerate(insurances):
             reference = insurance.get("coverage") if isinstance(insurance, dict) else None
             found = index.by_key.get(index.key(reference) or "")
+            where = f"Claim/{text(claim.get('id'))}.insurance[{position}]"
             if found is None:  # resolve notes a dangling reference
-                where = f"Claim/{text(claim.get('id'))}.insurance[{position}]"
-                index.resolve(reference, where)
+                key, _ = index.resolve(reference, where)
+                if key and not missing:
+                    missing = f"{where} refers to {key}, which is not in the record read"
+                display = text(obj(reference).get("display")).strip()
+                if display and named is None and index.key(reference) is None:
+                    named = (where, display)
             elif coverage is None:
                 coverage = found
     if coverage is None:
@@ -39,7 +50,12 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
                 coverage = candidate
                 break
         else:
-            return None, False
+            if named is None:
+                return None, False, missing
+            where, display = named
+            index.note(f"{where} names its payer only by display ({display!r}); read as the payer")
+            return display, _is_medicare_name(display, policy), ""
+
     names, types = coverage_plan(index, coverage)
     name = None
     for payor, payor_name in zip(seq(coverage.get("payor")), names, strict=True):
@@ -53,12 +69,14 @@ def visit_payer(index: Index, claims: list[dict], patient: str | None, policy: P
             medicare = True
             break
     if not medicare:
-        lowered = (name or "").lower()
-        for word in policy.medicare_names:
-            if word in lowered:
-                medicare = True
-                break
-    return name, medicare
+        medicare = _is_medicare_name(name or "", policy)
+    return name, medicare, ""
+
+
+def _is_medicare_name(name: str, policy: Policy) -> bool:
+    """Whether a payer's name is one the payer table reads as Medicare."""
+    lowered = name.lower()
+    return any(word in lowered for word in policy.medicare_names)
 
 
 def visit_claims(index: Index, encounter: str) -> list[dict]:

@@ -2,7 +2,9 @@
 
 An organisation's own data folder (``UNITGUARD_POLICY_DIR``, or the folder given to
 ``load_policy``) may hold ``ptp_ncci.csv`` written by ``unitguard policy import-ncci``; its edits
-are added to the starter set and win over it for the same pair.
+are added to the starter set and win over it for the same pair. It may also hold the MUE, RVU
+and GPCI tables written by ``import-mue`` and ``import-mpfs`` (read by ``cms_data``), which
+take over from the shipped excerpts from their effective dates.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from plugin.errors import PolicyError
+from plugin.policy.cms_data import CmsTables, load_cms_tables, with_statuses
 from plugin.policy.model import (
+    CmsVersion,
     EpisodePolicy,
     Gpci,
     KxYear,
@@ -109,8 +113,9 @@ def _phrase_lists(narrative: dict) -> dict[str, PhraseList]:
     return lists
 
 
-def _mpfs(table: dict) -> Mpfs:
-    """The fee schedule (mpfs.toml): per-period amounts and RVUs, GPCIs, where payers report."""
+def _mpfs(table: dict, cms: CmsTables) -> Mpfs:
+    """The fee schedule: mpfs.toml's periods, GPCIs and where payers report, with the periods
+    and GPCIs of the CMS files (shipped excerpts and imports)."""
     schedules = []
     for position, entry in enumerate(table.get("schedule", ())):
         where = f"mpfs.toml schedule[{position}]"
@@ -146,9 +151,11 @@ def _mpfs(table: dict) -> Mpfs:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PolicyError(f"mpfs.toml gpci: {exc!r}") from exc
-    locality = str(table.get("locality", ""))
+    gpcis += tuple(cms.gpcis)
+    locality = cms.locality or str(table.get("locality", ""))
     if locality and not any(g.locality == locality for g in gpcis):
         raise PolicyError(f"mpfs.toml: locality {locality!r} has no GPCI entry")
+    schedules = with_statuses(schedules + cms.schedules)
     ytd = table.get("ytd", {})
     adjudication = table.get("adjudication", {})
     return Mpfs(
@@ -162,7 +169,21 @@ def _mpfs(table: dict) -> Mpfs:
         allowed_categories=frozenset(adjudication.get("allowed", ("eligible",))),
         benefit_categories=frozenset(adjudication.get("benefit", ("benefit",))),
         patient_share_categories=frozenset(adjudication.get("patient_share", ())),
+        mppr_pe_share=float(table.get("mppr", {}).get("pe_share", 0.5)),
     )
+
+
+def _ptp_version(origin: str, source: str, edits: list[PtpEdit]) -> CmsVersion:
+    first = min((e.effective for e in edits), default=date(1996, 1, 1))
+    confidence = "CMS file" if origin == "imported" else "SECONDARY / UNVERIFIED (per pair)"
+    return CmsVersion("ptp", first, origin, f"{source} ({len(edits)} edits)", confidence)
+
+
+def _ptp_source(folder: Path) -> str:
+    from plugin.policy.cms_source import read_manifest
+
+    entry = read_manifest(folder).get("files", {}).get(IMPORTED_PTP, {})
+    return str(entry.get("source") or IMPORTED_PTP)
 
 
 @lru_cache(maxsize=8)
@@ -181,8 +202,22 @@ def load_policy(policy_dir: str | None = None) -> Policy:
 
     ptp = read_ptp_csv(DATA_DIR / "ptp_starter.csv")
     imported = Path(policy_dir) if policy_dir else user_policy_dir()
+    cms = load_cms_tables(imported)
+    cms.versions.append(_ptp_version("shipped excerpt", "ptp_starter.csv", ptp))
+    for year in sorted({int(g["year"]) for g in mpfs.get("gpci", ())}):
+        cms.versions.append(
+            CmsVersion(
+                "gpci",
+                date(year, 1, 1),
+                "shipped table",
+                f"mpfs.toml gpci, the values of CMS GPCI{year}.csv",
+                str(mpfs.get("gpci_confidence", "")),
+            )
+        )
     if (imported / IMPORTED_PTP).is_file():
-        ptp += read_ptp_csv(imported / IMPORTED_PTP)
+        edits = read_ptp_csv(imported / IMPORTED_PTP)
+        ptp += edits
+        cms.versions.append(_ptp_version("imported", _ptp_source(imported), edits))
 
     kx_years = {
         int(y["year"]): KxYear(
@@ -229,6 +264,11 @@ def load_policy(policy_dir: str | None = None) -> Policy:
             )
             for n in coverage.get("not_covered", ())
         ),
+        not_paid_statuses={
+            str(k): str(v) for k, v in coverage.get("mpfs_status", {}).get("not_paid", {}).items()
+        },
+        mue=tuple(sorted(cms.mue, key=lambda m: m.effective_from)),
+        cms_versions=tuple(cms.versions),
         kx_modifier=str(kx["kx_modifier"]),
         kx_years=kx_years,
         review_threshold=float(kx["review_threshold"]),
@@ -261,7 +301,7 @@ def load_policy(policy_dir: str | None = None) -> Policy:
                 ("mpfs", mpfs),
             )
         ),
-        mpfs=_mpfs(mpfs),
+        mpfs=_mpfs(mpfs, cms),
         medicare_advantage_sopt_prefixes=tuple(
             str(p) for p in medicare.get("advantage", {}).get("sopt_prefixes", ())
         ),

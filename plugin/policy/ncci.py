@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from plugin.errors import InputError
+from plugin.policy.cms_source import member_texts, record_import, write_csv_atomically
 from plugin.policy.loader import IMPORTED_PTP, PTP_FIELDS, user_policy_dir
 
 _CODE = re.compile(r"^[0-9A-Z]{4}[0-9A-Z]$")
@@ -49,18 +49,17 @@ def _rows(text: str):
 
 
 def _texts(path: Path) -> list[tuple[str, str]]:
-    """(name, text) of the file, or of every .txt/.csv member of a zip."""
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                return [
-                    (n, archive.read(n).decode("latin-1"))
-                    for n in archive.namelist()
-                    if n.lower().endswith((".txt", ".csv", ".tsv"))
-                ]
-        return [(path.name, path.read_bytes().decode("latin-1"))]
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: cannot read the PTP file ({exc})") from exc
+    """(name, text) of the file, or of every .txt/.csv member of a zip; a file cut short (its
+    last line not a whole edit row) is refused, so no quarter is half-imported."""
+    texts = member_texts(path, "practitioner PTP file")
+    for name, text in texts:
+        last = text.rstrip("\r\n").rsplit("\n", 1)[-1]
+        cells = last.split("\t") if "\t" in last else last.split(",")
+        if _CODE.match(cells[0].strip().upper()) and (
+            len(cells) < 6 or not _ymd(cells[3]) or cells[5].strip()[:1] not in ("0", "1", "9")
+        ):
+            raise InputError(f"{path}: {name} ends in an incomplete edit row (file truncated?)")
+    return texts
 
 
 def parse_ptp(text: str, source: str, all_codes: bool = False) -> tuple[list[dict], int, int]:
@@ -99,7 +98,8 @@ def parse_ptp(text: str, source: str, all_codes: bool = False) -> tuple[list[dic
 def import_ptp_file(path: Path, into: Path | None = None, all_codes: bool = False) -> ImportResult:
     """Parse the CMS file and write ``ptp_ncci.csv`` in the policy folder (atomically)."""
     rows, read, skipped = [], 0, 0
-    for name, text in _texts(path):
+    texts = _texts(path)
+    for name, text in texts:
         got, r, s = parse_ptp(text, name, all_codes)
         rows += got
         read += r
@@ -107,14 +107,15 @@ def import_ptp_file(path: Path, into: Path | None = None, all_codes: bool = Fals
     if not read:
         raise InputError(f"{path}: no PTP edit rows found (expected CMS's practitioner PTP file)")
     folder = into or user_policy_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / IMPORTED_PTP
-    partial = target.with_suffix(".csv.partial")
-    with partial.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=PTP_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    partial.replace(target)
+    write_csv_atomically(target, PTP_FIELDS, rows)
+    effective = min((r["effective"] for r in rows), default="")
+    source = ", ".join(name for name, _ in texts)
+    record_import(
+        folder,
+        IMPORTED_PTP,
+        {"kind": "ptp", "source": source, "effective": effective, "rows": read},
+    )
     from plugin.policy.loader import load_policy
 
     load_policy.cache_clear()

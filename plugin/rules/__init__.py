@@ -11,6 +11,7 @@ from plugin.rules import (
     modifiers,
     narrative,
     overlap,
+    reading,
     units,
 )
 from plugin.rules.base import Issue, Rule
@@ -52,6 +53,8 @@ ALL_RULES: tuple[Rule, ...] = (
     narrative.supervision_only,
     narrative.code_selection,
     narrative.cloned_note,
+    # last: it names the checks the rules before it could not decide (contract §2)
+    reading.reading_incomplete,
 )
 
 # Rules over many visits at once (the audit); they take treatment slots, not one visit.

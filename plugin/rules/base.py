@@ -43,13 +43,19 @@ def excess_units(lines: Iterable[BilledLine], units: int) -> AtRisk:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One registered rule; ``billing`` rules compare billed lines, silent before charges."""
+    """One registered rule; ``billing`` rules compare billed lines, silent before charges.
+
+    ``needs``: the FHIR types whose absence would make the rule fire (a note not read looks
+    unsigned). When one of them could not be read, the rule's findings would rest on what was
+    not read: the engine drops them and reading-incomplete names the check instead (§2).
+    """
 
     id: str
     severity: Severity
     citation: str
     check: Callable[..., Iterable[Issue]]
     billing: bool = False
+    needs: frozenset[str] = frozenset()
 
     @property
     def doc(self) -> str:
@@ -76,14 +82,23 @@ def finding(found_by: Rule, issue: Issue) -> Finding:
 
 
 def rule(
-    rule_id: str, severity: Severity, citation: str, billing: bool = False
+    rule_id: str,
+    severity: Severity,
+    citation: str,
+    billing: bool = False,
+    needs: Iterable[str] = (),
 ) -> Callable[[Callable[..., Iterable[Issue]]], Rule]:
     """Declare a check function as a Rule (registration stays explicit in ``ALL_RULES``)."""
 
     def wrap(check: Callable[..., Iterable[Issue]]) -> Rule:
-        return Rule(rule_id, severity, citation, check, billing)
+        return Rule(rule_id, severity, citation, check, billing, frozenset(needs))
 
     return wrap
+
+
+# What the rules that read the visit note need: its DocumentReference, and the note's text
+# where it is kept in a Binary.
+NOTE = ("DocumentReference", "Binary")
 
 
 def money(amount: float) -> str:

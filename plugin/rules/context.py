@@ -50,6 +50,8 @@ class Context:
     _affirmed: dict[tuple[str, str], bool] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)  # facts a few rules share
     _supported: dict[str, int] = field(default_factory=dict)
+    # rules whose findings were dropped: they rested on what could not be read (engine.review)
+    unchecked: list[Any] = field(default_factory=list)
 
     @property
     def method(self) -> str:

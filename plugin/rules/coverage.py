@@ -53,13 +53,15 @@ def code_not_covered(ctx: Context) -> Iterator[Issue]:
     """The payer does not pay the code as billed.
 
     Some codes are valid CPT but not payable by a payer: Medicare does not pay 97014
-    (unattended electrical stimulation) and pays G0283 for it. The payer code lists, with the
-    code each payer pays instead, are policy data.
-    Source: CMS Medicare Physician Fee Schedule (97014 status indicator I; G0283 payable);
-    billing-rules.md 'Additions'.
+    (unattended electrical stimulation) and pays G0283 for it, and never pays separately a code
+    whose fee schedule status is B (bundled, e.g. 97010 hot or cold packs), I or N. The payer
+    code lists, with the code each payer pays instead, and the MPFS status codes are policy data.
+    Source: CMS Medicare Physician Fee Schedule relative value file, status codes (Attachment A
+    of its readme: B "Payment for covered services are always bundled"); billing-rules.md
+    'Additions'.
     """
     payer = (ctx.visit.payer or "").lower()
-    for entry in ctx.policy.not_covered:
+    for entry in ctx.policy.not_covered_on(ctx.visit.day):
         applies = ctx.visit.medicare if entry.payer == "medicare" else entry.payer in payer
         if not applies:
             continue
@@ -67,7 +69,10 @@ def code_not_covered(ctx: Context) -> Iterator[Issue]:
             yield Issue(
                 code=entry.code,
                 message=f"{entry.code} billed to {ctx.visit.payer or entry.payer}: {entry.why}",
-                fix=f"Bill {entry.instead} instead of {entry.code}",
+                fix=f"Bill {entry.instead} instead of {entry.code}"
+                if entry.instead
+                else f"Remove the {entry.code} line: {ctx.visit.payer or entry.payer} does not "
+                "pay it separately",
                 evidence=(line.ref,),
                 at_risk=whole_lines([line]),
             )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 from plugin.domain import Severity
-from plugin.rules.base import Issue, rule, whole_lines
+from plugin.rules.base import NOTE, Issue, rule, whole_lines
 from plugin.rules.context import Context, DocumentedItem
 
 BPM = "CMS Benefit Policy Manual ch.15 §220.3"
@@ -22,7 +22,12 @@ def _missing(ctx: Context, list_name: str) -> Iterator[DocumentedItem]:
             yield item
 
 
-@rule("doc-no-deficit", Severity.ERROR, f"{BPM}; AMA CPT 97112 descriptor")
+@rule(
+    "doc-no-deficit",
+    Severity.ERROR,
+    f"{BPM}; AMA CPT 97112 descriptor",
+    needs=(*NOTE, "Procedure", "Condition"),
+)
 def doc_no_deficit(ctx: Context) -> Iterator[Issue]:
     """The service's documentation names no specific neuromuscular deficit.
 
@@ -42,7 +47,12 @@ def doc_no_deficit(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-no-skilled-intervention", Severity.ERROR, f"{BPM} (skilled services)")
+@rule(
+    "doc-no-skilled-intervention",
+    Severity.ERROR,
+    f"{BPM} (skilled services)",
+    needs=(*NOTE, "Procedure"),
+)
 def doc_no_skilled_intervention(ctx: Context) -> Iterator[Issue]:
     """The documentation describes no skilled technique or cueing.
 
@@ -61,7 +71,7 @@ def doc_no_skilled_intervention(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-no-patient-response", Severity.WARNING, f"{BPM}")
+@rule("doc-no-patient-response", Severity.WARNING, f"{BPM}", needs=(*NOTE, "Procedure"))
 def doc_no_patient_response(ctx: Context) -> Iterator[Issue]:
     """The documentation records no patient response.
 
@@ -79,7 +89,12 @@ def doc_no_patient_response(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-no-functional-goal", Severity.ERROR, f"{BPM}; ch.15 §220.1.2 (plan of care goals)")
+@rule(
+    "doc-no-functional-goal",
+    Severity.ERROR,
+    f"{BPM}; ch.15 §220.1.2 (plan of care goals)",
+    needs=("Goal",),
+)
 def doc_no_functional_goal(ctx: Context) -> Iterator[Issue]:
     """No active, measurable functional goal supports the service.
 
@@ -108,7 +123,12 @@ def doc_no_functional_goal(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-no-objective-measure", Severity.WARNING, "CMS Benefit Policy Manual ch.15 §220.3 D")
+@rule(
+    "doc-no-objective-measure",
+    Severity.WARNING,
+    "CMS Benefit Policy Manual ch.15 §220.3 D",
+    needs=("Observation",),
+)
 def doc_no_objective_measure(ctx: Context) -> Iterator[Issue]:
     """The visit records no objective measure.
 
@@ -126,7 +146,12 @@ def doc_no_objective_measure(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-no-progress", Severity.WARNING, "CMS Benefit Policy Manual ch.15 §220.3 D")
+@rule(
+    "doc-no-progress",
+    Severity.WARNING,
+    "CMS Benefit Policy Manual ch.15 §220.3 D",
+    needs=("Observation",),
+)
 def doc_no_progress(ctx: Context) -> Iterator[Issue]:
     """Objective measures exist but none can be compared with an earlier value.
 
@@ -152,7 +177,12 @@ def doc_no_progress(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-unsigned", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E")
+@rule(
+    "doc-unsigned",
+    Severity.ERROR,
+    "CMS Benefit Policy Manual ch.15 §220.3 E",
+    needs=("DocumentReference",),
+)
 def doc_unsigned(ctx: Context) -> Iterator[Issue]:
     """The visit note is not signed.
 
@@ -175,7 +205,12 @@ def doc_unsigned(ctx: Context) -> Iterator[Issue]:
         )
 
 
-@rule("doc-no-total-time", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E")
+@rule(
+    "doc-no-total-time",
+    Severity.ERROR,
+    "CMS Benefit Policy Manual ch.15 §220.3 E",
+    needs=(*NOTE, "Procedure"),
+)
 def doc_no_total_time(ctx: Context) -> Iterator[Issue]:
     """Total treatment time or total timed code minutes is not documented.
 

@@ -42,6 +42,8 @@ class Report:
     services: tuple[ServiceSummary, ...]
     findings: tuple[Finding, ...]
     day: DaySummary | None = None
+    # rules not decided because what they need could not be read (reading-incomplete names them)
+    unchecked: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -142,11 +144,23 @@ def review(
     visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None, quotes: bool = False
 ) -> Report:
     """Apply every rule to the visit; findings come worst first, then in registry order. With
-    ``quotes`` each finding carries what it read in words (``plugin.rules.quotes``)."""
+    ``quotes`` each finding carries what it read in words (``plugin.rules.quotes``).
+
+    A rule that would fire while something it needs could not be read (``Rule.needs``, the
+    visit's ``unread``) gives no finding: the rule is kept in ``Context.unchecked``, which
+    reading-incomplete, registered last, names (contract §2, "Unread is not absent").
+    """
     ctx = Context(visit, policy, matcher_for(policy))
+    unread = {u.resource for u in visit.unread} if visit.unread else None
     findings = []
     for rank, order, rule in _plan(rules, ctx.has_billing):
-        for issue in rule.check(ctx):
+        issues = rule.check(ctx)
+        if unread and rule.needs & unread:
+            issues = list(issues)
+            if issues:
+                ctx.unchecked.append(rule)
+                continue
+        for issue in issues:
             findings.append((rank, order, finding(rule, issue)))
     if len(findings) > 1:
         findings.sort(key=lambda item: (item[0], item[1]))
@@ -165,4 +179,5 @@ def review(
         services=_services(ctx),
         findings=tuple(f for _, _, f in findings),
         day=_day(ctx),
+        unchecked=tuple(r.id for r in ctx.unchecked),
     )

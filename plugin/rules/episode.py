@@ -120,7 +120,7 @@ def _applies(ctx: Context) -> bool:
     return ctx.visit.episode_required and ctx.visit.day is not None
 
 
-@rule("poc-not-certified", Severity.ERROR, CERT)
+@rule("poc-not-certified", Severity.ERROR, CERT, needs=("DocumentReference",))
 def poc_not_certified(ctx: Context) -> Iterator[Issue]:
     """The plans of care read leave the date of service uncovered by a certification.
 
@@ -208,7 +208,7 @@ def poc_certified_late(ctx: Context) -> Iterator[Issue]:
                 )
 
 
-@rule("progress-report-overdue", Severity.ERROR, REPORT)
+@rule("progress-report-overdue", Severity.ERROR, REPORT, needs=("DocumentReference",))
 def progress_report_overdue(ctx: Context) -> Iterator[Issue]:
     """The visit falls on the 11th or later treatment day without a clinician's progress report.
 

@@ -21,12 +21,6 @@ class PlannedRule:
 
 PLANNED_RULES: tuple[PlannedRule, ...] = (
     PlannedRule(
-        "reading-incomplete",
-        "warning",
-        21,
-        "something a rule needs could not be read: name it and the checks skipped",
-    ),
-    PlannedRule(
         "ptp-not-bypassable",
         "error",
         23,

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from plugin.domain import Severity
-from plugin.rules.base import Issue, excess_units, rule, whole_lines
+from plugin.rules.base import NOTE, Issue, excess_units, rule, whole_lines
 from plugin.rules.context import Context
 
 CH5 = "CMS Claims Processing Manual ch.5 §20.2"
@@ -34,7 +34,7 @@ def _pool_note(ctx: Context) -> str:
     )
 
 
-@rule("units-exceed-time", Severity.ERROR, CH5, billing=True)
+@rule("units-exceed-time", Severity.ERROR, CH5, billing=True, needs=(*NOTE, "Procedure"))
 def units_exceed_time(ctx: Context) -> Iterator[Issue]:
     """A billed timed line has more units than the documented minutes support.
 
@@ -119,7 +119,13 @@ def under_8_minutes(ctx: Context) -> Iterator[Issue]:
             )
 
 
-@rule("missing-minutes", Severity.ERROR, "CMS Benefit Policy Manual ch.15 §220.3 E", billing=True)
+@rule(
+    "missing-minutes",
+    Severity.ERROR,
+    "CMS Benefit Policy Manual ch.15 §220.3 E",
+    billing=True,
+    needs=(*NOTE, "Procedure"),
+)
 def missing_minutes(ctx: Context) -> Iterator[Issue]:
     """A timed code is billed with neither its own minutes nor a documented total timed minutes.
 
@@ -152,18 +158,25 @@ def _line_discipline(ctx: Context, modifiers) -> str:
 
 
 @rule(
-    "daily-unit-cap", Severity.WARNING, "Per-day limit in policy data (seed guides; MUE unverified)"
+    "daily-unit-cap",
+    Severity.WARNING,
+    "Medicare NCCI practitioner MUEs (CMS MUE file in the policy data)",
 )
 def daily_unit_cap(ctx: Context) -> Iterator[Issue]:
-    """Units of a capped code (97112) on one date for one discipline pass the per-day limit.
+    """Units of a code on one date for one discipline pass its medically unlikely edit (MUE).
 
     Counts this visit's billed units (or, before charges, the units the minutes support) and the
-    patient's other billed lines of the same date. The limit is policy data.
-    Source: the seed guides cite 4 units of 97112 per date per discipline (the CMS practitioner
-    MUE for 97112 is unverified; billing-rules.md §3), so this is a warning, not a denial.
+    patient's other billed lines of the same date. The limit per code is the practitioner MUE
+    in force on the date (policy data: the shipped excerpt or CMS's imported quarterly file).
+    Source: CMS 'Medicare NCCI Medically Unlikely Edits (MUEs) - Practitioner Services'; an
+    MUE denial can be appealed with documentation (MAI 3), so this is a warning, not a denial.
     """
     day = ctx.visit.day
-    for code, limit in sorted(ctx.policy.per_day_units.items()):
+    caps = ctx.policy.unit_caps(day)
+    codes = set(ctx.billed_units) | set(ctx.services_by_code)
+    codes.update(line.code for line in ctx.visit.other_lines)
+    for code in sorted(codes & caps.keys()):
+        limit = caps[code]
         per_discipline: dict[str, int] = defaultdict(int)
         if ctx.has_billing:
             for line in ctx.lines_of(code):

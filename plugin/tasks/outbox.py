@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import orjson
 import sqlalchemy as sa
 
+from plugin import schema
 from plugin.db import make_engine
 
 meta = sa.MetaData()
@@ -48,14 +49,14 @@ class DeliveryReport:
 class Outbox:
     def __init__(
         self,
-        url: str = "sqlite:///unitguard-outbox.sqlite",
+        url: str = "sqlite://",
         base_delay: float = 2.0,
         max_delay: float = 600.0,
         clock: Callable[[], float] = time.time,
         lease: float = 300.0,
     ) -> None:
         self.engine = make_engine(url)
-        meta.create_all(self.engine)
+        schema.prepare(self.engine)
         self.base_delay, self.max_delay, self.clock = base_delay, max_delay, clock
         self.lease = lease
 

@@ -4,8 +4,8 @@ Contract section 5: a Task's owner is one of the EHR's coders or nobody. The EHR
 coders by reference (``coders``) and by PractitionerRole code (``coder_role_codes``). Those on
 the list are known from the start (their names are read from the EHR when a coder signs in);
 a coder through a role code becomes known when they first sign in, since no EHR the app targets
-searches PractitionerRole by code. Kept in the Task store's database, so every app instance
-offers and accepts the same people.
+searches PractitionerRole by code. Kept in the Task store's database (table ``coders``,
+migration 0002), so every app instance offers and accepts the same people.
 """
 
 from __future__ import annotations
@@ -16,18 +16,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-PERSON_TYPES = ("Practitioner/", "PractitionerRole/")
+from plugin.tasks.tables import coders
 
-metadata = sa.MetaData()
-coders = sa.Table(
-    "coders",
-    metadata,
-    sa.Column("issuer", sa.String(300), primary_key=True),
-    sa.Column("reference", sa.String(200), primary_key=True),
-    sa.Column("name", sa.String(200)),
-    sa.Column("source", sa.String(16), nullable=False),  # "list" or "role"
-    sa.Column("seen", sa.String(40), nullable=False),
-)
+PERSON_TYPES = ("Practitioner/", "PractitionerRole/")
 
 
 @dataclass(frozen=True)
@@ -54,8 +45,8 @@ class CoderRoster:
     """Who may own the Tasks of each EHR."""
 
     def __init__(self, engine: sa.Engine) -> None:
+        """``engine``: the Task store's (whose ``schema.prepare`` made or checked the table)."""
         self.engine = engine
-        metadata.create_all(engine)
 
     def seed(self, issuer: str, listed: Iterable[str]) -> None:
         """The EHR entry's ``coders``: known (without a name) until someone reads their names."""

@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 import orjson
 import sqlalchemy as sa
 
+from plugin import schema
 from plugin.db import make_engine
 from plugin.errors import PluginError
 from plugin.tasks.build import task_input, task_rules
 from plugin.tasks.queries import after, filtered, order_by, sort_keys
-from plugin.tasks.tables import metadata, tasks
+from plugin.tasks.tables import metadata, tasks  # noqa: F401 - schema.metadata() reads it here
 
 CHOICES_SECONDS = 15.0
-ADDED = ("issuer", "patient_name", "patient_mrn", "therapist_name", "reopened")
 
 
 class TaskStoreError(PluginError):
@@ -90,28 +90,13 @@ class Stored:
 class TaskStore:
     """FHIR Task persistence on SQLAlchemy Core."""
 
-    def __init__(self, url: str = "sqlite:///unitguard-tasks.sqlite") -> None:
+    def __init__(self, url: str = "sqlite://") -> None:
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
-        self._add_missing_columns()
+        schema.prepare(self.engine)  # a new database made, an old one refused (db upgrade)
         # The queue's filter choices, kept briefly: dropped at once by this process's writes,
         # after CHOICES_SECONDS for other processes' (several app instances share the store).
         self._writes = 0
         self._choices: dict[tuple, tuple[int, float, dict]] = {}
-
-    def _add_missing_columns(self) -> None:
-        """A store written before the queue columns existed gets them (empty: such Tasks show
-        in no coder's queue until re-signed, since their EHR is unknown)."""
-        present = {c["name"] for c in sa.inspect(self.engine).get_columns("tasks")}
-        with self.engine.begin() as conn:
-            for name in ADDED:
-                if name not in present:
-                    column = tasks.c[name]
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    default = " NOT NULL DEFAULT FALSE" if name == "reopened" else ""
-                    conn.execute(sa.text(f"ALTER TABLE tasks ADD COLUMN {name} {kind}{default}"))
-            for index in tasks.indexes:
-                index.create(conn, checkfirst=True)
 
     def _stored(self, row) -> Stored:
         return Stored(orjson.loads(row.body), row.version)

@@ -1,4 +1,4 @@
-"""The Task store's table: each Task's body and the columns its searches use."""
+"""The Task store's tables: each Task's body and the columns its searches use; the coders."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ tasks = sa.Table(
     sa.Column("patient_name", sa.String(200)),
     sa.Column("patient_mrn", sa.String(64)),
     sa.Column("therapist_name", sa.String(200), index=True),
-    sa.Column("reopened", sa.Boolean, nullable=False, default=False),
+    sa.Column("reopened", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("last_updated", sa.String(40), nullable=False, index=True),
     sa.Column("body", sa.LargeBinary, nullable=False),
     # Covers every column the coder queue filters, sorts and offers as choices, so its queries
@@ -49,4 +49,14 @@ tasks = sa.Table(
         "patient_mrn",
         "id",
     ),
+)
+# Each EHR's coders, whom a Task may be assigned to (plugin.tasks.roster; migration 0002).
+coders = sa.Table(
+    "coders",
+    metadata,
+    sa.Column("issuer", sa.String(300), primary_key=True),
+    sa.Column("reference", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("source", sa.String(16), nullable=False),  # "list" or "role"
+    sa.Column("seen", sa.String(40), nullable=False),
 )

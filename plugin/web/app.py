@@ -1,4 +1,5 @@
-"""The Flask application factory (gunicorn: ``gunicorn 'plugin.web:create_app()'``)."""
+"""The Flask application factory; ``unitguard serve`` builds it once and serves it under gunicorn
+(``plugin.serving``), after the checks of ``plugin.web.startup``."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from typing import Any
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
+from plugin.datadir import open_data_dir
 from plugin.serving import log_routes
 from plugin.tasks.outbox import Outbox
 from plugin.tasks.roster import CoderRoster
 from plugin.tasks.store import TaskStore
 from plugin.web import rate_limit, security
 from plugin.web.body_limit import FORM_MEMORY, FORM_PARTS, BodyLimit
+from plugin.web.proxy import trust_proxy
 from plugin.web.rate_limit import RateLimiter
 from plugin.web.sessions import SessionStore
 from plugin.web.settings import Settings
@@ -45,6 +48,7 @@ class AppServices:
     code_maps: dict[str, dict] = field(default_factory=dict)
     registry: Any = None  # the registered EHRs (the landing page offers their logins)
     roster: CoderRoster | None = None  # each EHR's coders, whom a Task may be assigned to
+    launch_states: Any = None  # smart_launch's StateStore, when the app serves launches
 
     def ehr_accepts_tasks(self, issuer: str) -> bool:
         return issuer in self.task_capable_issuers
@@ -52,6 +56,27 @@ class AppServices:
     def deliver_outbox(self) -> None:
         if self.outbox is not None and self.sender is not None:
             self.outbox.deliver(self.sender)
+
+    def sweep(self) -> None:
+        """Delete what has expired: sessions (with their EHR tokens) and launch states."""
+        self.sessions.sweep()
+        if self.launch_states is not None:
+            self.launch_states.purge()
+
+    def start_housekeeping(self, every: float = 60.0) -> threading.Event:
+        """Sweep expired sessions every ``every`` seconds, so an ended session's tokens are
+        deleted within a minute, not kept until someone next signs in; set the event to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(every):
+                try:
+                    self.sweep()
+                except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure
+                    log.error("sweeping expired sessions failed: %s", type(exc).__name__)
+
+        threading.Thread(target=loop, name="sweep", daemon=True).start()
+        return stop
 
     def start_delivery_loop(self, every: float = 30.0) -> threading.Event:
         """Retry pending EHR writes in the background; set the returned event to stop."""
@@ -79,6 +104,8 @@ def create_app(
     SMART launch and reads visits from the launching EHR; ``visits`` overrides that source.
     ``clock`` (seconds) drives session expiry and the visit cache; tests pass a fake one."""
     settings = settings or Settings.from_env()
+    if settings.data_dir:
+        open_data_dir(settings.data_dir)  # 0700, our files 0600, umask 0077 from here on
     if registry is None and settings.ehrs_file:
         from smart_launch import load_registry
 
@@ -100,24 +127,28 @@ def create_app(
         MAX_FORM_MEMORY_SIZE=min(FORM_MEMORY, settings.max_body),
         MAX_FORM_PARTS=FORM_PARTS,
     )
-    # Outermost: an oversized body is refused before Flask, the session or any check sees it.
+    # An oversized body is refused before Flask, the session or any check sees it; outermost,
+    # the proxy's forwarding headers are believed only from the proxy (rate limits, fingerprints).
     app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body)
+    app.wsgi_app = trust_proxy(app.wsgi_app, settings.proxy_hops, settings.proxy_from)
     log_routes(app)  # the access log shows route templates, never paths or queries
     sessions = SessionStore(
         settings.session_db, settings.session_minutes, clock or time.time, settings.idle_minutes
     )
     secure = settings.public_url.startswith("https://")
+    launch_states = None
     if registry is not None:
         from plugin.web.launch import FhirVisitSource, install_launch
         from smart_launch import Discovery, StateStore, make_session
 
         discovery = Discovery(make_session())
+        launch_states = StateStore(sessions.engine)
         install_launch(
             app,
             registry,
             sessions,
             discovery,
-            StateStore(sessions.engine),
+            launch_states,
             secure,
             settings.public_url,
         )
@@ -147,6 +178,7 @@ def create_app(
         ),
         code_maps=_code_maps(registry),
         registry=registry,
+        launch_states=launch_states,
         **extra,
     )
     if registry is not None and any(e.quirks.get("backend_key") for e in registry.ehrs):
@@ -157,6 +189,8 @@ def create_app(
         services.sender = ehr_task_sender(backends, conditional)
         if not settings.testing:
             services.start_delivery_loop()
+    if not settings.testing:
+        services.start_housekeeping()
     app.extensions["unitguard"] = services
     security.install(app)
     from plugin.web.money import finding_money

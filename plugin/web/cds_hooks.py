@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 
 from plugin.domain import Severity
 from plugin.errors import InputError
+from plugin.fhir.unread import unread_issue
 from plugin.policy import load_policy
 from plugin.review import review_bundle
 from plugin.rules.episode import episode_status
@@ -175,6 +176,31 @@ def _body() -> object:
     return body if depth(body) <= MAX_DEPTH else None
 
 
+def _unread(prefetch: dict, templates: dict[str, str]) -> list[dict]:
+    """Reading notes for what the EHR did not prefetch (contract §2, "Unread is not absent"): a
+    key answered with an OperationOutcome (CDS Hooks 2.0: how a client reports a failed
+    prefetch), or left out (the client "MUST omit the prefetch key if relevant details cannot
+    be provided") while it answered others of our templates. A null value means no data: read.
+    The Patient and the Encounter are not needed by the rules (the visit is, or nothing is)."""
+    followed = any(key in prefetch for key in templates)
+    notes = []
+    for key, template in templates.items():
+        rtype = template.split("?")[0].split("/")[0]
+        if rtype in ("Patient", "Encounter"):
+            continue
+        value = prefetch.get(key)
+        failed = isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+        if failed or (followed and key not in prefetch):
+            why = "answered with an OperationOutcome" if failed else "left out"
+            notes.append(
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [unread_issue(rtype, f"the EHR's prefetch of {rtype} was {why}")],
+                }
+            )
+    return notes
+
+
 def _resources(prefetch: dict) -> list[dict]:
     found = []
     for value in prefetch.values():
@@ -234,7 +260,11 @@ def create_cds_blueprint(clients: list[CdsClient], public_url: str) -> Blueprint
         bundle = {
             "resourceType": "Bundle",
             "type": "collection",
-            "entry": [{"resource": r} for r in _resources(prefetch)],
+            "entry": [{"resource": r} for r in _resources(prefetch)]
+            + [
+                {"resource": note, "search": {"mode": "outcome"}}
+                for note in _unread(prefetch, SERVICES[service_id]["prefetch"])
+            ],
         }
         encounter = context.get("encounterId")
         try:

@@ -53,7 +53,7 @@ class FhirVisitSource:
             ehr.issuer, token=lambda: tokens.access_token, refresh=renew, session=self.http
         )
         try:
-            return fetch_visit(client, encounter_id)
+            return fetch_visit(client, encounter_id, binary_hosts=ehr.binary_hosts)
         except (FhirError, FetchError) as exc:
             raise InputError(f"the EHR could not give this visit: {exc}") from exc
         finally:

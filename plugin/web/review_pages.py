@@ -87,7 +87,11 @@ def review_page(encounter_id: str):
     report = _review(encounter_id, fresh=request.args.get("refresh") == "1")
     ext = current_app.extensions["unitguard"]
     fired = {f.rule for f in report.findings}
-    checklist = [(label, rule not in fired) for label, rule in CHECKLIST]
+    unchecked = set(report.unchecked)  # not decided: what it needs could not be read
+    checklist = [
+        (label, "unread" if rule in unchecked else "missing" if rule in fired else "ok")
+        for label, rule in CHECKLIST
+    ]
     existing = ext.store.search(identifier=_identifier(g.launch.iss, report.visit.encounter))[0]
     review = to_dict(report)
     return render_template(

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import orjson
 import sqlalchemy as sa
 
+from plugin import schema
 from plugin.db import make_engine
 
 meta = sa.MetaData()
@@ -62,7 +63,7 @@ class SessionStore:
         idle_minutes: float = 15,
     ) -> None:
         self.engine = make_engine(url)
-        meta.create_all(self.engine)
+        schema.prepare(self.engine)
         self.ttl = minutes * 60
         self.idle = idle_minutes * 60
         self.clock = clock
@@ -110,6 +111,11 @@ class SessionStore:
             conn.execute(
                 table.update().where(table.c.id == sid).values(data=orjson.dumps(asdict(session)))
             )
+
+    def sweep(self) -> int:
+        """Delete every session past its end, tokens and all; returns how many."""
+        with self.engine.begin() as conn:
+            return conn.execute(table.delete().where(table.c.expires < self.clock())).rowcount
 
     def delete(self, sid: str | None) -> None:
         """End a session (logout): its id is refused from now on, in a cookie or a URL."""

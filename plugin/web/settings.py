@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
 
+import sqlalchemy as sa
+
+from plugin.datadir import sqlite_url
 from plugin.errors import PluginError
+
+# The three variables that once named a database per store: retired, one database holds them all.
+RETIRED = ("UNITGUARD_TASK_DB", "UNITGUARD_OUTBOX_DB", "UNITGUARD_SESSION_DB")
 
 
 class SettingsError(PluginError):
@@ -18,9 +25,16 @@ class Settings:
     secret_key: str = ""
     public_url: str = "http://127.0.0.1:8080"
     ehrs_file: str | None = None
-    task_db: str = "sqlite:///unitguard-tasks.sqlite"
-    outbox_db: str = "sqlite:///unitguard-outbox.sqlite"
-    session_db: str = "sqlite:///unitguard-sessions.sqlite"
+    data_dir: str | None = None  # UNITGUARD_DATA_DIR: the SQLite database and any other file
+    database_url: str | None = None  # UNITGUARD_DATABASE_URL: one database for every store
+    # Each store's database; from the environment all three are the one database above (in
+    # memory, a private temporary file, when neither is set: tests and demos only).
+    task_db: str = "sqlite://"
+    outbox_db: str = "sqlite://"
+    session_db: str = "sqlite://"
+    # X-Forwarded-For/-Proto are believed only from these addresses, through this many proxies.
+    proxy_hops: int = 0
+    proxy_from: tuple[str, ...] = ("127.0.0.1", "::1")
     coding_owner: str = "Organization/coding-team"
     coding_owner_display: str = "Coding team"
     write_clean_tasks: bool = False
@@ -58,14 +72,32 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         env = os.environ
+        for name in RETIRED:
+            if env.get(name):
+                raise SettingsError(
+                    f"{name} is no longer read: every store now lives in one database, "
+                    "UNITGUARD_DATABASE_URL, or a SQLite file in UNITGUARD_DATA_DIR "
+                    "(docs/deploy.md, 'Moving from separate databases')"
+                )
+        data_dir = env.get("UNITGUARD_DATA_DIR") or None
+        database_url = env.get("UNITGUARD_DATABASE_URL") or None
+        url = database_url or (sqlite_url(data_dir) if data_dir else cls.task_db)
         base = cls(
             secret_key=env.get("UNITGUARD_SECRET_KEY", ""),
             public_url=env.get("UNITGUARD_PUBLIC_URL", cls.public_url),
             ehrs_file=env.get("UNITGUARD_EHRS"),
             private_key=env.get("UNITGUARD_PRIVATE_KEY"),
-            task_db=env.get("UNITGUARD_TASK_DB", cls.task_db),
-            outbox_db=env.get("UNITGUARD_OUTBOX_DB", cls.outbox_db),
-            session_db=env.get("UNITGUARD_SESSION_DB", cls.session_db),
+            data_dir=data_dir,
+            database_url=database_url,
+            task_db=url,
+            outbox_db=url,
+            session_db=url,
+            proxy_hops=_int_env("UNITGUARD_PROXY_HOPS", cls.proxy_hops),
+            proxy_from=tuple(
+                a.strip()
+                for a in env.get("UNITGUARD_PROXY_FROM", ",".join(cls.proxy_from)).split(",")
+                if a.strip()
+            ),
             coding_owner=env.get("UNITGUARD_CODING_OWNER", cls.coding_owner),
             write_clean_tasks=env.get("UNITGUARD_WRITE_CLEAN_TASKS", "") in ("1", "true", "yes"),
             task_api_tokens=tuple(
@@ -92,6 +124,19 @@ class Settings:
             raise SettingsError(
                 "UNITGUARD_PUBLIC_URL must be the app's own base URL, e.g. https://unitguard.example"
             )
+        if self.data_dir is not None and not os.path.isabs(self.data_dir):
+            raise SettingsError(f"UNITGUARD_DATA_DIR must be an absolute path, not {self.data_dir}")
+        if self.database_url is not None:
+            _check_database_url(self.database_url)
+        if not 0 <= self.proxy_hops <= 5:
+            raise SettingsError("UNITGUARD_PROXY_HOPS must be 0 (no proxy) to 5")
+        for address in self.proxy_from:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"UNITGUARD_PROXY_FROM: {address!r} is not an IP address or network"
+                ) from None
         if self.max_body < 1024:
             raise SettingsError("UNITGUARD_MAX_BODY must be at least 1024 bytes")
         if self.visit_cache_seconds < 0:
@@ -113,6 +158,28 @@ class Settings:
         if len(self.secret_key) < 16:
             raise SettingsError("UNITGUARD_SECRET_KEY is too short: use at least 16 characters")
         return self
+
+
+def _check_database_url(url: str) -> None:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise SettingsError(
+            "UNITGUARD_DATABASE_URL is not a database URL (e.g. "
+            "postgresql+psycopg://unitguard@db.example/unitguard)"
+        ) from None
+    if parsed.get_backend_name() != "sqlite":
+        return
+    if not parsed.database or parsed.database == ":memory:":
+        raise SettingsError(
+            "UNITGUARD_DATABASE_URL is an in-memory SQLite database, which keeps nothing: set "
+            "UNITGUARD_DATA_DIR instead"
+        )
+    if not os.path.isabs(parsed.database):
+        raise SettingsError(
+            "UNITGUARD_DATABASE_URL names a SQLite file by a relative path: give an absolute "
+            "one, or set UNITGUARD_DATA_DIR"
+        )
 
 
 def _int_env(name: str, default: int) -> int:

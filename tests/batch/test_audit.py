@@ -135,21 +135,3 @@ def test_cli_synth_and_audit(tmp_path):
     empty.mkdir()
     refused = runner.invoke(main, ["audit", str(empty), "--out", str(tmp_path / "o2")])
     assert refused.exit_code == 2 and "no *.ndjson files" in refused.stderr
-
-
-def test_a_dask_cluster_gives_the_same_findings(audited, tmp_path, capsys):
-    from distributed import LocalCluster
-
-    data, out, _, injected = audited
-    with LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-    ) as cluster:
-        result = run_audit(
-            data, tmp_path / "cluster", scheduler=cluster.scheduler_address, buckets=3
-        )
-    assert result.visits == encounters_written(60, injected)
-    assert sorted(
-        map(tuple, (r.values() for r in rows(tmp_path / "cluster" / "findings.csv")))
-    ) == (sorted(map(tuple, (r.values() for r in rows(out / "findings.csv")))))
-    shown = capsys.readouterr().err
-    assert "1/3 reading" in shown and "2/3 reviewing visits" in shown and "3/3" in shown

@@ -60,6 +60,13 @@ def fee_2026(code: str) -> float:
     return next(s for s in schedules if s["year"] == 2026)["amounts"][code]
 
 
+def cut_2026(code: str) -> float:
+    """A unit after the day's first: half its practice expense (therapy MPPR, ch.5 §10.7)."""
+    schedules = tomllib.loads(MPFS.read_text())["schedule"]
+    work, pe, mp = next(s for s in schedules if s["year"] == 2026)["rvus"][code]
+    return round((work + pe / 2 + mp) * 33.4009, 2)
+
+
 def test_a_year_of_visits_of_one_patient(tmp_path):
     threshold = load_policy().kx_years[2026].pt_slp
     first = date(2026, 1, 6)
@@ -86,10 +93,10 @@ def test_a_year_of_visits_of_one_patient(tmp_path):
         rules = found.get(encounter, set())
         if n < REMITTED:
             this_visit = 74.0 + 31.5
-        else:
-            this_visit = 2 * fee_2026("97112") + fee_2026("97110")
+        else:  # 97112 has the higher practice expense: its first unit in full, the rest cut
+            this_visit = fee_2026("97112") + cut_2026("97112") + cut_2026("97110")
         if n == 4:  # the same day's second encounter (no remittance): 97112 x 3
-            this_visit += 3 * fee_2026("97112")
+            this_visit += fee_2026("97112") + 2 * cut_2026("97112")
         spent += this_visit
         charged += 2 * 35.0 + 35.0 + (3 * 35.0 if n == 4 else 0.0)
         assert ("missing-kx" in rules) == (spent > threshold), (n, spent, rules)

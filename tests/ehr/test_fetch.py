@@ -26,7 +26,7 @@ PROFILES = {
         "Goal": {"patient"},
         "Condition": {"patient", "encounter"},
         "DocumentReference": {"patient", "encounter"},
-        "Coverage": {"beneficiary"},
+        "Coverage": {"beneficiary", "patient"},
         "Practitioner": set(),
         "Claim": {"_id"},
         "CarePlan": {"patient", "category"},
@@ -40,7 +40,7 @@ PROFILES = {
         "Goal": {"patient"},
         "Condition": {"patient"},
         "DocumentReference": {"patient", "encounter"},
-        "Coverage": {"beneficiary"},
+        "Coverage": {"_id", "patient", "-encounter"},  # no beneficiary (its statement)
         "Practitioner": set(),
         "ChargeItem": {"context", "_id", "-status"},
         "CarePlan": {"patient", "_id"},
@@ -185,7 +185,8 @@ class FakeEhr:
             "encounter": ("encounter",),
             "context": ("context",),
         }[key]
-        ref = f"Patient/{value}" if key == "patient" else value
+        # a patient given as its bare id (Epic, Oracle) or as Patient/ID (other servers)
+        ref = f"Patient/{value}" if key == "patient" and "/" not in value else value
         for name in field:
             target = resource.get(name)
             refs = (
@@ -330,19 +331,29 @@ def test_epic_note_text_is_read_from_binary_in_the_practitioner_round():
     rules = {f.rule for f in report.findings if f.code == "97112"}
     assert not {"doc-no-deficit", "doc-no-skilled-intervention"} & rules
     notes = report.visit.notes
-    assert any("on another server" in n for n in notes)  # refused, not read
+    # refused, not read: the note names the host (never the patient)
+    assert any("a Binary on other.example, a host the EHR list does not name" in n for n in notes)
     assert any("Binary/gone could not be read" in n for n in notes)  # a note, not a failure
     earlier = {v.encounter: v.texts for v in report.visit.earlier_visits}
     assert any("tandem stance" in t for t in earlier["Encounter/enc-0"])
 
 
-def test_without_binary_reads_the_same_visit_fails_its_documentation():
-    # The test above can fail: without the Binary the 97112 documentation rules fire.
+def test_without_binary_reads_the_documentation_is_not_decided():
+    # The test above can fail: the note's text is needed. When the EHR does not give it, the
+    # 97112 documentation rules do not decide from its absence: reading-incomplete says so.
     bundle, _ = binary_visit()
     ehr = FakeEhr(bundle, "epic")
     ehr.base_url = EHR_BASE
-    report = review_bundle(fetch_visit(ehr, "enc-1"), encounter_id="enc-1")
-    rules = {f.rule for f in report.findings if f.code == "97112"}
+    fetched = fetch_visit(ehr, "enc-1")
+    report = review_bundle(fetched, encounter_id="enc-1")
+    assert not {"doc-no-deficit", "doc-no-skilled-intervention"} & {f.rule for f in report.findings}
+    said = next(f.message for f in report.findings if f.rule == "reading-incomplete")
+    assert said.startswith("The visit note's text (DocumentReference/")
+    assert "from Epic: the deficit named, the skilled intervention" in said
+    assert {"doc-no-deficit", "doc-no-skilled-intervention"} <= set(report.unchecked)
+    # The same Bundle without the fetch's notes (as if the text were simply absent) fires them.
+    fetched["entry"] = [e for e in fetched["entry"] if e.get("search", {}).get("mode") != "outcome"]
+    rules = {f.rule for f in review_bundle(fetched, encounter_id="enc-1").findings}
     assert {"doc-no-deficit", "doc-no-skilled-intervention"} <= rules
 
 

@@ -81,10 +81,14 @@ def test_fixture_is_a_valid_r4b_bundle(name):
 
 @pytest.mark.parametrize("name", FILES)
 def test_every_reference_resolves_inside_its_bundle(name):
+    """Type/id or a fullUrl of the Bundle, or ``#id`` of a resource its holder contains."""
     bundle = load(name)
     inside = targets(bundle)
-    dangling = sorted({ref for ref in references(bundle) if ref not in inside})
-    assert not dangling, f"{name}: {dangling}"
+    dangling = set()
+    for resource in resources(bundle):
+        contained = {f"#{c['id']}" for c in resource.get("contained", [])}
+        dangling |= {ref for ref in references(resource) if ref not in inside | contained}
+    assert not dangling, f"{name}: {sorted(dangling)}"
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -139,12 +143,26 @@ def test_ids_carry_the_file_name(name):
             assert resource["id"].startswith(prefix), resource["id"]
 
 
-def test_the_files_are_what_make_vendor_writes():
-    spec = importlib.util.spec_from_file_location("make_vendor", VENDOR / "make_vendor.py")
+@pytest.mark.parametrize("script", ["make_vendor", "make_shapes"])
+def test_the_files_are_what_the_scripts_write(script):
+    spec = importlib.util.spec_from_file_location(script, VENDOR / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     for visit in module.VISITS:
         assert module.build(visit) == load(visit["stem"] + ".json"), visit["stem"]
+
+
+def test_every_file_is_written_by_a_script_and_names_its_source_in_the_readme():
+    readme = (VENDOR / "README.md").read_text()
+    written = set()
+    for script in ("make_vendor", "make_shapes"):
+        spec = importlib.util.spec_from_file_location(script, VENDOR / f"{script}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        written |= {visit["stem"] + ".json" for visit in module.VISITS}
+    assert written == set(FILES)
+    for name in FILES:
+        assert f"| {name} |" in readme, f"{name} has no row in fixtures/vendor/README.md"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])

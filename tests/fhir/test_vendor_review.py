@@ -1,5 +1,6 @@
-"""Each vendor-shaped visit (fixtures/vendor, shapes from Epic's and Oracle Health's published
-resources) reviews as a person reading the chart judges it (fixtures/vendor/expected.json)."""
+"""Each vendor-shaped visit (fixtures/vendor, shapes from Epic's, Oracle Health's, Synthea's and
+HL7's published resources) reviews as a person reading the chart judges it
+(fixtures/vendor/expected.json)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def test_vendor_visit_reviews_as_a_person_reads_it(case):
     assert report.total_timed_minutes == case["total_timed_minutes"]
     assert report.visit.total_minutes == case["total_treatment_minutes"]
     assert report.visit.note_signed == case["note_signed"]
+    if "payer" in case:  # the payer as a reader of the chart names it, Medicare or not
+        assert (report.visit.payer, report.visit.medicare) == (case["payer"], case["medicare"])
 
 
 def test_an_unmapped_epic_code_is_named_in_a_note():

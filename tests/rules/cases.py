@@ -6,6 +6,8 @@ checks every registered rule has at least one 'pass' and one 'fail' case here.
 
 from __future__ import annotations
 
+from plugin.ehr.reader import reading_note
+from plugin.fhir.unread import with_ehr
 from plugin.synthetic.resources import HCPCS
 from plugin.synthetic.visit import CLEAN_NOTE, TEN_TREATMENT_DAYS, VisitBuilder, clean_visit
 
@@ -634,6 +636,23 @@ def group_two_units():
     return _b(b)
 
 
+def _hot_pack(**kwargs):
+    b = clean_visit(length=60, **kwargs)
+    b.proc("97010", "09:30", "09:45", goals=(), note="Hot pack to the lumbar spine, 15 min.")
+    b.line("97010", 1)
+    return b
+
+
+def hot_pack_97010_medicare():
+    """97010 has MPFS status B (RVU25D PPRRVU2025_Oct.csv): bundled, never paid separately."""
+    return _b(_hot_pack())
+
+
+def hot_pack_97010_commercial():
+    """The status is Medicare's: another payer's list decides for that payer."""
+    return _b(_hot_pack(payer="Acme Commercial Health", sopt="5"))
+
+
 def estim_97014_medicare():
     """Medicare does not pay 97014 (MPFS status I); unattended e-stim is G0283."""
     return _b(_estim(1, code="97014"))
@@ -833,6 +852,83 @@ def only_an_ot_plan_for_a_pt_visit():
     return _b(b)
 
 
+# --- what could not be read (contract §2, "Unread is not absent") ---------------------------
+def _unread(b: VisitBuilder, rtype: str, why: str, part: str = "", ehr: str = "Epic") -> None:
+    """The reading note a fetch leaves for what the EHR would not give (plugin/ehr/reader.py)."""
+    note = reading_note(why, f"case-{rtype}", resource=rtype, part=part)
+    b.entries.append({"resource": with_ehr(note, ehr), "search": {"mode": "outcome"}})
+
+
+def _without(b: VisitBuilder, rtype: str) -> VisitBuilder:
+    b.entries = [e for e in b.entries if e["resource"]["resourceType"] != rtype]
+    return b
+
+
+def observations_refused():
+    """Epic refused the Observation search: the measure this visit took was not read."""
+    b = _without(clean_visit(), "Observation")
+    _unread(b, "Observation", "the EHR refused the Observation search (400: category exam)")
+    return _b(b)
+
+
+def measure_read_despite_a_refused_category():
+    """Some categories refused, but this visit's measure and an earlier one were read."""
+    b = clean_visit()
+    _unread(b, "Observation", "the EHR refused the category activity", part="category activity")
+    return _b(b)
+
+
+def payer_refused():
+    """Oracle refused the Coverage search and the Claim's coverage is not in the record read:
+    the payer is unknown, so the Medicare rules did not run (never silently)."""
+    b = _without(clean_visit(), "Coverage")
+    _unread(b, "Coverage", "the EHR refused the Coverage search (400)", ehr="Oracle Health")
+    return _b(b)
+
+
+def payer_named_but_missing():
+    """The Claim names Coverage/cov-1, which is not in the record read."""
+    return _b(_without(clean_visit(), "Coverage"))
+
+
+def payer_read_from_the_claim():
+    """The Coverage search was refused, but the Claim's Coverage was read all the same."""
+    b = clean_visit()
+    _unread(b, "Coverage", "the EHR refused the Coverage search (400)", ehr="Oracle Health")
+    return _b(b)
+
+
+def note_text_not_read():
+    """The visit note's text is on a host the token may not go to: the note is not unsigned,
+    its deficit and cues not missing; they were not read."""
+    b = VisitBuilder(visit_note="")
+    b.proc("97112", "09:00", "09:24", note="See note.")
+    b.line("97112", 2)
+    doc = next(
+        e["resource"] for e in b.entries if e["resource"]["resourceType"] == "DocumentReference"
+    )
+    key = f"DocumentReference/{doc['id']}"
+    _unread(b, "Binary", f"{key}: its attachment url is on another server", part=key)
+    return _b(b)
+
+
+def earlier_note_not_read():
+    """An earlier visit's note text was not read: no rule of this visit rests on it."""
+    b = clean_visit()
+    b.earlier_visit("enc-0", "2026-02-20")
+    earlier = b.document("enc-0", "")
+    key = f"DocumentReference/{earlier['id']}"
+    _unread(b, "Binary", f"{key}: its attachment url is on another server", part=key)
+    return _b(b)
+
+
+def reports_not_read():
+    """The 11th treatment day, and the notes (progress reports among them) were refused."""
+    b = _episode()
+    _unread(b, "DocumentReference", "the EHR refused the DocumentReference search (400)")
+    return _b(b)
+
+
 CASES: dict[str, dict[str, list]] = {
     "poc-not-certified": {
         "pass": [
@@ -962,8 +1058,8 @@ CASES: dict[str, dict[str, list]] = {
         "fail": [g0283_three_units, group_two_units],
     },
     "code-not-covered": {
-        "pass": [clean, g0283_once, estim_97014_commercial],
-        "fail": [estim_97014_medicare],
+        "pass": [clean, g0283_once, estim_97014_commercial, hot_pack_97010_commercial],
+        "fail": [estim_97014_medicare, hot_pack_97010_medicare],
     },
     "unqualified-performer": {
         "pass": [clean, student_with_therapist],
@@ -978,6 +1074,21 @@ CASES: dict[str, dict[str, list]] = {
         "fail": [strengthening_note, functional_task_note],
     },
     "cloned-note": {"pass": [clean, fresh_note], "fail": [cloned]},
+    "reading-incomplete": {
+        "pass": [
+            clean,
+            measure_read_despite_a_refused_category,
+            earlier_note_not_read,
+            payer_read_from_the_claim,
+        ],
+        "fail": [
+            observations_refused,
+            payer_refused,
+            payer_named_but_missing,
+            note_text_not_read,
+            reports_not_read,
+        ],
+    },
     "concurrent-therapy-overlap": {
         "pass": [two_patients_back_to_back, two_patients_two_therapists, two_patients_in_one_group],
         "fail": [two_patients_double_booked, one_on_one_during_a_group],

@@ -25,6 +25,11 @@ POLICY = load_policy()
 THRESHOLD_2026 = POLICY.kx_years[2026].pt_slp  # $2,480 (kx.toml)
 FEE_97112 = POLICY.mpfs.unit_amount("97112", date(2026, 3, 4))[0]
 FEE_97110 = POLICY.mpfs.unit_amount("97110", date(2026, 3, 4))[0]
+# A unit after the day's first pays half its practice expense (therapy MPPR, ch.5 §10.7).
+CUT_97112 = POLICY.mpfs.unit_price("97112", date(2026, 3, 4)).reduced
+CUT_97110 = POLICY.mpfs.unit_price("97110", date(2026, 3, 4)).reduced
+TWO_97112 = round(FEE_97112 + CUT_97112, 2)  # 2 units on a day: $33.07 + $25.05 = $58.12
+MPPR_2 = "MPFS 2026 national (MPPR on 1 of 2 units)"
 
 
 def _visit(**kwargs) -> VisitBuilder:
@@ -103,10 +108,10 @@ def test_claim_response_allowed_wins_over_the_fee_schedule():
     report = review_bundle(bundle)
     spent = _spend(report)
     assert spent[_ref(bundle, "enc-0")] == (2450.0, "payer-allowed (ClaimResponse/claimresponse-1)")
-    assert spent[_ref(bundle, "enc-1")] == (round(2 * FEE_97112, 2), "MPFS 2026 national")
+    assert spent[_ref(bundle, "enc-1")] == (TWO_97112, MPPR_2)
     [message] = _rules(report)["missing-kx"]
     assert "payer-allowed 1" in message and "MPFS 2026 national 1" in message
-    assert f"${2450.0 + 2 * FEE_97112:,.2f}" in message
+    assert f"${2450.0 + TWO_97112:,.2f}" in message
 
 
 def test_benefit_plus_patient_share_when_no_eligible_category():
@@ -211,9 +216,10 @@ def test_eob_allowed_by_claim_and_by_code_and_date_and_billed_elsewhere():
         750.0,
         "payer-allowed (ExplanationOfBenefit/eob-3, billed elsewhere)",
     )
-    # 900 + 800 + 750 + 66.14 = 2516.14 > 2480; without eob-3 it would stay under.
+    # 900 + 800 + 750 + 58.12 (2 units of 97112, MPPR) = 2508.12 > 2480; without eob-3 it
+    # would stay under.
     [message] = _rules(report)["missing-kx"]
-    assert "3 earlier lines" in message and "$2,516.14" in message
+    assert "3 earlier lines" in message and "$2,508.12" in message
 
 
 def test_fee_schedule_fallback_units_assistant_share_and_locality():
@@ -225,15 +231,21 @@ def test_fee_schedule_fallback_units_assistant_share_and_locality():
     bundle = b.bundle()
     earlier, mine = _ref(bundle, "enc-0"), _ref(bundle, "enc-1")
     spent = _spend(review_bundle(bundle))
-    assert spent[earlier] == (round(3 * FEE_97110 * 0.85, 2), "MPFS 2026 national x 85% (CQ/CO)")
-    assert spent[mine] == (round(2 * FEE_97112, 2), "MPFS 2026 national")
+    three = round(FEE_97110 + 2 * CUT_97110, 2)  # the day's first unit in full, 2 with MPPR
+    assert spent[earlier] == (
+        round(three * 0.85, 2),
+        "MPFS 2026 national (MPPR on 2 of 3 units) x 85% (CQ/CO)",
+    )
+    assert spent[mine] == (TWO_97112, MPPR_2)
 
     alaska = dataclasses.replace(POLICY, mpfs=dataclasses.replace(POLICY.mpfs, locality="02102-01"))
     local = _spend(review_bundle(bundle, policy=alaska))
     work, pe, mp = next(s for s in POLICY.mpfs.schedules if s.year == 2026).rvus["97112"]
     gpci = next(g for g in POLICY.mpfs.gpcis if g.locality == "02102-01")
-    expected = round((work * gpci.work + pe * gpci.pe + mp * gpci.mp) * 33.4009, 2) * 2
-    assert local[mine] == (pytest.approx(expected), "MPFS 2026 locality 02102-01 (GPCI 2025)")
+    full = round((work * gpci.work + pe * gpci.pe + mp * gpci.mp) * 33.4009, 2)
+    cut = round((work * gpci.work + pe * gpci.pe / 2 + mp * gpci.mp) * 33.4009, 2)
+    label = "MPFS 2026 locality 02102-01 (GPCI 2025) (MPPR on 1 of 2 units)"
+    assert local[mine] == (pytest.approx(full + cut), label)
     assert local[mine][0] > spent[mine][0]  # Alaska costs more than the national amount
 
 
@@ -328,7 +340,7 @@ def test_payer_reported_year_to_date_is_the_starting_point():
     rules = _rules(review_bundle(bundle))
     [message] = rules["missing-kx"]
     assert "payer-reported $2,450.00 to 2026-02-28 (CoverageEligibilityResponse/elig-1)" in message
-    assert f"${2450.0 + 2 * FEE_97112:,.2f}" in message
+    assert f"${2450.0 + TWO_97112:,.2f}" in message
     assert "targeted-review-threshold" not in rules
 
     # An OT (AD) amount does not start the PT+SLP total; a report dated after the visit is not

@@ -120,7 +120,13 @@ def test_a_search_the_sandbox_refuses_becomes_a_note_and_the_review_goes_on():
     assert not [e for e in fetched["entry"] if e["resource"]["resourceType"] == "Observation"]
     report = review_bundle(fetched, encounter_id=encounter)
     assert any("refused the Observation search" in n for n in report.visit.notes)
-    assert "doc-no-objective-measure" in {f.rule for f in report.findings}
+    # Unread is not absent: the visit's measure was not read, so it is not reported missing.
+    rules = {f.rule: f.message for f in report.findings}
+    assert "doc-no-objective-measure" not in rules
+    assert rules["reading-incomplete"] == (
+        "Observations could not be read from Epic: objective measures not checked"
+    )
+    assert [(u.resource, u.ehr) for u in report.visit.unread] == [("Observation", "Epic")]
 
 
 def pkce_pair(verifier: str = "v" * 64) -> tuple[str, str]:

@@ -355,8 +355,11 @@ def test_names_and_mrn_from_the_bundle():
     assert mrn({"identifier": [{"value": "1"}]}) is None
 
 
-def test_store_adds_the_queue_columns_to_an_older_table(tmp_path):
+def test_db_upgrade_adds_the_queue_columns_to_an_older_table(tmp_path):
+    import pytest
     import sqlalchemy as sa
+
+    from plugin import schema
 
     url = f"sqlite:///{tmp_path}/old.sqlite"
     engine = sa.create_engine(url)
@@ -378,6 +381,9 @@ def test_store_adds_the_queue_columns_to_an_older_table(tmp_path):
                 "NULL, '', NULL, NULL, NULL, 0, '', '', '{}')"
             )
         )
+    with pytest.raises(schema.SchemaError, match="made before schema migrations"):
+        TaskStore(url)  # the store no longer alters a table itself: `unitguard db upgrade` does
+    assert schema.upgrade(engine) == (None, schema.head())
     store = TaskStore(url)
     assert store.count(issuer=ISS) == 0 and store.count() == 1
     assert store.choices() == {"therapist": [], "payer": [], "owner": [], "rule": []}
