@@ -261,3 +261,5 @@ def test_money_is_explained_on_the_review_and_the_task_page(app):
         assert "$105.00 at risk from this finding" in page
         assert "$35.00 at risk from this finding" in page
         assert "counts each line once" in page
+        # and what the units finding read: the times and the units billed
+        assert 'Times and values read:</span>\n    <span class="values">97112 09:00-09:24, ' in page
