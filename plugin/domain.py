@@ -232,6 +232,29 @@ class Visit:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """What a finding read, for people: a sentence of the note with the matched words marked
+    (``marks``: [start, end) spans of ``text``), the times and values read, or, for something
+    missing, the part of the note that was searched. ``text`` is at most 200 characters."""
+
+    kind: str  # "read", "discounted" (read, but negated or a plan), "searched", "values"
+    text: str
+    marks: tuple[tuple[int, int], ...] = ()
+    where: str = ""  # "the 97112 note", "the visit note", ...
+    source: str | None = None  # the resource it was read from, when known
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind, "text": self.text}
+        if self.marks:
+            out["marks"] = [list(m) for m in self.marks]
+        if self.where:
+            out["where"] = self.where
+        if self.source:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
     severity: Severity
@@ -244,6 +267,7 @@ class Finding:
     # What the finding makes unpayable, per billed line: (line ref, dollars). The visit's
     # dollars at risk take the largest amount per line, so no line is counted twice.
     at_risk: tuple[tuple[str, float], ...] = ()
+    quotes: tuple[Quote, ...] = ()  # what it read, in words (contract section 5)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -254,6 +278,7 @@ class Finding:
             "fix": self.fix,
             "citation": self.citation,
             "evidence": list(self.evidence),
+            "quotes": [q.to_dict() for q in self.quotes],
             "dollars_at_risk": round(self.dollars_at_risk, 2),
         }
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 from plugin.domain import Severity
 from plugin.rules.engine import Report
 
+PRICES = "charges"
+
 
 def to_dict(report: Report) -> dict[str, object]:
     """The JSON object of contract.md section 1 (plus notes and dollars at risk)."""
     visit = report.visit
+    charged: dict[str, float] = {}
+    for line in visit.billed or ():
+        if line.amount is not None:
+            charged[line.code] = charged.get(line.code, 0.0) + line.amount
     out: dict[str, object] = {
         "encounter": visit.encounter,
         "patient": visit.patient,
@@ -28,12 +34,16 @@ def to_dict(report: Report) -> dict[str, object]:
                 "modifiers": list(s.modifiers),
                 "timed": s.timed,
                 "suggested_units": s.suggested_units,
+                "billed_amount": round(charged[s.code], 2) if s.code in charged else None,
             }
             for s in report.services
         ],
         "findings": [f.to_dict() for f in report.findings],
         "dollars_at_risk": round(report.dollars_at_risk, 2),
         "billed_total": round(report.billed_total, 2),
+        # Where the dollars come from: the billed lines' own money (Claim.item.net, a
+        # ChargeItem's net price), i.e. the clinic's charges, never the payer's allowed amount.
+        "prices": PRICES,
         "notes": list(visit.notes),
         "verdict": report.verdict,
     }

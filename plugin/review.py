@@ -62,4 +62,4 @@ def review_bundle(
         )
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
-    return review(visit, policy)
+    return review(visit, policy, quotes=True)

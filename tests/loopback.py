@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import Flask
 from werkzeug.serving import make_server
 
 from plugin.serving import bind, running
@@ -19,6 +20,8 @@ from sandbox.seed import APP_SCOPES, CODER_ROLE_CODES, CODERS, FIXTURES, build_s
 from sandbox.state import Sandbox
 from smart_launch import Registry
 from smart_launch.registry import RegisteredEhr
+
+APPS: dict[str, Flask] = {}  # the running apps by base URL (tests reach their stores)
 
 
 @dataclass
@@ -63,11 +66,13 @@ def running_app(
     private_key: str | None = None,
     others: tuple[RunningSandbox, ...] = (),
     binary_hosts: tuple[str, ...] = (),
+    **settings: object,
 ) -> Iterator[str]:
     """The unitguard app on an ephemeral loopback port, registered with the sandbox (and the
-    sandbox's chart pointed at it); yields the app's base URL. ``others`` registers more
-    sandboxes as further EHRs of the same app (each with the same coder list); ``binary_hosts``
-    is the first EHR's (the hosts besides its own whose note Binaries are read)."""
+    sandbox's chart pointed at it); yields the app's base URL (``APPS`` maps it to the Flask
+    app while it runs). ``others`` registers more sandboxes as further EHRs of the same app
+    (each with the same coder list); ``binary_hosts`` is the first EHR's (the hosts besides its
+    own whose note Binaries are read); ``settings`` override the app's Settings."""
 
     def entry(n: int, box: RunningSandbox) -> RegisteredEhr:
         profile = box.sandbox.profile
@@ -88,16 +93,20 @@ def running_app(
     registry = Registry(tuple(entry(n, box) for n, box in enumerate(boxes)))
     server = bind("127.0.0.1", 0, lambda environ, start_response: [])
     base = f"http://127.0.0.1:{server.server_port}"
-    settings = Settings(
+    config = Settings(
         testing=True,
         public_url=base,  # the redirect URI and links come from it, never from the Host
         task_db="sqlite://",
         outbox_db="sqlite://",
         session_db="sqlite://",
         private_key=private_key,
+        **settings,
     ).validated()
-    server.app = create_app(settings, registry=registry)
+    server.app = APPS[base] = create_app(config, registry=registry)
     for box in boxes:
         box.sandbox.app_launch_url = f"{base}/launch"
-    with running([server]):
-        yield base
+    try:
+        with running([server]):
+            yield base
+    finally:
+        APPS.pop(base, None)

@@ -47,7 +47,9 @@ def test_clean_visit_json(runner, tmp_path):
         "modifiers": ["GP"],
         "timed": True,
         "suggested_units": 2,
+        "billed_amount": row["billed_amount"],  # the line's charge (a float, or None unpriced)
     }
+    assert out["prices"] == "charges" and out["billed_total"] > 0
     assert out["billed_total"] > 0 and out["dollars_at_risk"] == 0
     assert "day" not in out  # no other visit on the date
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from plugin.domain import Finding, Severity, Visit
 from plugin.narrative import PhraseMatcher
@@ -140,8 +140,11 @@ def _plan(rules: Sequence[Rule] | None, has_billing: bool) -> tuple[tuple[int, i
     )
 
 
-def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) -> Report:
-    """Apply every rule to the visit; findings come worst first, then in registry order.
+def review(
+    visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None, quotes: bool = False
+) -> Report:
+    """Apply every rule to the visit; findings come worst first, then in registry order. With
+    ``quotes`` each finding carries what it read in words (``plugin.rules.quotes``).
 
     A rule that would fire while something it needs could not be read (``Rule.needs``, the
     visit's ``unread``) gives no finding: the rule is kept in ``Context.unchecked``, which
@@ -161,6 +164,10 @@ def review(visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None) ->
             findings.append((rank, order, finding(rule, issue)))
     if len(findings) > 1:
         findings.sort(key=lambda item: (item[0], item[1]))
+    if quotes and findings:
+        from plugin.rules.quotes import quotes_for
+
+        findings = [(r, o, replace(f, quotes=quotes_for(ctx, f))) for r, o, f in findings]
     own_minutes = (
         visit.stated_timed_minutes if ctx.total_only else sum(ctx.timed_minutes.values())
     ) or 0

@@ -67,55 +67,22 @@ def task_snapshot(task: dict) -> dict | None:
         return None
 
 
-def history_entry(
-    action: str,
-    what: str,
-    who: str | None,
-    note: str = "",
-    when: datetime | None = None,
-    who_name: str | None = None,
-) -> dict:
-    """One line of a Task's history as a FHIR Annotation: the action's code and what it did in
-    extensions, the person's note as the text (what it did when there is no note)."""
-    entry: dict = {
-        "extension": [
-            {"url": ACTION_EXTENSION, "valueCode": action},
-            {"url": f"{ACTION_EXTENSION}-what", "valueString": what},
-        ],
-        "time": (when or datetime.now(UTC)).isoformat(timespec="seconds"),
-        "text": note or what,
-    }
-    if who and "/" in who:
-        entry["authorReference"] = {"reference": who, **({"display": who_name} if who_name else {})}
-    elif who or who_name:
-        entry["authorString"] = who_name or who
-    return entry
-
-
-def task_history(task: dict) -> list[dict]:
-    """The Task's history, oldest first: who, when, what and the note."""
+def task_findings(task: dict) -> list[dict]:
+    """A review Task's findings as its inputs carry them, in input order: rule id, severity and
+    code (each input's text is "<severity> <code>")."""
     out = []
-    for note in task.get("note") or []:
-        ext = {e.get("url"): e for e in note.get("extension") or [] if isinstance(e, dict)}
-        action = (ext.get(ACTION_EXTENSION) or {}).get("valueCode")
-        what = (ext.get(f"{ACTION_EXTENSION}-what") or {}).get("valueString") or action
-        author = (
-            note.get("authorString")
-            or (note.get("authorReference") or {}).get("display")
-            or (note.get("authorReference") or {}).get("reference")
-        )
-        text = note.get("text", "")
-        out.append(
-            {
-                "action": action or "note",
-                "what": what or "Note",
-                "who": author or "—",
-                "when": note.get("time", ""),
-                "note": "" if text == what else text,
-            }
-        )
+    for item in task.get("input") or []:
+        for coding in (item.get("type") or {}).get("coding") or []:
+            if coding.get("system") == RULE_SYSTEM:
+                words = str((item.get("type") or {}).get("text") or "").split()
+                out.append(
+                    {
+                        "rule": coding.get("code", ""),
+                        "severity": words[0] if words else "",
+                        "code": words[1] if len(words) > 1 else None,
+                    }
+                )
     return out
-    return None
 
 
 def task_rules(task: dict) -> list[str]:

@@ -19,53 +19,9 @@ from plugin import schema
 from plugin.db import make_engine
 from plugin.errors import PluginError
 from plugin.tasks.build import task_input, task_rules
+from plugin.tasks.queries import after, filtered, order_by, sort_keys
+from plugin.tasks.tables import metadata, tasks  # noqa: F401 - schema.metadata() reads it here
 
-metadata = sa.MetaData()
-tasks = sa.Table(
-    "tasks",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("identifier", sa.String(300), nullable=False, unique=True),
-    sa.Column("status", sa.String(32), nullable=False, index=True),
-    sa.Column("code", sa.String(200), nullable=False, index=True),
-    sa.Column("owner", sa.String(200), index=True),
-    sa.Column("patient", sa.String(200), index=True),
-    sa.Column("encounter", sa.String(200), index=True),
-    sa.Column("priority", sa.String(16)),
-    sa.Column("rules", sa.String(2000), nullable=False, default=""),
-    sa.Column("therapist", sa.String(200), index=True),
-    sa.Column("payer", sa.String(200), index=True),
-    sa.Column("service_date", sa.String(10), index=True),
-    sa.Column("dollars_at_risk", sa.Float, nullable=False, default=0.0),
-    sa.Column("authored_on", sa.String(40), nullable=False),
-    # Who may see it, and what the queue shows and searches (captured at sign-off).
-    sa.Column("issuer", sa.String(300), index=True),
-    sa.Column("patient_name", sa.String(200)),
-    sa.Column("patient_mrn", sa.String(64)),
-    sa.Column("therapist_name", sa.String(200), index=True),
-    sa.Column("reopened", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
-    sa.Column("last_updated", sa.String(40), nullable=False, index=True),
-    sa.Column("body", sa.LargeBinary, nullable=False),
-    # Covers every column the coder queue filters, sorts and offers as choices, so its queries
-    # never read the wide rows (each carries the Task's body).
-    sa.Index(
-        "ix_tasks_queue",
-        "issuer",
-        "status",
-        "dollars_at_risk",
-        "service_date",
-        "authored_on",
-        "therapist_name",
-        "payer",
-        "owner",
-        "reopened",
-        "rules",
-        "patient_name",
-        "patient_mrn",
-        "id",
-    ),
-)
 CHOICES_SECONDS = 15.0
 
 
@@ -213,148 +169,75 @@ class TaskStore:
         self._writes += 1
         return Stored(orjson.loads(body), version)
 
-    def search(
-        self,
-        *,
-        status: list[str] | None = None,
-        code: str | None = None,
-        owner: str | None = None,
-        patient: str | None = None,
-        encounter: str | None = None,
-        identifier: str | None = None,
-        rule: str | None = None,
-        therapist: str | None = None,
-        payer: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        issuer: str | None = None,
-        therapist_name: str | None = None,
-        text: str | None = None,
-        reopened: bool | None = None,
-        sort: str = "-_lastUpdated",
-        count: int = 100,
-        offset: int = 0,
-    ) -> tuple[list[Stored], int]:
-        """Tasks matching the filters, sorted; returns (page, total)."""
-        query = self._filtered(
-            sa.select(tasks),
-            status=status,
-            code=code,
-            owner=owner,
-            patient=patient,
-            encounter=encounter,
-            identifier=identifier,
-            rule=rule,
-            therapist=therapist,
-            payer=payer,
-            date_from=date_from,
-            date_to=date_to,
-            issuer=issuer,
-            therapist_name=therapist_name,
-            text=text,
-            reopened=reopened,
-        )
-        order = {
-            "_lastUpdated": tasks.c.last_updated,
-            "authored-on": tasks.c.authored_on,
-            "dollars-at-risk": tasks.c.dollars_at_risk,
-            "priority": tasks.c.priority,
-            "date-of-service": tasks.c.service_date,
-        }
-        keys = []
-        for part in sort.split(","):
-            name = part.strip().lstrip("-")
-            if name in order:
-                keys.append(order[name].desc() if part.strip().startswith("-") else order[name])
+    def update_each(self, changes: list[tuple[str, dict, int]]) -> dict[str, Stored | None]:
+        """Several If-Match updates in one transaction, each on its own: a Task whose version is
+        no longer the one given is left alone (None in the answer), the others are written.
+        ``changes`` holds (task id, new Task, version read)."""
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        out: dict[str, Stored | None] = {}
+        with self.engine.begin() as conn:
+            for task_id, task, if_match in changes:
+                body = self._write_body(task, task_id, if_match + 1, now)
+                result = conn.execute(
+                    tasks.update()
+                    .where(tasks.c.id == task_id, tasks.c.version == if_match)
+                    .values(version=if_match + 1, last_updated=now, body=body, **_columns(task))
+                )
+                out[task_id] = (
+                    Stored(orjson.loads(body), if_match + 1) if result.rowcount == 1 else None
+                )
+        self._writes += 1
+        return out
+
+    def read_each(self, ids: list[str]) -> dict[str, Stored]:
+        """The Tasks with these ids that exist, by id (one query)."""
+        return {s.task["id"]: s for s in self._bodies(ids)}
+
+    def search(self, *, sort: str = "-_lastUpdated", count: int = 100, offset: int = 0, **filters):
+        """Tasks matching the filters (``plugin.tasks.queries.filtered``), sorted; returns
+        (page, total)."""
+        query = filtered(sa.select(tasks), **filters)
         # The page's ids first (sorted on the narrow columns only), then their bodies: sorting
         # whole rows would drag every matching body through the sort.
-        ids_query = query.with_only_columns(tasks.c.id).order_by(*keys, tasks.c.id)
+        ids_query = query.with_only_columns(tasks.c.id).order_by(*order_by(sort))
         with self.engine.connect() as conn:
             total = conn.execute(
                 query.with_only_columns(sa.func.count()).select_from(tasks).order_by(None)
             ).scalar()
             ids = [r.id for r in conn.execute(ids_query.limit(count).offset(offset))]
-            found = (
-                {
-                    r.id: r
-                    for r in conn.execute(
-                        sa.select(tasks.c.id, tasks.c.body, tasks.c.version).where(
-                            tasks.c.id.in_(ids)
-                        )
-                    )
-                }
-                if ids
-                else {}
-            )
-        return [self._stored(found[i]) for i in ids if i in found], int(total or 0)
+        return self._bodies(ids), int(total or 0)
 
-    @staticmethod
-    def _filtered(
-        query,
-        *,
-        status=None,
-        code=None,
-        owner=None,
-        patient=None,
-        encounter=None,
-        identifier=None,
-        rule=None,
-        therapist=None,
-        payer=None,
-        date_from=None,
-        date_to=None,
-        issuer=None,
-        therapist_name=None,
-        text=None,
-        reopened=None,
-    ):
-        if status:
-            query = query.where(tasks.c.status.in_(status))
-        if code:
-            column = tasks.c.code
-            query = query.where(column == code if "|" in code else column.like(f"%|{code}"))
-        for column, value in (
-            (tasks.c.owner, owner),
-            (tasks.c.patient, patient),
-            (tasks.c.encounter, encounter),
-            (tasks.c.identifier, identifier),
-            (tasks.c.therapist, therapist),
-            (tasks.c.payer, payer),
-            (tasks.c.issuer, issuer),
-            (tasks.c.therapist_name, therapist_name),
-        ):
-            if value:
-                query = query.where(column == value)
-        if date_from:
-            query = query.where(tasks.c.service_date >= date_from)
-        if date_to:
-            query = query.where(tasks.c.service_date <= date_to)
-        if rule:
-            wrapped = sa.literal(",") + tasks.c.rules + sa.literal(",")
-            query = query.where(wrapped.like(f"%,{_escape_like(rule)},%", escape="\\"))
-        if reopened is not None:
-            query = query.where(tasks.c.reopened.is_(reopened))
-        if text and text.strip():
-            pattern = f"%{_escape_like(text.strip().lower())}%"
-            query = query.where(
-                sa.or_(
-                    *(
-                        sa.func.lower(sa.func.coalesce(column, "")).like(pattern, escape="\\")
-                        for column in (
-                            tasks.c.patient_name,
-                            tasks.c.patient_mrn,
-                            tasks.c.therapist_name,
-                            tasks.c.payer,
-                            tasks.c.rules,
-                        )
-                    )
+    def _bodies(self, ids: list[str]) -> list[Stored]:
+        """The Tasks with these ids, in this order (those gone meanwhile left out)."""
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            found = {
+                r.id: r
+                for r in conn.execute(
+                    sa.select(tasks.c.id, tasks.c.body, tasks.c.version).where(tasks.c.id.in_(ids))
                 )
-            )
-        return query
+            }
+        return [self._stored(found[i]) for i in ids if i in found]
+
+    def next_after(self, sort: str, after_id: str | None, **filters) -> Stored | None:
+        """The first Task matching the filters that comes after Task ``after_id`` in ``sort``'s
+        order (the first of all without ``after_id``, or when that Task is unknown)."""
+        query = filtered(sa.select(tasks.c.id), **filters)
+        with self.engine.connect() as conn:
+            if after_id:
+                keys = [c for c, _ in sort_keys(sort)]
+                row = conn.execute(sa.select(*keys).where(tasks.c.id == after_id)).first()
+                if row is not None:
+                    values = {c.name: v for c, v in zip(keys, row, strict=True)}
+                    nulls_smallest = self.engine.dialect.name != "postgresql"
+                    query = query.where(after(sort, values, after_id, nulls_smallest))
+            found = conn.execute(query.order_by(*order_by(sort)).limit(1)).first()
+        return self._bodies([found.id])[0] if found else None
 
     def count(self, **filters) -> int:
         """How many Tasks match the filters (the same as ``search``'s)."""
-        query = self._filtered(sa.select(sa.func.count()).select_from(tasks), **filters)
+        query = filtered(sa.select(sa.func.count()).select_from(tasks), **filters)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
@@ -374,7 +257,7 @@ class TaskStore:
 
     def _read_choices(self, filters: dict) -> dict[str, list[str]]:
         columns = (tasks.c.therapist_name, tasks.c.payer, tasks.c.owner, tasks.c.rules)
-        query = self._filtered(sa.select(*columns), **filters)  # de-duplicated below
+        query = filtered(sa.select(*columns), **filters)  # de-duplicated below
         seen: list[set[str]] = [set(), set(), set(), set()]
         with self.engine.connect() as conn:
             for row in conn.execute(query):
@@ -388,7 +271,3 @@ class TaskStore:
             "owner": sorted(seen[2]),
             "rule": sorted(rules),
         }
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from plugin.datadir import open_data_dir
 from plugin.serving import log_routes
 from plugin.tasks.outbox import Outbox
+from plugin.tasks.roster import CoderRoster
 from plugin.tasks.store import TaskStore
 from plugin.web import rate_limit, security
 from plugin.web.body_limit import FORM_MEMORY, FORM_PARTS, BodyLimit
@@ -46,6 +47,7 @@ class AppServices:
     # Per issuer, the EHR's own procedure codes mapped to CPT ([ehr.codes] map in the EHR list).
     code_maps: dict[str, dict] = field(default_factory=dict)
     registry: Any = None  # the registered EHRs (the landing page offers their logins)
+    roster: CoderRoster | None = None  # each EHR's coders, whom a Task may be assigned to
     launch_states: Any = None  # smart_launch's StateStore, when the app serves launches
 
     def ehr_accepts_tasks(self, issuer: str) -> bool:
@@ -156,9 +158,14 @@ def create_app(
         from plugin.web.visits import StaticVisitSource
 
         visits = StaticVisitSource({})
+    store = TaskStore(settings.task_db)
+    roster = CoderRoster(store.engine)
+    for ehr in registry.ehrs if registry is not None else ():
+        roster.seed(ehr.issuer, ehr.coders)
     services = AppServices(
         settings=settings,
-        store=TaskStore(settings.task_db),
+        store=store,
+        roster=roster,
         sessions=sessions,
         visits=visits,
         outbox=Outbox(settings.outbox_db),
@@ -186,6 +193,11 @@ def create_app(
         services.start_housekeeping()
     app.extensions["unitguard"] = services
     security.install(app)
+    from plugin.web.money import finding_money
+    from plugin.web.wording import quote_parts
+
+    app.add_template_global(finding_money, "finding_money")
+    app.add_template_global(quote_parts, "quote_parts")
     # Buckets in the session database, keyed with a salt every worker derives alike: a limit
     # holds across all the server's workers.
     salt = hmac.new(settings.secret_key.encode(), b"rate-limit", hashlib.sha256).digest()

@@ -28,6 +28,7 @@ from smart_launch import (
 from smart_launch.flask import create_blueprint
 
 log = logging.getLogger(__name__)
+MAX_NAME_READS = 20  # listed coders' names read at one coder's sign-in, at most
 
 
 class FhirVisitSource:
@@ -101,6 +102,16 @@ def install_launch(
             return None
         return human_name(resource)
 
+    def know_coders(ehr: RegisteredEhr, tokens: TokenSet, user: str, name: str | None) -> None:
+        """Keep the signed-in coder in the EHR's roster, and read the names of listed coders
+        not named yet (a few reads with this coder's token)."""
+        roster = app.extensions["unitguard"].roster
+        roster.record(ehr.issuer, user, name, "list" if user in ehr.coders else "role")
+        for other in roster.unnamed(ehr.issuer)[:MAX_NAME_READS]:
+            found = name_of(ehr, tokens, other)
+            if found:
+                roster.record(ehr.issuer, other, found, "list")
+
     def on_launched(ehr: RegisteredEhr, tokens: TokenSet, context: LaunchContext):
         user = relative_reference(context.fhir_user, ehr.issuer)
         if context.patient:  # a clinician's launch: this patient's visit only
@@ -137,6 +148,7 @@ def install_launch(
                 role=CODER,
                 user_name=name_of(ehr, tokens, user),
             )
+            know_coders(ehr, tokens, user, launch.user_name)
             sid = sessions.create(launch, client=client_fingerprint())
             target = url_for("views.queue", sid=sid)
         response = redirect(target)

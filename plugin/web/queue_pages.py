@@ -1,15 +1,20 @@
-"""The coders' work queue: the filtered, sorted, paged listing and its CSV export."""
+"""The coders' work queue: the filtered, sorted, paged listing, and "next" (the next open Task
+of the same filtered, sorted queue). The query string that names a queue travels with the
+coder (Task page links, forms), so after an action the coder goes straight on."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Response, current_app, g, render_template, request
+from flask import current_app, g, redirect, render_template, request, url_for
 
-from plugin.tasks.build import task_input, task_rules
+from plugin.tasks.build import task_findings, task_input, task_rules
+from plugin.tasks.history import final_units
+from plugin.tasks.queries import UNASSIGNED
+from plugin.tasks.roster import is_person
+from plugin.web import wording
 from plugin.web.page_access import require_coder
 from plugin.web.writeback import CLOSED
 
@@ -21,6 +26,33 @@ SORTS = {
     "date": "-date-of-service",
     "date-asc": "date-of-service",
 }
+SORT_WORDS = {
+    "dollars": "most dollars at risk first",
+    "age": "oldest first",
+    "date": "newest visit first",
+    "date-asc": "oldest visit first",
+}
+ROW_ID = "0-row-id-0"  # stands for a row's Task id in the one link the rows' links are made from
+# The query-string keys that name a queue (its filters and sort), carried from page to page.
+QUEUE_KEYS = ("q", "therapist", "payer", "rule", "from", "to", "state", "owner", "mine")
+QUEUE_KEYS += ("reopened", "sort")
+
+
+def queue_args(args) -> dict[str, str]:
+    """The queue's filters and sort from a query string (or a form's ``queue`` field, which
+    holds one): known keys only, values cut to a sane length."""
+    if isinstance(args, str):
+        args = dict(parse_qsl(args[:2000]))
+    return {k: str(args.get(k))[:200] for k in QUEUE_KEYS if args.get(k)}
+
+
+def queue_string(args: dict[str, str]) -> str:
+    """The queue's query string, for a form's hidden ``queue`` field."""
+    return urlencode(args)
+
+
+def sort_of(args) -> str:
+    return args.get("sort") if args.get("sort") in SORTS else "dollars"
 
 
 def _age_days(task: dict, now: datetime | None = None) -> int:
@@ -42,6 +74,7 @@ def owner_name(task: dict) -> str:
 def queue_row(stored) -> dict:
     """A stored Task as the queue, the CSV export and the Task page read it."""
     task = stored.task
+    findings = [dict(f, title=wording.title(f["rule"])) for f in task_findings(task)]
     return {
         "id": task["id"],
         "version": stored.version,
@@ -49,6 +82,9 @@ def queue_row(stored) -> dict:
         "priority": task.get("priority"),
         "description": task.get("description", ""),
         "rules": task_rules(task),
+        "findings": findings,
+        "errors": sum(1 for f in findings if f["severity"] == "error"),
+        "warnings": sum(1 for f in findings if f["severity"] == "warning"),
         "dollars": float((task_input(task, "dollars-at-risk") or {}).get("value", 0.0)),
         "patient_name": task_input(task, "patient-name"),
         "mrn": task_input(task, "patient-mrn"),
@@ -59,127 +95,114 @@ def queue_row(stored) -> dict:
         "encounter": (task.get("encounter") or {}).get("reference", ""),
         "owner": owner_name(task),
         "owner_ref": (task.get("owner") or {}).get("reference"),
+        "assigned": is_person((task.get("owner") or {}).get("reference")),
         "reopened": task_input(task, "reopened"),
+        "final_units": final_units(task),
     }
 
 
-def _queue_filters(launch, args) -> dict:
-    """The store filters of the queue's query string, always within the coder's EHR."""
+def queue_filters(launch, args) -> dict:
+    """The store filters of the queue's query string, always within the coder's EHR. Owner:
+    ``me``, ``none`` (no coder holds it) or a coder's reference; ``mine=1`` is ``owner=me``."""
     state = args.get("state", "open")
     status = {"open": list(OPEN), "closed": list(CLOSED), "all": None}.get(state, list(OPEN))
-    filters = {
+    owner = args.get("owner") or ""
+    if args.get("mine") == "1" or owner == "me":
+        owner = launch.fhir_user or "-"
+    elif owner == "none":
+        owner = UNASSIGNED
+    return {
         "issuer": launch.iss,
         "status": status,
         "rule": args.get("rule") or None,
         "therapist_name": args.get("therapist") or None,
         "payer": args.get("payer") or None,
-        "owner": args.get("owner") or None,
+        "owner": owner or None,
         "date_from": args.get("from") or None,
         "date_to": args.get("to") or None,
         "text": (args.get("q") or "")[:100] or None,
         "reopened": True if args.get("reopened") == "1" else None,
     }
-    if args.get("mine") == "1":
-        filters["owner"] = launch.fhir_user or "-"
-    return filters
 
 
-def queue():
-    launch = require_coder()
+def coders_of(launch) -> list:
+    """The EHR's coders (by name), whom a Task may be assigned to."""
+    roster = current_app.extensions["unitguard"].roster
+    return roster.coders(launch.iss) if roster is not None else []
+
+
+def render_queue(launch, args, *, bulk: dict | None = None, error: str | None = None, code=200):
+    """The queue page for these filters; ``bulk`` keeps a refused bulk form's choices."""
     store = current_app.extensions["unitguard"].store
-    args = request.args
-    filters = _queue_filters(launch, args)
-    sort_key = args.get("sort", "dollars") if args.get("sort") in SORTS else "dollars"
+    filters = queue_filters(launch, args)
+    sort_key = sort_of(args)
     try:
-        page = max(1, int(args.get("page", "1")))
+        page = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page = 1
     rows, matching = store.search(
         **filters, sort=SORTS[sort_key], count=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     scope = {"issuer": launch.iss, "status": filters["status"]}
-    total = store.count(**scope)
-    pages = max(1, math.ceil(matching / PAGE_SIZE))
-    query = {k: v for k, v in args.items() if k not in ("page", "sid") and v}
+    query = queue_args(args)
+    # one link built, each row's made from it (url_for per row is a tenth of the page's time)
+    task_href = url_for("views.task_page", task_id=ROW_ID, sid=g.url_sid, **query)
     return render_template(
         "queue.html",
         rows=[queue_row(s) for s in rows],
+        task_href=task_href,
+        row_id=ROW_ID,
         matching=matching,
-        total=total,
+        total=store.count(**scope),
         state=args.get("state", "open"),
         choices=store.choices(**scope),
+        coders=coders_of(launch),
+        title=wording.title,
         args=args,
         sort=sort_key,
+        sort_words=SORT_WORDS[sort_key],
         page=page,
-        pages=pages,
+        pages=max(1, math.ceil(matching / PAGE_SIZE)),
         query=query,
+        queue_qs=queue_string(query),
         sid=g.url_sid,
+        csrf=launch.csrf,
         me=launch.fhir_user,
-    )
+        bulk=bulk or {},
+        error=error,
+    ), code
 
 
-CSV_COLUMNS = (
-    "task",
-    "patient",
-    "mrn",
-    "date_of_service",
-    "therapist",
-    "payer",
-    "owner",
-    "dollars_at_risk",
-    "age_days",
-    "status",
-    "reopened",
-    "rules",
-    "encounter",
-)
+def queue():
+    return render_queue(require_coder(), request.args)
 
 
-def neutralise(cell: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula: text starting with = + - @ (or a
-    tab or carriage return) gets a leading apostrophe (OWASP "CSV injection")."""
-    text = "" if cell is None else str(cell)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def queue_csv():
+def queue_next():
+    """Redirect to the next open Task of the filtered, sorted queue after Task ``after`` (the
+    first one without it); at the end of the queue, a page that says so."""
     launch = require_coder()
     store = current_app.extensions["unitguard"].store
-    filters = _queue_filters(launch, request.args)
-    sort_key = request.args.get("sort", "dollars")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    offset = 0
-    while True:
-        rows, matching = store.search(
-            **filters, sort=SORTS.get(sort_key, SORTS["dollars"]), count=1000, offset=offset
+    query = queue_args(request.args)
+    filters = dict(queue_filters(launch, query), status=list(OPEN))
+    after = (request.args.get("after") or "")[:64] or None
+    previous = (request.args.get("previous") or "")[:64] or None
+    found = store.next_after(SORTS[sort_of(query)], after, **filters)
+    if found is None:
+        left = store.count(**filters)
+        return render_template(
+            "queue_end.html",
+            query=query,
+            left=left,
+            sid=g.url_sid,
+            message=request.args.get("message"),
+            previous=previous,
         )
-        for stored in rows:
-            r = queue_row(stored)
-            writer.writerow(
-                [
-                    neutralise(v)
-                    for v in (
-                        f"Task/{r['id']}",
-                        r["patient_name"],
-                        r["mrn"],
-                        r["date"],
-                        r["therapist"],
-                        r["payer"],
-                        r["owner"],
-                        f"{r['dollars']:.2f}",
-                        r["age"],
-                        r["status"],
-                        "yes" if r["reopened"] else "",
-                        " ".join(r["rules"]),
-                        r["encounter"],
-                    )
-                ]
-            )
-        offset += len(rows)
-        if not rows or offset >= matching:
-            break
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="unitguard-queue.csv"'
-    return response
+    target = url_for(
+        "views.task_page",
+        task_id=found.task["id"],
+        sid=g.url_sid,
+        message=request.args.get("message") or None,
+        previous=previous,
+        **query,
+    )
+    return redirect(target)

@@ -35,12 +35,14 @@ SURFACES = {
     "smart.callback": "launch",
     "views.sign_off_view": "actions",
     "views.task_action": "actions",
+    "views.queue_bulk": "actions",
     "cds.call": "cds",
     "task_api.search": "task_api",
     "task_api.read": "task_api",
     "task_api.update": "task_api",
     "views.queue": "queue",
     "views.task_page": "queue",
+    "views.queue_next": "queue",
 }
 REFRESH = "refresh"  # the review page with ?refresh=1: "Re-read from the chart"
 

@@ -9,11 +9,12 @@ from flask import abort, current_app, g, redirect, render_template, request, url
 from plugin.domain import Severity
 from plugin.errors import InputError
 from plugin.policy import load_policy
+from plugin.report import to_dict
 from plugin.review import review_bundle
 from plugin.rules.episode import episode_status
 from plugin.tasks.build import task_identifier
 from plugin.tasks.names import People, people
-from plugin.web import wording
+from plugin.web import money, wording
 from plugin.web.page_access import require_clinician
 from plugin.web.security import check_csrf
 from plugin.web.writeback import sign_off
@@ -92,6 +93,7 @@ def review_page(encounter_id: str):
         for label, rule in CHECKLIST
     ]
     existing = ext.store.search(identifier=_identifier(g.launch.iss, report.visit.encounter))[0]
+    review = to_dict(report)
     return render_template(
         "review.html",
         report=report,
@@ -108,6 +110,8 @@ def review_page(encounter_id: str):
         task=existing[0] if existing else None,
         status=request.args.get("status"),
         Severity=Severity,
+        money=money.explain(review, review["findings"]),
+        charges={s["code"]: s["billed_amount"] for s in review["services"] if s["billed_amount"]},
     )
 
 

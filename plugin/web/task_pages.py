@@ -1,47 +1,28 @@
-"""A review Task's pages: the Task with its history, the review as signed off, and the coder's
-actions on it (start, complete, reject, reassign, reopen)."""
+"""A review Task's pages: the Task with its findings, money and history, the review as signed
+off, and the coder's actions on it (start, complete, reject, reassign, reopen). The queue's
+filters ride along in the links and the form, so a closing action goes straight on to the next
+open Task of the same queue."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
 
-from plugin.tasks.build import (
-    INPUT_SYSTEM,
-    history_entry,
-    task_history,
-    task_input,
-    task_rules,
-    task_snapshot,
-)
+from plugin.fhir.index import configured_timezone
+from plugin.tasks.build import task_input, task_rules, task_snapshot
+from plugin.tasks.history import task_history
 from plugin.tasks.store import TaskNotFound, VersionConflict
-from plugin.web import wording
+from plugin.web import money, wording
 from plugin.web.page_access import require_coder, require_session
-from plugin.web.queue_pages import owner_name, queue_row
+from plugin.web.queue_bulk import coding_for
+from plugin.web.queue_pages import coders_of, queue_args, queue_row, queue_string
 from plugin.web.roles import CODER
 from plugin.web.security import check_csrf
-from plugin.web.writeback import CLOSED, reopened_input
+from plugin.web.task_actions import CLOSING, Asked, Refused, apply, read_units
+from plugin.web.writeback import CLOSED
 
 log = logging.getLogger(__name__)
-
-# action -> (label in the history, new status, business status); "reopen" opens a closed Task
-ACTIONS = {
-    "start": ("Started", "in-progress", "in-review"),
-    "complete-corrected": ("Completed: corrected", "completed", "corrected"),
-    "complete-no-change": ("Completed: no change", "completed", "no-change"),
-    "reject": ("Rejected", "rejected", "rejected"),
-    "reassign": ("Reassigned", None, None),
-    "reopen": ("Reopened", "requested", "reopened"),
-}
-
-
-def _me(launch) -> dict:
-    """The Task owner that is the signed-in coder."""
-    owner = {"reference": launch.fhir_user} if launch.fhir_user else {}
-    owner["display"] = launch.user_name or launch.fhir_user or "coder"
-    return owner
 
 
 def _readable_task(task_id: str, launch):
@@ -77,18 +58,30 @@ def _findings_of(stored) -> list[dict]:
     ]
 
 
-def _task_page(stored, launch, *, message=None, error=None, form=None, status=200, conflict=False):
+def _codes(snapshot: dict) -> list[str]:
+    return [s["code"] for s in snapshot.get("services") or [] if s.get("code")]
+
+
+def _task_page(
+    stored, launch, *, message=None, error=None, form=None, status=200, conflict=False, query=None
+):
     task = stored.task
     snapshot = task_snapshot(task) or {}
+    query = queue_args(request.args) if query is None else query
+    row = queue_row(stored)
+    findings = _findings_of(stored)
     return render_template(
         "task.html",
-        row=queue_row(stored),
+        row=row,
         task=task,
         snapshot=snapshot,
-        findings=_findings_of(stored),
-        history=task_history(task),
+        findings=findings,
+        money=money.explain(snapshot, findings),
+        history=task_history(task, configured_timezone()[0]),
         closed=task.get("status") in CLOSED,
         can_act=launch.role == CODER,
+        coders=coders_of(launch) if launch.role == CODER else [],
+        mine=bool(launch.fhir_user) and row["owner_ref"] == launch.fhir_user,
         sid=g.url_sid,
         csrf=launch.csrf,
         message=message,
@@ -97,7 +90,10 @@ def _task_page(stored, launch, *, message=None, error=None, form=None, status=20
         conflict=conflict,
         me=launch.fhir_user,
         units=wording.units,
-        input_system=INPUT_SYSTEM,
+        query=query,
+        queue_qs=queue_string(query),
+        previous=request.args.get("previous"),
+        confirm_take=bool((form or {}).get("confirm_take")),
     ), status
 
 
@@ -115,11 +111,16 @@ def task_review(task_id: str):
     if snapshot is None:
         abort(404, description="This Task was written before reviews were kept with it.")
     return render_template(
-        "snapshot.html", row=queue_row(stored), report=snapshot, title=wording.title, sid=g.url_sid
+        "snapshot.html",
+        row=queue_row(stored),
+        report=snapshot,
+        title=wording.title,
+        money=money.explain(snapshot, snapshot.get("findings") or []),
+        sid=g.url_sid,
     )
 
 
-def _conflict(store, task_id: str, launch, kept: dict):
+def _conflict(store, task_id: str, launch, kept: dict, query: dict):
     """412: the Task changed since the form was loaded; show it as it is now, keeping what
     the coder typed."""
     return _task_page(
@@ -130,6 +131,22 @@ def _conflict(store, task_id: str, launch, kept: dict):
         form=kept,
         status=412,
         conflict=True,
+        query=query,
+    )
+
+
+def _asked(form, snapshot: dict) -> Asked:
+    action = form.get("action", "")
+    units, unit_errors = (
+        read_units(form, _codes(snapshot)) if action == "complete-corrected" else ({}, ())
+    )
+    return Asked(
+        action=action,
+        note=form.get("reason", "").strip()[:2000],
+        owner=form.get("owner", "").strip()[:200],
+        confirm=form.get("confirm") == "yes",
+        units=units,
+        unit_errors=unit_errors,
     )
 
 
@@ -138,56 +155,49 @@ def task_action(task_id: str):
     check_csrf(launch.csrf)
     store = current_app.extensions["unitguard"].store
     form = request.form
+    query = queue_args(form.get("queue", ""))
     stored = _readable_task(task_id, launch)
     kept = {k: form.get(k, "") for k in ("reason", "owner", "action")}
+    kept.update({k: v for k, v in form.items() if k.startswith("units-")})
 
-    def refuse(error: str, code: int = 400):
-        return _task_page(stored, launch, error=error, form=kept, status=code)
+    def refuse(error: str, code: int = 400, confirm_take: bool = False):
+        return _task_page(
+            stored,
+            launch,
+            error=error,
+            form={**kept, "confirm_take": confirm_take},
+            status=code,
+            query=query,
+        )
 
     try:
         version = int(form.get("version", ""))
     except ValueError:
         return refuse("The form lost the Task's version: reload the page and try again.")
     if version != stored.version:
-        return _conflict(store, task_id, launch, kept)
-    task = dict(stored.task)
-    action = form.get("action", "")
-    note_text = form.get("reason", "").strip()[:2000]
-    if action not in ACTIONS:
-        return refuse("Choose one of the buttons below.")
-    closed = task.get("status") in CLOSED
-    if closed and action != "reopen":
-        return refuse("This review is closed. To change it, give a reason and press Reopen.", 409)
-    if not closed and action == "reopen":
-        return refuse("This review is still open; there is nothing to reopen.", 409)
-    if action in ("reject", "reopen") and not note_text:
-        word = "reject" if action == "reject" else "reopen"
-        return refuse(f"Write the reason to {word} in the note box, then press the button again.")
-    label, new_status, business = ACTIONS[action]
-    if action == "reassign":
-        owner = form.get("owner", "").strip()[:200]
-        if not owner:
-            return refuse(
-                'Say who should take the review (or choose "me"), then press Reassign again.'
-            )
-        task["owner"] = _me(launch) if owner == "me" else {"display": owner}
-        label = f"Reassigned to {owner_name(task)}"
-    else:
-        task["status"] = new_status
-        task["businessStatus"] = {"text": business}
-        if action == "start":
-            task["owner"] = _me(launch)
-        if action == "reopen":
-            task["input"] = [*task.get("input", []), reopened_input(note_text)]
-    task["note"] = [
-        *task.get("note", []),
-        history_entry(action, label, launch.fhir_user, note_text, who_name=launch.user_name),
-    ]
-    task["lastModified"] = datetime.now(UTC).isoformat(timespec="seconds")
+        return _conflict(store, task_id, launch, kept, query)
+    asked = _asked(form, task_snapshot(stored.task) or {})
+    try:
+        task, label = apply(stored.task, asked, coding_for(launch))
+    except Refused as refused:
+        return refuse(refused.message, refused.status, refused.confirm)
     try:
         store.update(task_id, task, if_match=version)
     except VersionConflict:
-        return _conflict(store, task_id, launch, kept)
+        return _conflict(store, task_id, launch, kept, query)
+    if asked.action in CLOSING:  # straight on to the next open Task of the same queue
+        return redirect(
+            url_for(
+                "views.queue_next",
+                sid=g.url_sid,
+                after=task_id,
+                message=f"Saved: {label}",
+                previous=task_id,
+                **query,
+            )
+        )
     return redirect(
-        url_for("views.task_page", task_id=task_id, sid=g.url_sid, message=f"Saved: {label}")
+        url_for(
+            "views.task_page", task_id=task_id, sid=g.url_sid, message=f"Saved: {label}", **query
+        )
     )

@@ -1,7 +1,8 @@
 """The pages people use, by URL (blueprint "views"): the landing page, logout and the health
 check here; the therapist's review at sign-off (plugin.web.review_pages), the coders' queue
-(queue_pages) and Task page (task_pages). Who may see what follows contract section 5
-(plugin.web.page_access). Endpoint names are the view functions' (``views.queue``, ...)."""
+(queue_pages, with "next"; its CSV in queue_export, bulk actions in queue_bulk) and Task page
+(task_pages). Who may see what follows contract section 5 (plugin.web.page_access). Endpoint
+names are the view functions' (``views.queue``, ...)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import logging
 from flask import Blueprint, Response, current_app, g, render_template
 
 from plugin.web.page_access import load_session
-from plugin.web.queue_pages import queue, queue_csv
+from plugin.web.queue_bulk import queue_bulk
+from plugin.web.queue_export import queue_csv
+from plugin.web.queue_pages import queue, queue_next
 from plugin.web.review_pages import review_page, sign_off_view
 from plugin.web.security import SESSION_COOKIE, check_csrf
 from plugin.web.task_pages import task_action, task_page, task_review
@@ -58,6 +61,8 @@ ROUTES = (
     ("/review/<encounter_id>/sign-off", "POST", sign_off_view),
     ("/queue", "GET", queue),
     ("/queue.csv", "GET", queue_csv),
+    ("/queue/next", "GET", queue_next),
+    ("/queue/bulk", "POST", queue_bulk),
     ("/queue/<task_id>", "GET", task_page),
     ("/queue/<task_id>/review", "GET", task_review),
     ("/queue/<task_id>/action", "POST", task_action),

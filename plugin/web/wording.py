@@ -43,12 +43,13 @@ TITLES = {
     "episode-unknown": "Plan of care or earlier visits could not be read",
     "reading-incomplete": "Part of the chart could not be read: these checks were skipped",
     "kx-threshold-unknown": "No KX threshold for this year in the policy data",
-    "ptp-not-bypassable": "No modifier can make both codes payable",
+    "ptp-not-bypassable": "These codes are never paid together, whatever the modifier",
     "eval-by-assistant": "Evaluation furnished by an assistant",
     "wrong-discipline-code": "Code billed under the other discipline",
-    "untimed-undocumented": "Untimed code billed but not documented",
+    "untimed-undocumented": "Untimed code billed with nothing documented for it",
     "reevaluation-not-indicated": "Re-evaluation without a documented reason",
-    "kx-not-indicated": "KX modifier used under the yearly threshold",
+    "kx-not-indicated": "KX used before the yearly threshold is reached",
+    "targeted-review-threshold": "Past the yearly amount for targeted medical review",
 }
 
 # A cause and the findings it brings about for the same code: shown as one problem.
@@ -132,3 +133,26 @@ def grouped(findings: Sequence) -> list[Problem]:
         for i, f in enumerate(findings)
         if i not in cause_of
     ]
+
+
+def quote_parts(quote) -> list[tuple[str, bool]]:
+    """A quote's text cut at its marked spans (``marks``: [start, end] pairs of the words that
+    matched): (text, marked) pieces in order, for the pages' <mark>."""
+    if not isinstance(quote, dict):  # a domain Quote (the review page), not its JSON
+        quote = quote.to_dict()
+    text = str(quote.get("text") or "")
+    parts, at = [], 0
+    for span in sorted(quote.get("marks") or []):
+        try:
+            start, end = max(int(span[0]), at), min(int(span[1]), len(text))
+        except (TypeError, ValueError, IndexError):
+            continue
+        if start >= end:
+            continue
+        if start > at:
+            parts.append((text[at:start], False))
+        parts.append((text[start:end], True))
+        at = end
+    if at < len(text):
+        parts.append((text[at:], False))
+    return parts

@@ -72,7 +72,6 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser, shots):
                 header = frame.locator("p.patient").inner_text()
                 assert "Cameron Lindqvist" in header and "2026-03-04" in header
                 assert frame.locator('.finding[data-rule="units-exceed-time"]').count() == 1
-                page.screenshot(path=str(shots / "review.png"), full_page=True)
             if n == 1:  # one cause, one problem: the units follow from the missing minutes
                 cause = frame.locator('.finding[data-rule="missing-minutes"]')
                 assert cause.locator('.follows[data-rule="units-exceed-time"]').count() == 1
@@ -93,15 +92,16 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser, shots):
             assert expected in text
         assert "Medicare Part B" in text and "Coding team" in text
         assert row.get_attribute("data-dollars") == "70.00"
-        queue.screenshot(path=str(shots / "queue.png"), full_page=True)
 
         # filters: partial text, a finding chosen from those present, sort, and the CSV
         queue.fill('input[name="q"]', "lindq")
         queue.click('form.filters button[type="submit"]')
         assert queue.locator(".count").inner_text().startswith("1 of 3 open")
         queue.goto(f"{app}/queue?sid={sid}")
-        options = queue.locator('select[name="rule"] option').all_inner_texts()
-        assert "units-exceed-time" in options and "cloned-note" not in options
+        options = queue.locator('select[name="rule"] option')
+        values = [options.nth(n).get_attribute("value") for n in range(options.count())]
+        assert "units-exceed-time" in values and "cloned-note" not in values
+        assert "More units billed than the minutes support" in options.all_inner_texts()
         queue.select_option('select[name="rule"]', "missing-minutes")
         queue.select_option('select[name="sort"]', "date")
         queue.click('form.filters button[type="submit"]')
@@ -113,13 +113,12 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser, shots):
 
         # the Task page: services, findings with evidence and fix, history, the snapshot
         queue.goto(f"{app}/queue?sid={sid}")
-        queue.locator('tr[data-encounter="Encounter/units-exceed-enc-1"] td:nth-child(2) a').click()
+        queue.locator('tr[data-encounter="Encounter/units-exceed-enc-1"] a.open').click()
         task = queue
         assert task.locator('tr[data-code="97112"]').get_attribute("data-supported-units") == "1"
         finding = task.locator('.finding[data-rule="units-exceed-time"]')
         assert "Fix:" in finding.inner_text()
         assert task.locator('tr[data-action="signed-off"]').count() == 1
-        task.screenshot(path=str(shots / "task.png"), full_page=True)
         snapshot = coders.new_page()
         snapshot.goto(app + task.locator("#snapshot").get_attribute("href"))
         assert snapshot.locator('[data-snapshot="true"]').count() == 1
@@ -130,18 +129,23 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser, shots):
         assert task.locator('[data-status="in-progress"]').count() == 1
         assert "Casey Coder" in task.locator("section.verdict").inner_text()  # the owner
 
-        # a refused form keeps what was typed and says what to do
-        task.fill('input[name="owner"]', "Senior coder")
+        # a refused form keeps what was chosen and says what to do
+        task.select_option("#owner", "none")
         task.click("#reject")
         assert "Write the reason to reject" in task.locator("p.error").inner_text()
-        assert task.locator('input[name="owner"]').input_value() == "Senior coder"
+        assert task.locator("#owner").input_value() == "none"
 
         # a second coder has the page open; the first completes it; the second gets a 412
         stale = coders.new_page()
         task_id = task.locator("section.verdict").get_attribute("data-task").split("/")[1]
         stale.goto(f"{app}/queue/{task_id}?sid={sid}")
+        task.fill('textarea[name="reason"]', "rebilled 97112 at 1 unit")
         task.click("#complete-corrected")
-        task.locator("p.status").wait_for()
+        task.locator("p.status").wait_for()  # straight on to the next review of the queue
+        saved = task.locator("p.status").inner_text()
+        assert "Saved: Completed: corrected (billed 97112 x 1" in saved
+        assert task.locator("section.verdict").get_attribute("data-task") != f"Task/{task_id}"
+        task.click("#previous")  # back to the review just saved
         assert task.locator('[data-status="completed"]').count() == 1
         stale.fill('textarea[name="reason"]', "duplicate of another visit")
         stale.click("#reject")
@@ -159,6 +163,7 @@ def test_coder_signs_in_works_the_queue_and_logs_out(browser, shots):
         assert task.locator('[data-reopened="true"]').count() == 1
         history = task.locator("section.history").inner_text()
         assert "payer asked for the note again" in history and "Casey Coder" in history
+        assert "rebilled 97112 at 1 unit" in history and " UTC" in history
 
         # log out: confirm, then the old URL and the old cookie are refused
         queue_url = f"{app}/queue?sid={sid}"

@@ -8,13 +8,14 @@ import io
 import re
 from types import SimpleNamespace
 
+import orjson
 import pytest
 
 from plugin.synthetic.visit import VisitBuilder
 from plugin.tasks.names import human_name, mrn, people
 from plugin.tasks.store import TaskStore
 from plugin.web import create_app
-from plugin.web.queue_pages import neutralise
+from plugin.web.queue_export import neutralise
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
@@ -26,27 +27,23 @@ OTHER = "http://other-ehr.test/fhir"
 
 
 def visit(patient_name: str = "Avery Nguyen", encounter: str = "enc-1", minutes: int = 24):
+    """The defective visit (97112 billed 3 units, note unsigned) of its own patient and
+    encounter: every reference to the builder's enc-1 and pat-1 renamed."""
     b = VisitBuilder(signed=False)
     b.proc("97112", "09:00", f"09:{minutes:02d}")
     b.line("97112", 3)
-    bundle = b.bundle()
+    text = orjson.dumps(b.bundle()).decode()
+    text = text.replace('"Encounter/enc-1"', f'"Encounter/{encounter}"')
+    text = text.replace('"Patient/pat-1"', f'"Patient/pat-{encounter}"')
+    bundle = orjson.loads(text)
     for entry in bundle["entry"]:
         r = entry["resource"]
         if r["resourceType"] == "Patient":
             given, family = patient_name.split(" ", 1)
             r["name"] = [{"given": [given], "family": family}]
             r["id"] = f"pat-{encounter}"
-        if "subject" in r:
-            r["subject"] = {"reference": f"Patient/pat-{encounter}"}
-        if "patient" in r and isinstance(r["patient"], dict):
-            r["patient"] = {"reference": f"Patient/pat-{encounter}"}
-        if "beneficiary" in r:
-            r["beneficiary"] = {"reference": f"Patient/pat-{encounter}"}
-        if r["resourceType"] == "Encounter":
+        if r["resourceType"] == "Encounter" and r["id"] == "enc-1":
             r["id"] = encounter
-        for key in ("encounter", "context"):
-            if isinstance(r.get(key), dict) and r[key].get("reference") == "Encounter/enc-1":
-                r[key] = {"reference": f"Encounter/{encounter}"}
     return bundle
 
 
@@ -233,22 +230,36 @@ def test_task_page_history_closed_read_only_and_reopen(app):
     assert "Casey" in page and "Dana Reyes, PT" in page
 
 
-def test_re_sign_after_completion_reopens_with_a_marker(app):
+def test_re_sign_after_completion_reopens_only_when_the_review_changed(app):
     task_id = sign(app, "enc-1")
     sid, csrf = coder(app)
     client = app.test_client()
+    store = app.extensions["unitguard"].store
     client.post(
         f"/queue/{task_id}/action",
-        data={"sid": sid, "csrf_token": csrf, "version": 1, "action": "complete-corrected"},
+        data={"sid": sid, "csrf_token": csrf, "version": 1, "action": "complete-no-change"},
     )
-    sign(app, "enc-1")  # the therapist signs the same visit again
-    task = app.extensions["unitguard"].store.read(task_id).task
+    sign(app, "enc-1")  # the therapist signs the same visit again, unchanged
+    task = store.read(task_id).task
+    assert task["status"] == "completed" and task["businessStatus"]["text"] == "no-change"
+    actions = [e["extension"][0]["valueCode"] for e in task["note"]]
+    assert actions == ["signed-off", "complete-no-change", "re-signed"]
+    assert task["note"][-1]["extension"][1]["valueString"] == "Signed off again, no change"
+    assert "0 of 0 open" in client.get(f"/queue?sid={sid}&reopened=1").get_data(as_text=True)
+
+    # now the chart changes: 97112 billed 4 units instead of 3 (units and money change)
+    bundle = app.extensions["unitguard"].visits.bundles["enc-1"]
+    claim = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Claim")
+    claim["item"][0]["quantity"]["value"] = 4
+    sign(app, "enc-1")
+    task = store.read(task_id).task
     assert task["status"] == "requested"
     queue = client.get(f"/queue?sid={sid}&reopened=1").get_data(as_text=True)
     assert "1 of 1 open" in queue and 'data-reopened="true"' in queue
     actions = [e["extension"][0]["valueCode"] for e in task["note"]]
-    assert actions == ["signed-off", "complete-corrected", "reopened"]
-    assert "Re-signed after the review was closed" in task["note"][-1]["text"]
+    assert actions == ["signed-off", "complete-no-change", "re-signed", "reopened"]
+    why = task["note"][-1]["text"]
+    assert "Re-signed after the review was closed" in why and "units" in why
 
 
 def test_logout_confirms_then_ends_the_session_for_url_and_cookie(app):

@@ -157,7 +157,7 @@ def test_queue_actions_are_limited(make_app):
     stored = app.extensions["unitguard"].store.search()[0][0]
     coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
     sid, csrf = bound_session(app, coder), coder.csrf
-    form = {"sid": sid, "csrf_token": csrf, "action": "reassign", "owner": "Senior coder"}
+    form = {"sid": sid, "csrf_token": csrf, "action": "reassign", "owner": "me"}
     version = stored.version
     resp = client.post(f"/queue/{stored.task['id']}/action", data={**form, "version": version})
     assert resp.status_code == 302  # sign-off and queue actions count separately
@@ -264,3 +264,15 @@ def test_token_buckets_are_bounded(clock):
     buckets.take("b")
     buckets.take("c")  # "a" is forgotten: memory stays bounded under a flood of clients
     assert len(buckets._buckets) == 2 and buckets.take("a") == 0.0
+
+
+def test_bulk_actions_and_next_are_limited_like_the_others(make_app):
+    app = make_app(rate_actions=2, rate_queue=2)
+    client = app.test_client()
+    coder = LaunchSession(iss=ISS, fhir_user="Practitioner/coder-1", role="coder")
+    sid, csrf = bound_session(app, coder), coder.csrf
+    form = {"sid": sid, "csrf_token": csrf, "bulk": "assign", "owner": "me"}
+    assert [client.post("/queue/bulk", data=form).status_code for _ in range(2)] == [400, 400]
+    assert_throttled(client.post("/queue/bulk", data=form))  # counted before any other check
+    assert [client.get(f"/queue/next?sid={sid}").status_code for _ in range(2)] == [200, 200]
+    assert_throttled(client.get(f"/queue/next?sid={sid}"))

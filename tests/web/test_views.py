@@ -148,11 +148,14 @@ def test_queue_lists_filters_and_completes(app, launch):
             "csrf_token": csrf,
             "version": stored.version,
             "action": "complete-corrected",
+            "reason": "billed 2 units, as the minutes support",
+            "units-97112": "2",
         },
     )
     assert resp.status_code == 302
     task = app.extensions["unitguard"].store.read(stored.task["id"]).task
     assert task["status"] == "completed" and task["businessStatus"]["text"] == "corrected"
+    assert task["output"][0]["type"]["text"] == "97112" and task["output"][0]["valueInteger"] == 2
     assert stored.task["id"] not in client.get(f"/queue?sid={sid}").get_data(as_text=True)
 
 
@@ -165,12 +168,19 @@ def test_queue_reject_needs_a_reason_and_reassign_sets_owner(app, launch):
         ).status_code
         == 400
     )
+    made_up = client.post(
+        f"/queue/{stored.task['id']}/action",
+        data={**base, "action": "reassign", "owner": "Senior coder", "reason": "kept"},
+    )
+    assert made_up.status_code == 400  # not one of the EHR's coders: the form is kept
+    assert "is not one of this EHR" in made_up.get_data(as_text=True)
+    assert ">kept</textarea>" in made_up.get_data(as_text=True)
     client.post(
         f"/queue/{stored.task['id']}/action",
-        data={**base, "action": "reassign", "owner": "Senior coder"},
+        data={**base, "action": "reassign", "owner": "me"},
     )
     task = app.extensions["unitguard"].store.read(stored.task["id"]).task
-    assert task["owner"] == {"display": "Senior coder"}
+    assert task["owner"] == {"reference": "Practitioner/coder-1", "display": "Casey Coder"}
     assert task["note"][-1]["authorReference"] == {
         "reference": "Practitioner/coder-1",
         "display": "Casey Coder",
