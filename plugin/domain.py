@@ -278,7 +278,10 @@ class Finding:
             "fix": self.fix,
             "citation": self.citation,
             "evidence": list(self.evidence),
-            "quotes": [q.to_dict() for q in self.quotes],
+            # the sentences and values read, as text (contract section 5), and the same with
+            # their kind, marked words and where they were read, for the pages
+            "quotes": [q.text for q in self.quotes],
+            "quote_details": [q.to_dict() for q in self.quotes],
             "dollars_at_risk": round(self.dollars_at_risk, 2),
         }
 

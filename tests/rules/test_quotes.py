@@ -28,33 +28,41 @@ def test_a_negated_phrase_is_quoted_as_read_but_not_counted():
     found = findings("doc_weak_narrative")
     skilled = found["doc-no-skilled-intervention"]
     assert skilled["evidence"] == ["Procedure/doc-weak-narrative-proc-4"]  # still references
-    (quote,) = skilled["quotes"]
+    (quote,) = skilled["quote_details"]
     assert quote["kind"] == "discounted" and quote["where"] == "the 97112 note"
     assert quote["text"] == "Patient performed balance exercises independently, no cues needed."
     assert marked(quote) == ["cues"]
-    supervision = found["supervision-only"]["quotes"][0]
+    supervision = found["supervision-only"]["quote_details"][0]
     assert supervision["kind"] == "read" and marked(supervision) == ["independently", "no cues"]
     # nothing about a deficit was read at all: the parts of the note searched are quoted
-    searched = found["doc-no-deficit"]["quotes"]
+    searched = found["doc-no-deficit"]["quote_details"]
     assert [q["kind"] for q in searched] == ["searched", "searched"]
     assert [q["where"] for q in searched] == ["the 97112 note", "the visit note"]
 
 
 def test_time_findings_quote_the_times_and_units_read():
-    overlap = findings("minutes_overlap")["minutes-overlap"]["quotes"]
+    overlap = findings("minutes_overlap")["minutes-overlap"]["quote_details"]
     assert overlap[0]["kind"] == "values"
     assert overlap[0]["text"].startswith("97112 09:00-09:25, 97110 09:15-09:40")
-    units = findings("units_exceed")["units-exceed-time"]["quotes"][0]
+    units = findings("units_exceed")["units-exceed-time"]["quote_details"][0]
     assert units["text"] == "97112 09:00-09:20, billed 3 x 97112"
-    total = findings("total_time_mismatch")["total-time-mismatch"]["quotes"][0]
+    total = findings("total_time_mismatch")["total-time-mismatch"]["quote_details"][0]
     assert "total treatment time 30 min" in total["text"]
 
 
+def test_quotes_are_the_texts_read_at_most_200_characters_with_their_details_beside():
+    for name in ("doc_weak_narrative", "minutes_overlap", "code_selection", "cloned_note"):
+        for finding in findings(name).values():
+            assert finding["quotes"] == [q["text"] for q in finding["quote_details"]]
+            assert all(isinstance(q, str) and len(q) <= LIMIT for q in finding["quotes"])
+    assert LIMIT == 200
+
+
 def test_another_codes_words_are_marked_in_the_sentence():
-    quote = findings("code_selection")["code-selection"]["quotes"][0]
+    quote = findings("code_selection")["code-selection"]["quote_details"][0]
     words = marked(quote)
     assert "strengthening" in [w.lower() for w in words] and len(words) >= 3
-    clone = findings("cloned_note")["cloned-note"]["quotes"][0]
+    clone = findings("cloned_note")["cloned-note"]["quote_details"][0]
     assert "word for word in the earlier note" in clone["where"]
 
 
