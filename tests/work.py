@@ -66,11 +66,18 @@ class CountedText(str):
         self.work.chars += (hi - found) if found >= 0 else self._span(start, end)
         return found
 
-    def __getitem__(self, key: Any) -> str:
+    def __getitem__(self, key: Any) -> CountedText:
         part = str.__getitem__(self, key)
         self.work.chars += len(part)
-        return part
+        return CountedText(part, self.work)  # a parser's remainder ("rawdata[i:]") counts too
 
     def split(self, *args: Any, **kwargs: Any) -> list[str]:  # type: ignore[override]
         self.work.chars += len(self)
         return str.split(self, *args, **kwargs)
+
+    # A parser that buffers its input ("rawdata = rawdata + data") keeps counting.
+    def __add__(self, other: str) -> CountedText:
+        return CountedText(str.__add__(self, other), self.work)
+
+    def __radd__(self, other: str) -> CountedText:
+        return CountedText(str.__add__(other, self), self.work)
