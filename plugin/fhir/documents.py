@@ -9,7 +9,8 @@ scripts and styles (libxml2's parser, plugin.fhir.html_text), RTF with ``striprt
 layer with ``pypdf`` within caps on pages and work (plugin.fhir.pdf_text). Anything that cannot
 be read (an unknown media type, a missing Binary, bad base64, more than MAX_DOCUMENT_BYTES) is a
 reading note that names the DocumentReference and the problem, never an exception; so is the
-part of a PDF left unread past its caps (the pages before are read).
+part of a PDF left unread past its caps (the pages before are read), and a document past what
+the documents of one review may cost together (plugin.fhir.reading_budget).
 
 A DocumentReference's several ``content`` entries are the same document in different formats
 (FHIR R4 DocumentReference.content): the most readable format that gives text is used, so the
@@ -21,13 +22,17 @@ from __future__ import annotations
 import binascii
 import codecs
 
-from plugin.fhir.html_text import HtmlUnreadable, html_to_text
+from plugin.fhir.html_text import HtmlUnreadable, html_text, html_to_text
 from plugin.fhir.index import Index, text
-from plugin.fhir.pdf_text import PdfBudget, PdfUnreadable, pdf_text
+from plugin.fhir.pdf_text import PdfUnreadable, pdf_text
+from plugin.fhir.reading_budget import ReadingBudget
 
 # A visit note of a few pages is tens of kilobytes; a larger attachment is a scan or an export,
 # not a note to search for minutes and interventions.
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+# striprtf reads RTF one character at a time in Python (about a second for 700 KB here): an RTF
+# document is read up to this size, the rest said in a reading note. A note's RTF is tens of KB.
+MAX_RTF_BYTES = 512 * 1024
 
 PLAIN = "plain"
 HTML = "html"
@@ -178,7 +183,12 @@ def _attachment_text(index: Index, attachment: dict, mime: str, charset: str) ->
             mime, charset = media_type(content_type)
         if not isinstance(data, str) or not data:
             raise Unreadable(f"{ref} has no data")
-    return _decode(_base64(data, where), mime, charset, where, pdf_budget(index))
+    raw = _base64(data, where)
+    budget = reading_budget(index)
+    spent = budget.spend_attachment(len(raw))
+    if spent:
+        raise Unreadable(f"{where} is not read ({spent})", said_whole=True)
+    return _decode(raw, mime, charset, where, budget)
 
 
 def _base64(data: str, where: str) -> bytes:
@@ -206,17 +216,17 @@ def decode_text(raw: bytes, content_type: object, where: str = "the attachment")
     return _decode(raw, mime, charset, where)
 
 
-def pdf_budget(index: Index) -> PdfBudget:
-    """The PDF work all the documents of one index share (one review's Bundle, one audited
-    patient): plugin.fhir.pdf_text."""
-    found = index.memo.get("pdf budget")
+def reading_budget(index: Index) -> ReadingBudget:
+    """What all the documents of one index may cost together (one review's Bundle, one audited
+    patient): plugin.fhir.reading_budget."""
+    found = index.memo.get("reading budget")
     if found is None:
-        found = index.memo["pdf budget"] = PdfBudget()
+        found = index.memo["reading budget"] = ReadingBudget()
     return found
 
 
 def _decode(
-    raw: bytes, mime: str, charset: str, where: str, budget: PdfBudget | None = None
+    raw: bytes, mime: str, charset: str, where: str, budget: ReadingBudget | None = None
 ) -> str:
     """``decode_text`` with the content type already read as ``mime`` and ``charset``."""
     kind = KINDS.get(mime or "text/plain")
@@ -235,9 +245,12 @@ def _decode(
     if kind != HTML:
         return decoded
     try:
-        return html_to_text(decoded)
+        found, unread = html_text(decoded)
     except HtmlUnreadable as why:
         raise Unreadable(f"{where} is HTML that could not be read ({why})") from None
+    if unread:  # what was read is kept; the rest is said
+        raise Unreadable(f"{where} is HTML: {unread}", found, said_whole=True)
+    return found
 
 
 def _rtf_text(raw: bytes, charset: str, where: str) -> str:
@@ -248,13 +261,21 @@ def _rtf_text(raw: bytes, charset: str, where: str) -> str:
     if not source.lstrip().startswith("{\\rtf"):
         raise Unreadable(f"{where} is labelled RTF but is not an RTF document")
     encoding = charset if charset != "utf-8" else "cp1252"
+    unread = ""
+    if len(source) > MAX_RTF_BYTES:  # cut between words, never inside a control word
+        cut = max(source.rfind(" ", 0, MAX_RTF_BYTES), source.rfind("\n", 0, MAX_RTF_BYTES))
+        source = source[: cut if cut > 0 else MAX_RTF_BYTES]
+        unread = f"its RTF past {MAX_RTF_BYTES // 1024:,} KiB is not read"
     try:
-        return rtf_to_text(source, encoding=encoding, errors="replace")
+        found = rtf_to_text(source, encoding=encoding, errors="replace")
     except Exception as exc:  # a malformed document must not stop the review
         raise Unreadable(f"{where} is RTF that could not be read ({type(exc).__name__})") from None
+    if unread:
+        raise Unreadable(f"{where} is RTF: {unread}", found, said_whole=True)
+    return found
 
 
-def _pdf_text(raw: bytes, where: str, budget: PdfBudget | None) -> str:
+def _pdf_text(raw: bytes, where: str, budget: ReadingBudget | None) -> str:
     try:
         found, unread = pdf_text(raw, budget)
     except PdfUnreadable as why:

@@ -9,11 +9,11 @@ drawn many times a page. So the work is counted while it is done, against caps:
 - decoded content bytes are charged each time something is read (a page's content streams;
   every stream the first time it is decoded, forms included; for every form drawn, ``Do``, the
   largest form the page can reach), at most MAX_PDF_CONTENT_BYTES per document and
-  MAX_PDF_REVIEW_BYTES for all the PDFs one ``PdfBudget`` covers (one review's Bundle, one
-  audited patient): pypdf reads about a megabyte of content a second here;
+  MAX_REVIEW_PDF_BYTES for all the PDFs of one review (plugin.fhir.reading_budget): pypdf reads
+  about a megabyte of content a second here;
 - pypdf's own limits (its ``Configuration``) held at the document's size, for every
   decompression filter and for the tokens of one content stream; forms drawn per page capped;
-- last, a time guard (MAX_PDF_SECONDS per budget), checked between operators, for anything
+- last, the review's time guard (MAX_READING_SECONDS), checked between operators, for anything
   not foreseen.
 
 Past a cap the pages already read are kept, and the caller is told what was left unread (a
@@ -23,19 +23,18 @@ reading note). No cap stops a note of a few dozen ordinary pages.
 from __future__ import annotations
 
 import io
-import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_PDF_CONTENT_BYTES", "MAX_PDF_PAGES", "PdfBudget", "PdfUnreadable", "pdf_text"]
+from plugin.fhir.reading_budget import MAX_READING_SECONDS, MAX_REVIEW_PDF_BYTES, ReadingBudget
+
+__all__ = ["MAX_PDF_CONTENT_BYTES", "MAX_PDF_PAGES", "PdfUnreadable", "pdf_text"]
 
 MAX_PDF_PAGES = 50  # a visit note is a page or a few; a progress report a dozen
+MAX_PDF_PAGE_OBJECTS = 1_000  # a PDF with more pages than this is not read at all
 MAX_PDF_CONTENT_BYTES = 1024 * 1024  # decoded content read per document, repeats counted
-MAX_PDF_REVIEW_BYTES = 2 * MAX_PDF_CONTENT_BYTES  # the same, for all the PDFs of one budget
 MAX_PDF_FORMS = 20  # form XObjects drawn per page (pypdf's default is 5,000)
 MAX_FORMS_LOOKED_AT = 100  # form XObjects a page's resources may reach
-MAX_PDF_SECONDS = 20.0  # the last guard only: the caps above bound the work first
 
 _LIMITS = {
     "zlib_maximum_output_length": MAX_PDF_CONTENT_BYTES,
@@ -46,7 +45,8 @@ _LIMITS = {
     "stream_decoding_work_maximum_length": 4 * MAX_PDF_CONTENT_BYTES,
     "stream_parsing_work_maximum_count": MAX_PDF_CONTENT_BYTES // 4,
     "xform_maximum_invocations_per_extraction": MAX_PDF_FORMS,
-    "page_tree_maximum_entries": 10_000,  # pages are counted before the first 50 are read
+    # pypdf reads every page object before the first page (about 1,300 lines of Python each)
+    "page_tree_maximum_entries": MAX_PDF_PAGE_OBJECTS,
 }
 
 
@@ -59,34 +59,24 @@ class _Spent(BaseException):
     BaseException: pypdf's ``except Exception`` around a form XObject must not swallow it."""
 
 
-class PdfBudget:
-    """The PDF work several documents share (those of one review): content bytes and time."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.left = MAX_PDF_REVIEW_BYTES
-        self.clock = clock
-        self.deadline: float | None = None  # set when the first PDF is read
-
-
 class _Budget:
-    """One document's reading: its own bytes left, and the shared budget's."""
+    """One document's reading: its own bytes left, and the review's (``ReadingBudget``)."""
 
-    def __init__(self, shared: PdfBudget) -> None:
+    def __init__(self, shared: ReadingBudget) -> None:
         self.left = MAX_PDF_CONTENT_BYTES
         self.shared = shared
-        if shared.deadline is None:
-            shared.deadline = shared.clock() + MAX_PDF_SECONDS
+        shared.start()
         self.sizes: dict[int, int] = {}  # decoded size of each stream read, by object id
         self.operators = 0
 
     def charge(self, size: int) -> None:
         self.left -= size
-        self.shared.left -= size
+        self.shared.pdf_bytes -= size
         if self.left < 0:
             kib = MAX_PDF_CONTENT_BYTES // 1024
             raise _Spent(f"past {kib:,} KiB of content, the most read of one PDF")
-        if self.shared.left < 0:
-            kib = MAX_PDF_REVIEW_BYTES // 1024
+        if self.shared.pdf_bytes < 0:
+            kib = MAX_REVIEW_PDF_BYTES // 1024
             raise _Spent(f"past {kib:,} KiB of content, the most read of one review's PDFs")
 
     def size_of(self, stream: Any) -> int:
@@ -99,9 +89,9 @@ class _Budget:
 
     def tick(self) -> None:
         self.operators += 1
-        deadline = self.shared.deadline
-        if self.operators % 256 == 0 and deadline is not None and self.shared.clock() > deadline:
-            raise _Spent(f"past {MAX_PDF_SECONDS:.0f} s, the longest one review's PDFs are read")
+        if self.operators % 256 == 0 and self.shared.overdue():
+            seconds = MAX_READING_SECONDS
+            raise _Spent(f"past {seconds:.0f} s, the longest one review's notes are read")
 
 
 def _resolved(value: Any) -> Any:
@@ -156,13 +146,14 @@ def _pages(first: int, count: int) -> str:
     return f"pages {first + 1}-{count} of {count} are not read"
 
 
-def pdf_text(raw: bytes, shared: PdfBudget | None = None) -> tuple[str, str]:
+def pdf_text(raw: bytes, shared: ReadingBudget | None = None) -> tuple[str, str]:
     """(the text of the pages read, what was left unread: "" when the whole PDF was read).
-    PdfUnreadable when the PDF gives no text at all. ``shared``: the budget this document's
-    work counts against too (a new one when not given)."""
+    PdfUnreadable when the PDF gives no text at all. ``shared``: the review's budget this
+    document's work counts against too (a new one when not given)."""
     from pypdf import PdfReader, apply_configuration  # imported when needed: slow to import
+    from pypdf.errors import LimitReachedError
 
-    budget = _Budget(shared if shared is not None else PdfBudget())
+    budget = _Budget(shared if shared is not None else ReadingBudget())
     texts: list[str] = []
     unread = ""
     try:
@@ -184,6 +175,10 @@ def pdf_text(raw: bytes, shared: PdfBudget | None = None) -> tuple[str, str]:
                     break
     except PdfUnreadable:
         raise
+    except LimitReachedError as exc:
+        if "page tree" in str(exc):
+            raise PdfUnreadable(f"a PDF of more than {MAX_PDF_PAGE_OBJECTS:,} pages") from None
+        raise PdfUnreadable("a PDF past one of the reader's limits (LimitReachedError)") from None
     except Exception as exc:  # pypdf raises many kinds on a damaged file
         raise PdfUnreadable(f"a PDF that could not be read ({type(exc).__name__})") from None
     found = "\n".join(t for t in texts if t.strip())

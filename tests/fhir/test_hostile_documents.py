@@ -10,9 +10,11 @@ from click.testing import CliRunner
 
 from plugin.cli import main
 from plugin.fhir import pdf_text as pdf_module
-from plugin.fhir.documents import document_text, html_to_text
+from plugin.fhir.documents import MAX_RTF_BYTES, document_text, html_to_text
+from plugin.fhir.html_text import MAX_HTML_EVENTS
 from plugin.fhir.index import Index
-from plugin.fhir.pdf_text import MAX_PDF_CONTENT_BYTES, MAX_PDF_PAGES, PdfBudget, pdf_text
+from plugin.fhir.pdf_text import MAX_PDF_CONTENT_BYTES, MAX_PDF_PAGES, pdf_text
+from plugin.fhir.reading_budget import MAX_REVIEW_ATTACHMENT_BYTES, ReadingBudget
 from plugin.synthetic import clean_visit
 from tests.fhir.pdfs import pdf, text_ops
 from tests.fhir.test_documents import b64, doc
@@ -94,7 +96,7 @@ def test_crafted_markup_costs_work_linear_in_its_length(unit):
 @pytest.mark.parametrize(
     ("markup", "text"),
     [
-        ("<div>" * 100_000 + "deep", "deep"),  # no tree is built: nesting costs nothing
+        ("<div>" * 90_000 + "deep", "deep"),  # no tree is built: nesting costs nothing
         ("<p>a\x00b</p>", "a\ufffdb"),
         ("<script>var x = '<p>no</p>'", ""),
         ("<?xml version='1.0' encoding='utf-8'?><p>x</p>", "x"),
@@ -102,9 +104,36 @@ def test_crafted_markup_costs_work_linear_in_its_length(unit):
         ("<p>one<p>two", "one\n\ntwo"),
         ("&" + "a" * 10_000, "&" + "a" * 10_000),
     ],
+    ids=["deep", "nul", "unclosed script", "xml declaration", "cdata", "implied end", "entity"],
 )
 def test_hostile_markup_gives_its_text(markup, text):
     assert html_to_text(markup) == text
+
+
+def test_markup_past_the_event_cap_is_a_reading_note():
+    """Each tag and run of text costs a call into Python: a document is read up to
+    MAX_HTML_EVENTS of them, and the rest is said."""
+    markup = b"<p>tandem stance</p>" * (MAX_HTML_EVENTS // 3) + b"<p>unread</p>" * 10
+    (text,), notes = read_all(doc({"contentType": "text/html", "data": b64(markup)}))
+    assert text.startswith("tandem stance") and "unread" not in text
+    assert notes == [
+        "DocumentReference/doc-9: its attachment data is HTML: its markup past 100,000 tags "
+        "and runs of text is not read"
+    ]
+
+
+# --- RTF -------------------------------------------------------------------------------------
+
+
+def test_rtf_past_its_cap_is_a_reading_note():
+    """striprtf reads a character at a time in Python: RTF is read up to MAX_RTF_BYTES."""
+    body = b"Tactile cues for weight shift. " * (MAX_RTF_BYTES // 31)
+    rtf = b"{\\rtf1\\ansi " + body + b"\\par UNREAD}"
+    (text,), notes = read_all(doc({"contentType": "text/rtf", "data": b64(rtf)}))
+    assert text.startswith("Tactile cues") and "UNREAD" not in text
+    assert notes == [
+        "DocumentReference/doc-9: its attachment data is RTF: its RTF past 512 KiB is not read"
+    ]
 
 
 # --- PDF -------------------------------------------------------------------------------------
@@ -187,11 +216,48 @@ def test_the_time_guard_stops_what_the_caps_did_not_foresee():
     """The last guard only: a clock that has run past the deadline stops the reading between
     operators, keeping the pages read."""
     now = [0.0]
-    budget = PdfBudget(clock=lambda: now[0])
+    budget = ReadingBudget(clock=lambda: now[0])
     raw = pdf([text_ops("first"), text_ops("later", 300)], [0, 1])
     text, unread = pdf_text(raw, budget)  # a first reading within time
     assert "later" in text and unread == ""
     now[0] = 1_000.0
     text, unread = pdf_text(raw, budget)
     assert text.strip() == "first"
-    assert unread == "page 2 of 2 is not read (past 20 s, the longest one review's PDFs are read)"
+    assert unread == "page 2 of 2 is not read (past 20 s, the longest one review's notes are read)"
+
+
+# --- all the documents of one review ----------------------------------------------------------
+
+
+def test_the_documents_of_one_review_share_a_byte_budget():
+    """Each attachment within its 2 MiB, more of them than a review reads: the ones past the
+    budget are not read (a reading note each), the ones before are."""
+    size = 2 * 1024 * 1024 - 1
+    count = MAX_REVIEW_ATTACHMENT_BYTES // size + 2
+    docs = [
+        doc({"contentType": "text/plain", "data": b64(b"cga " * (size // 4))}, rid=f"d{n}")
+        for n in range(count)
+    ]
+    texts, notes = read_all(*docs)
+    read = MAX_REVIEW_ATTACHMENT_BYTES // (size // 4 * 4)
+    assert [bool(t) for t in texts] == [True] * read + [False] * (count - read)
+    assert notes == [
+        f"DocumentReference/d{n}: its attachment data is not read (past 16 MiB of attachments, "
+        "the most one review reads)"
+        for n in range(read, count)
+    ]
+
+
+def test_documents_are_not_read_past_the_reviews_time_guard():
+    now = [0.0]
+    index = Index([])
+    index.memo["reading budget"] = ReadingBudget(clock=lambda: now[0])
+    first = doc({"contentType": "text/plain", "data": b64(b"tandem stance")}, rid="d1")
+    later = doc({"contentType": "text/plain", "data": b64(b"perturbation")}, rid="d2")
+    assert document_text(index, first, "DocumentReference/d1") == "tandem stance"
+    now[0] = 1_000.0
+    assert document_text(index, later, "DocumentReference/d2") == ""
+    assert index.notes == [
+        "DocumentReference/d2: its attachment data is not read (past 20 s, the longest one "
+        "review's notes are read)"
+    ]
