@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 
 from plugin.errors import PluginError
+from plugin.web.api_tokens import FORMAT, ApiToken, TokenFormatError, parse_tokens
 
 
 class SettingsError(PluginError):
@@ -24,7 +25,7 @@ class Settings:
     coding_owner: str = "Organization/coding-team"
     coding_owner_display: str = "Coding team"
     write_clean_tasks: bool = False
-    task_api_tokens: tuple[str, ...] = ()
+    task_api_tokens: tuple[ApiToken, ...] = ()  # each bound to an EHR and fields (api_tokens)
     session_minutes: int = 60  # a session's whole lifetime
     idle_minutes: int = 15  # a session ends after this long without a request
     testing: bool = False
@@ -68,9 +69,7 @@ class Settings:
             session_db=env.get("UNITGUARD_SESSION_DB", cls.session_db),
             coding_owner=env.get("UNITGUARD_CODING_OWNER", cls.coding_owner),
             write_clean_tasks=env.get("UNITGUARD_WRITE_CLEAN_TASKS", "") in ("1", "true", "yes"),
-            task_api_tokens=tuple(
-                t for t in env.get("UNITGUARD_TASK_API_TOKENS", "").split(",") if t
-            ),
+            task_api_tokens=_task_api_tokens(env.get("UNITGUARD_TASK_API_TOKENS", "")),
             visit_cache_seconds=_int_env("UNITGUARD_VISIT_CACHE_SECONDS", cls.visit_cache_seconds),
             visit_cache_size=_int_env("UNITGUARD_VISIT_CACHE_SIZE", cls.visit_cache_size),
             rate_limits=env.get("UNITGUARD_RATE_LIMITS", "on") not in ("0", "off", "false", "no"),
@@ -86,6 +85,8 @@ class Settings:
         return replace(base, **overrides).validated()
 
     def validated(self) -> Settings:
+        if not all(isinstance(t, ApiToken) for t in self.task_api_tokens):
+            raise SettingsError(FORMAT)
         if self.idle_minutes < 1:
             raise SettingsError("UNITGUARD_IDLE_MINUTES must be at least 1 minute")
         if not self.public_url.startswith(("https://", "http://")):
@@ -113,6 +114,18 @@ class Settings:
         if len(self.secret_key) < 16:
             raise SettingsError("UNITGUARD_SECRET_KEY is too short: use at least 16 characters")
         return self
+
+
+def _task_api_tokens(value: str) -> tuple[ApiToken, ...]:
+    if value.strip() and "|" not in value:  # the first format: bare tokens, bound to nothing
+        raise SettingsError(
+            "UNITGUARD_TASK_API_TOKENS is in the old format (bare tokens, bound to no EHR), "
+            f"which is refused: {FORMAT}"
+        )
+    try:
+        return parse_tokens(value)
+    except TokenFormatError as exc:
+        raise SettingsError(f"UNITGUARD_TASK_API_TOKENS: {exc}") from None
 
 
 def _int_env(name: str, default: int) -> int:

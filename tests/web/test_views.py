@@ -8,6 +8,7 @@ import pytest
 
 from plugin.synthetic import clean_visit
 from plugin.web import create_app
+from plugin.web.api_tokens import parse_tokens
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
@@ -24,7 +25,7 @@ def app(tmp_path):
         task_db=f"sqlite:///{tmp_path}/t.sqlite",
         outbox_db=f"sqlite:///{tmp_path}/o.sqlite",
         session_db=f"sqlite:///{tmp_path}/s.sqlite",
-        task_api_tokens=(API_TOKEN,),
+        task_api_tokens=parse_tokens(f"tests|{API_TOKEN}|{ISS}|status"),
         frame_ancestors=("http://ehr.test:8090",),
     ).validated()
     return create_app(settings, visits=StaticVisitSource({"enc-1": defective()}))
