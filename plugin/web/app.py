@@ -161,12 +161,17 @@ def create_app(
     rate_limit.install(app, limiter, sessions)
 
     from plugin.web.cds_hooks import create_cds_blueprint, load_cds_clients
+    from plugin.web.replay import SharedSeenTokens
     from plugin.web.task_api import create_task_api
     from plugin.web.views import bp as views
 
     app.register_blueprint(views)
     app.register_blueprint(create_task_api(services.store, settings.public_url))
-    app.register_blueprint(create_cds_blueprint(load_cds_clients(registry), settings.public_url))
+    # jti values in the session database too: a CDS Hooks JWT is accepted once by all workers.
+    seen = SharedSeenTokens(sessions.engine)
+    app.register_blueprint(
+        create_cds_blueprint(load_cds_clients(registry), settings.public_url, seen)
+    )
 
     from smart_launch.jwks import public_jwks
 
