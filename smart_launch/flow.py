@@ -16,6 +16,7 @@ from smart_launch.errors import (
     AuthorizationDenied,
     MissingLaunchContext,
     TokenExchangeFailed,
+    authorization_denied,
 )
 from smart_launch.registry import RegisteredEhr
 from smart_launch.scopes import scope_string
@@ -105,10 +106,8 @@ def finish_launch(
     """Exchange the code (never retried: codes are single-use) and read the launch context.
     With ``require_patient`` False a launch without patient context (a coder's) is accepted;
     one with a patient still needs its encounter when ``require_encounter``."""
-    if params.get("error"):
-        raise AuthorizationDenied(
-            params.get("error_description") or params["error"], params["error"]
-        )
+    if params.get("error"):  # in our words: the query string is anyone's to write
+        raise authorization_denied(params["error"])
     code = params.get("code")
     if not code:
         raise AuthorizationDenied("the authorization server returned no code")

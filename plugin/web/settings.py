@@ -35,12 +35,13 @@ class Settings:
     visit_cache_size: int = 256  # visits kept at most (least recently used go first)
     # requests per minute per client (session, else address); 0 = no limit on that surface
     rate_limits: bool = True
-    rate_launch: int = 60  # each of /launch and /callback
+    rate_launch: int = 60  # each of /launch, /login and /callback
     rate_actions: int = 60  # sign-off and queue action POSTs
     rate_cds: int = 600  # CDS Hooks calls (the EHR calls from few addresses)
     rate_task_api: int = 300  # /fhir/Task
     rate_queue: int = 60  # the coder queue and its Task pages
     rate_refresh: int = 10  # "Re-read from the chart" (each one reads the whole visit again)
+    rate_export: int = 10  # the queue's CSV export (each one reads every matching Task)
     max_body: int = 1024 * 1024  # bytes; a larger request body gets 413 before it is read
 
     def rate_per_minute(self) -> dict[str, int]:
@@ -54,6 +55,7 @@ class Settings:
             "task_api": self.rate_task_api,
             "queue": self.rate_queue,
             "refresh": self.rate_refresh,
+            "export": self.rate_export,
         }
 
     @classmethod
@@ -79,6 +81,7 @@ class Settings:
             rate_task_api=_int_env("UNITGUARD_RATE_TASK_API", cls.rate_task_api),
             rate_queue=_int_env("UNITGUARD_RATE_QUEUE", cls.rate_queue),
             rate_refresh=_int_env("UNITGUARD_RATE_REFRESH", cls.rate_refresh),
+            rate_export=_int_env("UNITGUARD_RATE_EXPORT", cls.rate_export),
             idle_minutes=_int_env("UNITGUARD_IDLE_MINUTES", cls.idle_minutes),
             max_body=_int_env("UNITGUARD_MAX_BODY", cls.max_body),
         )

@@ -17,6 +17,7 @@ class WriteResult:
     created: bool
     queued_for_ehr: bool
     reason: str
+    code: str = ""  # what the review page says, by plugin.web.notices.SIGN_OFF
 
 
 def sign_off(
@@ -35,13 +36,14 @@ def sign_off(
     """One Task per visit: created the first time, updated (If-Match) on a re-sign. A re-sign
     after the coders closed the Task reopens it, marked, with the reason in its history."""
     if report.verdict == "supported" and not report.findings and not write_clean:
-        return WriteResult(None, False, False, "clean visit: no coding review needed")
+        return WriteResult(None, False, False, "clean visit: no coding review needed", "clean")
     task = review_task(report, issuer=issuer, owner=owner, requester=requester, people=people)
     task["note"] = [
         history_entry("signed-off", "Signed off by the therapist", requester, who_name=signer)
     ]
     stored, created = store.create(task, if_none_exist=True)
     reason = "Task created" if created else "Task updated"
+    code = "created" if created else "updated"
     if not created:
         old = stored.task
         keep = {k: old[k] for k in ("authoredOn", "owner") if k in old}
@@ -55,7 +57,7 @@ def sign_off(
                 history_entry("reopened", "Reopened by a re-sign", requester, why, who_name=signer)
             )
             task["input"] = [*task["input"], reopened_input(why)]
-            reason = "Task reopened"
+            reason, code = "Task reopened", "reopened"
         else:
             history.append(
                 history_entry("re-signed", "Signed off again", requester, who_name=signer)
@@ -71,7 +73,7 @@ def sign_off(
     if outbox is not None and ehr_accepts_tasks:
         outbox.enqueue(issuer, task["identifier"][0]["value"], task)
         queued = True
-    return WriteResult(stored, created, queued, reason)
+    return WriteResult(stored, created, queued, reason, code)
 
 
 CLOSED = ("completed", "rejected", "cancelled")
