@@ -12,10 +12,10 @@ __all__ = ["SIGN_OFF", "sign_off_notice", "task_notice"]
 
 # sign-off result code (plugin.web.writeback.WriteResult.code) -> what the review page says
 SIGN_OFF = {
-    "created": "Signed off: a coding review Task was created.",
-    "updated": "Signed off again: the coding review Task was updated.",
-    "reopened": "Signed off again: the visit changed, so its closed coding review is open again.",
-    "clean": "Signed off: a clean visit needs no coding review.",
+    "created": "Task created",
+    "updated": "Task updated",
+    "reopened": "Task reopened",
+    "clean": "clean visit: no coding review needed",
 }
 
 

@@ -21,6 +21,7 @@ from flask import (
     url_for,
 )
 
+from plugin.csv_safety import safe_text
 from plugin.domain import Severity
 from plugin.errors import InputError
 from plugin.policy import load_policy
@@ -37,7 +38,7 @@ from plugin.tasks.build import (
 )
 from plugin.tasks.names import People, people
 from plugin.tasks.store import TaskNotFound, VersionConflict
-from plugin.web import wording
+from plugin.web import notices, wording
 from plugin.web.roles import CODER
 from plugin.web.security import SESSION_COOKIE, check_csrf, resolve_session
 from plugin.web.writeback import CLOSED, reopened_input, sign_off
@@ -226,7 +227,7 @@ def review_page(encounter_id: str):
         sid=g.url_sid,
         csrf=g.launch.csrf,
         task=existing[0] if existing else None,
-        status=request.args.get("status"),
+        status=notices.sign_off_notice(request.args.get("status")),
         Severity=Severity,
     )
 
@@ -273,7 +274,7 @@ def sign_off_view(encounter_id: str):
         result.reason,
     )
     return redirect(
-        url_for("views.review_page", encounter_id=encounter_id, sid=g.url_sid, status=result.reason)
+        url_for("views.review_page", encounter_id=encounter_id, sid=g.url_sid, status=result.code)
     )
 
 
@@ -389,10 +390,8 @@ CSV_COLUMNS = (
 
 
 def neutralise(cell: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula: text starting with = + - @ (or a
-    tab or carriage return) gets a leading apostrophe (OWASP "CSV injection")."""
-    text = "" if cell is None else str(cell)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A CSV cell a spreadsheet will not run as a formula (plugin.csv_safety, as the audit's)."""
+    return safe_text(cell)
 
 
 @bp.get("/queue.csv")
@@ -507,7 +506,9 @@ def _task_page(stored, launch, *, message=None, error=None, form=None, status=20
 def task_page(task_id: str):
     launch = _require_session()
     stored = _readable_task(task_id, launch)
-    return _task_page(stored, launch, message=request.args.get("message"))
+    labels = {action: label for action, (label, _, _) in ACTIONS.items()}
+    message = notices.task_notice(request.args.get("message"), labels)
+    return _task_page(stored, launch, message=message)
 
 
 @bp.get("/queue/<task_id>/review")
@@ -593,6 +594,4 @@ def task_action(task_id: str):
         store.update(task_id, task, if_match=version)
     except VersionConflict:
         return _conflict(store, task_id, launch, kept)
-    return redirect(
-        url_for("views.task_page", task_id=task_id, sid=g.url_sid, message=f"Saved: {label}")
-    )
+    return redirect(url_for("views.task_page", task_id=task_id, sid=g.url_sid, message=action))

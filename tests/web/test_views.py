@@ -78,11 +78,12 @@ def test_sign_off_writes_one_task_and_updates_it_on_resign(app, launch):
     resp = client.post(
         "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
     )
-    assert resp.status_code == 302 and "Task+created" in resp.headers["Location"]
+    assert resp.status_code == 302 and "status=created" in resp.headers["Location"]
+    assert "Task created" in client.get(resp.headers["Location"]).text
     resp = client.post(
         "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
     )
-    assert "Task+updated" in resp.headers["Location"]
+    assert "status=updated" in resp.headers["Location"]
     store = app.extensions["unitguard"].store
     page, total = store.search()
     assert total == 1 and page[0].version == 2
@@ -115,7 +116,7 @@ def test_clean_visit_writes_no_task_unless_configured(tmp_path):
     resp = app.test_client().post(
         "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": session.csrf}
     )
-    assert "no+coding+review+needed" in resp.headers["Location"]
+    assert "status=clean" in resp.headers["Location"]
     assert app.extensions["unitguard"].store.search()[1] == 0
 
 
