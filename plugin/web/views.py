@@ -66,6 +66,8 @@ ACTIONS = {
     "reopen": ("Reopened", "requested", "reopened"),
 }
 OPEN = ("requested", "accepted", "in-progress")
+# the queue's filters and sort: the only query parameters its links carry on
+QUEUE_PARAMS = frozenset("state rule therapist payer owner from to q reopened mine sort".split())
 PAGE_SIZE = 50
 SORTS = {
     "dollars": "-dollars-at-risk",
@@ -354,7 +356,9 @@ def queue():
     scope = {"issuer": launch.iss, "status": filters["status"]}
     total = store.count(**scope)
     pages = max(1, math.ceil(matching / PAGE_SIZE))
-    query = {k: v for k, v in args.items() if k not in ("page", "sid") and v}
+    # Only the queue's own parameters go back into its links: url_for reads _method, _external,
+    # _scheme and _anchor as its own (a BuildError, 500, or links to the request's Host).
+    query = {k: v for k, v in args.items() if k in QUEUE_PARAMS and v}
     return render_template(
         "queue.html",
         rows=[_row(s) for s in rows],

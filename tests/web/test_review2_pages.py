@@ -69,3 +69,21 @@ def test_the_queue_export_guards_what_the_audit_guards(make_app, cell):
     body = app.test_client().get(f"/queue.csv?sid={sid}").get_data(as_text=True)
     (row,) = list(csv.DictReader(io.StringIO(body)))
     assert row["patient"] == safe_cell(cell) == "'" + cell
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["_method=POST", "_external=1", "_external=1&_scheme=https", "_anchor=x", "_method=DELETE"],
+)
+def test_url_fors_own_arguments_in_the_queues_query_are_ignored(make_app, query):
+    """``/queue?_method=POST`` gave 500 (url_for read it as its own argument: a BuildError),
+    and ``?_external=1`` made the page's links absolute, to whatever Host the request named."""
+    app = make_app()
+    stored_task(app)
+    sid = coder_session(app)
+    resp = app.test_client().get(
+        f"/queue?sid={sid}&state=all&{query}", headers={"Host": "evil.test"}
+    )
+    assert resp.status_code == 200
+    assert "evil.test" not in resp.text and "#x" not in resp.text
+    assert f"/queue.csv?sid={sid}&amp;state=all" in resp.text  # the queue's own filters are kept
