@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from authlib.common.security import generate_token
@@ -18,6 +18,7 @@ from smart_launch.errors import (
     TokenExchangeFailed,
     authorization_denied,
 )
+from smart_launch.id_token import KeySets, verify_id_token
 from smart_launch.registry import RegisteredEhr
 from smart_launch.scopes import scope_string
 from smart_launch.state import LaunchState, StateStore
@@ -102,10 +103,12 @@ def finish_launch(
     params: dict[str, str],
     require_encounter: bool = True,
     require_patient: bool = True,
+    keys: KeySets | None = None,
 ) -> tuple[TokenSet, LaunchContext]:
     """Exchange the code (never retried: codes are single-use) and read the launch context.
     With ``require_patient`` False a launch without patient context (a coder's) is accepted;
-    one with a patient still needs its encounter when ``require_encounter``."""
+    one with a patient still needs its encounter when ``require_encounter``. An id_token is
+    verified against the EHR's keys (``keys``) before its fhirUser is taken."""
     if params.get("error"):  # in our words: the query string is anyone's to write
         raise authorization_denied(params["error"])
     code = params.get("code")
@@ -125,6 +128,10 @@ def finish_launch(
             f"the token endpoint refused the code ({type(exc).__name__})"
         ) from exc
     tokens, context = parse_token_response(dict(body))
+    if tokens.id_token:  # who signed in: only from an id_token the EHR's key signed
+        claims = verify_id_token(tokens.id_token, ehr, config, keys)
+        user = claims.get("fhirUser")
+        context = replace(context, fhir_user=user if isinstance(user, str) else context.fhir_user)
     if (require_patient and not context.patient) or (
         context.patient and require_encounter and not context.encounter
     ):
