@@ -153,3 +153,34 @@ def refresh(ehr: RegisteredEhr, config: SmartConfiguration, tokens: TokenSet) ->
     if not fresh.refresh_token:
         fresh.refresh_token = tokens.refresh_token
     return fresh
+
+
+REVOKE_TIMEOUT = (3.0, 5.0)  # (connect, read) seconds: a revocation is best effort
+
+
+def revoke(ehr: RegisteredEhr, config: SmartConfiguration, tokens: TokenSet) -> list[str]:
+    """Ask the EHR to revoke the session's refresh token, then its access token (RFC 7009), at
+    the ``revocation_endpoint`` its SMART configuration names; nothing when it names none. Best
+    effort: never raises; returns the token types whose revocation failed."""
+    if not config.revocation_endpoint:
+        return []
+    session = _session(ehr, config, "")
+    failed = []
+    for token, hint in (
+        (tokens.refresh_token, "refresh_token"),
+        (tokens.access_token, "access_token"),
+    ):
+        if not token:
+            continue
+        try:
+            response = session.revoke_token(
+                config.revocation_endpoint,
+                token=token,
+                token_type_hint=hint,
+                timeout=REVOKE_TIMEOUT,
+            )
+            if response.status_code != 200:  # RFC 7009 section 2.2: 200 for any token
+                failed.append(hint)
+        except Exception:  # noqa: BLE001 - authlib/requests raise many kinds; logout goes on
+            failed.append(hint)
+    return failed

@@ -43,9 +43,15 @@ class AppServices:
     # Per issuer, the EHR's own procedure codes mapped to CPT ([ehr.codes] map in the EHR list).
     code_maps: dict[str, dict] = field(default_factory=dict)
     registry: Any = None  # the registered EHRs (the landing page offers their logins)
+    revoker: Any = None  # asks the EHR to revoke a session's tokens at logout (launch.py)
 
     def ehr_accepts_tasks(self, issuer: str) -> bool:
         return issuer in self.task_capable_issuers
+
+    def revoke_tokens(self, session: Any) -> None:
+        """Ask the EHR to revoke an ended session's tokens, in the background (best effort)."""
+        if self.revoker is not None and session is not None:
+            self.revoker.submit(session)
 
     def deliver_outbox(self) -> None:
         if self.outbox is not None and self.sender is not None:
@@ -105,11 +111,13 @@ def create_app(
         settings.session_db, settings.session_minutes, clock or time.time, settings.idle_minutes
     )
     secure = settings.public_url.startswith("https://")
+    revoker = None
     if registry is not None:
-        from plugin.web.launch import FhirVisitSource, install_launch
+        from plugin.web.launch import FhirVisitSource, TokenRevoker, install_launch
         from smart_launch import Discovery, StateStore, make_session
 
         discovery = Discovery(make_session())
+        revoker = TokenRevoker(registry, discovery)
         install_launch(
             app,
             registry,
@@ -140,6 +148,7 @@ def create_app(
         ),
         code_maps=_code_maps(registry),
         registry=registry,
+        revoker=revoker,
         **extra,
     )
     if registry is not None and any(e.quirks.get("backend_key") for e in registry.ehrs):
