@@ -152,6 +152,7 @@ def logout():
         check_csrf(g.launch.csrf)
         ext.sessions.delete(g.sid)
         ext.visit_cache.drop(g.sid)
+        ext.revoke_tokens(g.launch)  # at the EHR too, where it offers revocation (best effort)
         log.info("session ended by the user")
     response = Response(render_template("logout.html", ended=True, sid=None))
     response.delete_cookie(SESSION_COOKIE, path="/")
