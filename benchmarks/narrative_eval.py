@@ -205,8 +205,8 @@ def context_judge(
                         found.add((span.label_, start, end))
             return found
 
-        def _discounted(self, plist, text: str, start: int, end: int) -> bool:
-            return (plist.name, start, end) in self.discounted_spans(text)
+        def _discounted(self, plist, scan, start: int, end: int) -> bool:
+            return (plist.name, start, end) in self.discounted_spans(scan.text)
 
     matcher = ConTextMatcher()
 

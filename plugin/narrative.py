@@ -36,6 +36,33 @@ _SPACES = re.compile(r"\s+")
 _GAP = r"[^\S\n]+"  # spaces inside a phrase; a newline is a clause break, never crossed
 _SYMBOLS = re.compile(r"[^a-z0-9\s.;!?,()\[\]]")  # any other character reads as a space
 
+# The most of one text the phrase lists read. A visit note of several pages is a few thousand
+# words (about 7 characters each); past these limits a text is a paste or an export, and reading
+# all of it would let one note buy work without bound (a 2 MiB note is allowed in). The rest is
+# not read, and the review says so in a reading note (plugin.rules.engine).
+MAX_WORDS = 20_000
+MAX_CHARS = 200_000
+# The most the rules read of all the texts of one review together (its notes, reasons and the
+# earlier visits' notes compared for cloning): a text is read while less than this has been
+# read, so a review reads less than MAX_REVIEW_CHARS + MAX_CHARS. Texts after that are not read,
+# and the review says so: one visit buys this much work at most, however many notes it has.
+MAX_REVIEW_CHARS = 5 * MAX_CHARS
+
+
+def readable_part(text: str) -> str:
+    """The beginning of a text that the phrase lists read: at most MAX_WORDS words and
+    MAX_CHARS characters, cut between words; the text itself when it is within both."""
+    if len(text) < 2 * MAX_WORDS:  # too short to hold MAX_WORDS words: the common case
+        return text
+    head = text[:MAX_CHARS]
+    if len(text) > MAX_CHARS and not text[MAX_CHARS].isspace() and not head[-1].isspace():
+        kept = head.rsplit(None, 1)  # the word cut in two is left out
+        head = kept[0] if len(kept) == 2 else ""
+    words = head.split(None, MAX_WORDS)  # the last item is the rest past MAX_WORDS words
+    if len(words) > MAX_WORDS:
+        head = head[: len(head) - len(words[-1])]
+    return head if len(head) < len(text) else text
+
 
 def normalise(text: str) -> str:
     """Lower-case, punctuation kept only as clause breaks, other symbols ("Plan:", "sit<>stand",
@@ -101,8 +128,89 @@ def _span_finder(policy: Policy, name: str) -> Callable[[str], tuple[tuple[int, 
     return spans
 
 
-def _words(text: str, start: int, end: int) -> int:
-    return len(text[start:end].split())
+_TOKEN = re.compile(r"\S+")  # a word as str.split() sees it
+
+
+class _Scan:
+    """The facts a match's discounting needs, for the matches of one text visited left to right.
+
+    Every position here only moves forward, so all the matches of one text cost time linear in
+    its length: the clause a match lies in (its newlines searched once), the plan phrase that
+    ends nearest before it, the after-phrase that follows it. The plain way (for each match,
+    every plan phrase before it, each with the words between counted by slicing) was cubic in
+    one long clause: 26 s for a 20 KB note of "will balance ".
+    """
+
+    __slots__ = (
+        "text", "clause_start", "clause_end", "_searched", "_before", "_after", "_gap",
+        "_b", "_b_end", "_a", "_reach_of", "_reach",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        text: str,
+        before: tuple[tuple[int, int], ...],
+        after: tuple[tuple[int, int], ...],
+        gap: int,
+    ) -> None:
+        self.text = text
+        self.clause_start = 0  # where the current match's clause starts
+        self.clause_end = -1  # the newline ending it (-1: the text's end)
+        self._searched = 0  # text[:_searched] has been searched for newlines going back
+        self._before, self._after, self._gap = before, after, gap
+        self._b = 0  # plan phrases ending at or before the current match's start
+        self._b_end = 0  # plan phrases ending before the current match's end
+        self._a = 0  # after-phrases starting before the current match's end
+        self._reach_of = -1  # the plan phrase end whose reach is known
+        self._reach = 0
+
+    def move_to(self, start: int, end: int) -> None:
+        """Go to the match text[start:end] (after every match visited before it)."""
+        text = self.text
+        newline = text.rfind("\n", self._searched, start)
+        if newline >= 0:
+            self.clause_start = newline + 1
+        self._searched = max(self._searched, start)
+        if self.clause_end < end:  # a newline before this match's end is not its clause's end
+            self.clause_end = text.find("\n", end)
+            if self.clause_end < 0:
+                self.clause_end = len(text)
+        before = self._before
+        while self._b < len(before) and before[self._b][1] <= start:
+            self._b += 1
+        while self._b_end < len(before) and before[self._b_end][1] < end:
+            self._b_end += 1
+        after = self._after
+        while self._a < len(after) and after[self._a][0] < end:
+            self._a += 1
+
+    def _within_gap(self, p_end: int, start: int) -> bool:
+        """Whether text[p_end:start] holds at most ``gap`` words: the (gap+1)th word from
+        p_end, found once per plan phrase, starts at or after ``start``."""
+        if self._reach_of != p_end:
+            self._reach_of = p_end
+            self._reach = len(self.text)
+            for count, word in enumerate(_TOKEN.finditer(self.text, p_end)):
+                if count == self._gap:
+                    self._reach = word.start()
+                    break
+        return self._reach >= start
+
+    def is_hypothetical(self, start: int, end: int) -> bool:
+        """Whether a plan phrase ends within the gap before the match or ends with it (in its
+        clause), or an after-phrase follows it in its clause."""
+        before = self._before
+        if self._b_end < len(before):  # the plan phrase ending with the match ("to improve")
+            p_start, p_end = before[self._b_end]
+            if p_end == end and p_start >= self.clause_start:
+                return True
+        if self._b:  # the plan phrase ending nearest before it: fewest words between
+            p_start, p_end = before[self._b - 1]
+            if p_start >= self.clause_start and self._within_gap(p_end, start):
+                return True
+        if self._a < len(self._after):
+            return self._after[self._a][0] < self.clause_end
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +239,13 @@ class PhraseMatcher:
         self._goal_words = _last_words(policy.phrase_lists.get(GOAL))
 
     def clauses(self, text: str) -> list[str]:
-        """The text normalised, as one string whose clause breaks are newlines.
+        """The text's readable part (``readable_part``) normalised, as one string whose clause
+        breaks are newlines.
 
         Kept as a one-item list so callers can cache it; each phrase list is then matched
         once over the whole text, and negation looks only inside the hit's own clause.
         """
+        text = readable_part(text)
         return ["\n".join(c for c in _CLAUSE_SPLIT.split(normalise(text)) if c.strip())]
 
     def _matches(self, name: str, clauses: list[str]) -> Iterator[tuple[str, bool]]:
@@ -148,8 +258,14 @@ class PhraseMatcher:
         if pattern is None:
             pattern = self._patterns[name] = _compiled(plist.phrases)
         for clause in clauses:
+            scan = None  # made at the first match: most texts match most lists nowhere
             for m in pattern.finditer(clause):
-                yield m.group(0), self._discounted(plist, clause, m.start(), m.end())
+                if scan is None:
+                    before, after = self._plan_before(clause), self._plan_after(clause)
+                    scan = _Scan(clause, before, after, self._plan_gap)
+                start, end = m.span()
+                scan.move_to(start, end)
+                yield m.group(0), self._discounted(plist, scan, start, end)
 
     def hits(self, name: str, clauses: list[str]) -> list[Hit]:
         """Every match of list ``name`` in the clauses, each marked negated or not."""
@@ -169,36 +285,21 @@ class PhraseMatcher:
             if not negated
         ]
 
-    def _discounted(self, plist: PhraseList, text: str, start: int, end: int) -> bool:
-        """Whether the match text[start:end] does not count: negated (negatable lists only),
-        or inside a plan, purpose or hypothetical (every list)."""
-        if plist.negatable and self._is_negated(text, start, end):
+    def _discounted(self, plist: PhraseList, scan: _Scan, start: int, end: int) -> bool:
+        """Whether the match scan.text[start:end] does not count: negated (negatable lists
+        only), or inside a plan, purpose or hypothetical (every list)."""
+        if plist.negatable and self._is_negated(scan, start, end):
             return True
-        return self._is_hypothetical(text, start, end)
+        return scan.is_hypothetical(start, end)
 
-    def _is_hypothetical(self, text: str, start: int, end: int) -> bool:
-        """Whether a plan, purpose or hypothetical phrase governs the match text[start:end]."""
-        clause_start = text.rfind("\n", 0, start) + 1
-        for p_start, p_end in self._plan_before(text):
-            if p_start >= end:
-                break
-            if p_start >= clause_start and (
-                p_end == end or (p_end <= start and _words(text, p_end, start) <= self._plan_gap)
-            ):
-                return True
-        clause_end = text.find("\n", end)
-        for p_start, _ in self._plan_after(text):
-            if p_start >= end:
-                return clause_end < 0 or p_start < clause_end
-        return False
-
-    def _is_negated(self, text: str, start: int, end: int) -> bool:
-        clause_start = text.rfind("\n", 0, start) + 1
-        before = text[max(clause_start, start - 80) : start].split()[-self._window :]
+    def _is_negated(self, scan: _Scan, start: int, end: int) -> bool:
+        """A negation word among the few words before the match in its clause (80 characters
+        at most are looked at), or a negating phrase just after it."""
+        text = scan.text
+        before = text[max(scan.clause_start, start - 80) : start].split()[-self._window :]
         if any(w in self._pre for w in before):
             return True
-        clause_end = text.find("\n", end)
-        return bool(self._post.match(text, end, clause_end if clause_end >= 0 else len(text)))
+        return bool(self._post.match(text, end, scan.clause_end))
 
     def label(self, name: str) -> str:
         plist = self._lists.get(name)

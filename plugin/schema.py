@@ -47,7 +47,7 @@ def metadata() -> tuple[sa.MetaData, ...]:
     """Every store's table definitions (imported here, not at the top: the stores import this
     module)."""
     from plugin.tasks import outbox, store
-    from plugin.web import rate_limit, sessions, visit_cache
+    from plugin.web import rate_limit, replay, sessions, visit_cache
     from smart_launch import state
 
     return (
@@ -57,6 +57,7 @@ def metadata() -> tuple[sa.MetaData, ...]:
         state._meta,
         rate_limit._meta,
         visit_cache._meta,
+        replay._meta,
     )
 
 

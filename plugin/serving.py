@@ -18,6 +18,7 @@ reach it (``log_routes`` records the template on each request).
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import signal
 import socket
@@ -86,6 +87,17 @@ def _probe(host: str, port: int) -> None:
                     f"port {port} on {host} is already in use; choose another with --port"
                 ) from exc
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only: ``localhost`` or a loopback address (127.0.0.0/8,
+    ::1). Any other name or address may be reachable from elsewhere (``0.0.0.0`` from anywhere)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def bind(host: str, port: int, app: Callable) -> BaseWSGIServer:

@@ -10,7 +10,7 @@ from smart_launch.errors import (
     SmartLaunchError,
     StateMismatch,
 )
-from smart_launch.flow import finish_launch, refresh, start_launch
+from smart_launch.flow import finish_launch, refresh, revoke, start_launch
 from smart_launch.http import make_session
 from smart_launch.registry import RegisteredEhr, Registry, load_registry
 from smart_launch.state import LaunchState, StateStore
@@ -37,5 +37,6 @@ __all__ = [
     "load_registry",
     "make_session",
     "refresh",
+    "revoke",
     "start_launch",
 ]

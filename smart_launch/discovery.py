@@ -19,6 +19,10 @@ class SmartConfiguration:
     code_challenge_methods: tuple[str, ...] = ()
     token_auth_methods: tuple[str, ...] = ()
     scopes_supported: tuple[str, ...] = ()
+    # OpenID Connect (SMART's sso-openid-connect): who signs id_tokens, and where its keys are
+    openid_issuer: str | None = None
+    jwks_uri: str | None = None
+    revocation_endpoint: str | None = None  # RFC 7009 token revocation, where offered
 
     @classmethod
     def from_json(cls, issuer: str, body: object) -> SmartConfiguration:
@@ -35,6 +39,9 @@ class SmartConfiguration:
             code_challenge_methods=tuple(body.get("code_challenge_methods_supported") or ()),
             token_auth_methods=tuple(body.get("token_endpoint_auth_methods_supported") or ()),
             scopes_supported=tuple(body.get("scopes_supported") or ()),
+            openid_issuer=_url(body.get("issuer")),
+            jwks_uri=_url(body.get("jwks_uri")),
+            revocation_endpoint=_url(body.get("revocation_endpoint")),
         )
         if "S256" not in config.code_challenge_methods:
             raise DiscoveryFailed(
@@ -42,6 +49,10 @@ class SmartConfiguration:
                 "SMART App Launch 2 requires"
             )
         return config
+
+
+def _url(value: object) -> str | None:
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
 
 
 class Discovery:

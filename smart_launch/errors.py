@@ -38,6 +38,29 @@ class AuthorizationDenied(SmartLaunchError):
     error = "access_denied"
 
 
+# The error codes of an OAuth 2.0 authorization response (RFC 6749 section 4.1.2.1), in our
+# words. The server's ``error_description`` is never shown, nor an unknown code: both arrive in
+# the redirect's query string, which anyone can write into a link.
+AUTHORIZATION_ERRORS = {
+    "access_denied": "The sign-in was refused or cancelled at the EHR.",
+    "invalid_request": "The EHR found the sign-in request malformed; launch the app again.",
+    "unauthorized_client": "The EHR does not let unitguard sign in this way; tell your "
+    "administrator.",
+    "unsupported_response_type": "The EHR does not support unitguard's way of signing in; tell "
+    "your administrator.",
+    "invalid_scope": "The EHR refused the access unitguard asks for; tell your administrator.",
+    "server_error": "The EHR's sign-in failed; try again.",
+    "temporarily_unavailable": "The EHR's sign-in is busy; try again in a moment.",
+}
+
+
+def authorization_denied(code: object) -> AuthorizationDenied:
+    """The error for an authorization response carrying ``error``: our text for its code."""
+    if isinstance(code, str) and code in AUTHORIZATION_ERRORS:
+        return AuthorizationDenied(AUTHORIZATION_ERRORS[code], code)
+    return AuthorizationDenied("The EHR refused the sign-in.")
+
+
 class StateMismatch(SmartLaunchError):
     error = "state_mismatch"
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, abort, redirect, request, url_for
 
 from smart_launch.discovery import Discovery
-from smart_launch.errors import SmartLaunchError
+from smart_launch.errors import SmartLaunchError, authorization_denied
 from smart_launch.flow import finish_launch, start_launch
 from smart_launch.registry import RegisteredEhr, Registry
 from smart_launch.state import StateStore
@@ -85,10 +85,8 @@ def create_blueprint(
     @bp.get("/callback")
     def callback():
         try:
-            if request.args.get("error"):
-                raise SmartLaunchError(
-                    request.args.get("error_description") or request.args["error"], "access_denied"
-                )
+            if request.args.get("error"):  # its description is never shown: anyone can write it
+                raise authorization_denied(request.args["error"])
             state = states.consume(
                 request.args.get("state"),
                 browser_binding=request.cookies.get(BINDING_COOKIE),

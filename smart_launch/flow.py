@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from authlib.common.security import generate_token
@@ -16,7 +16,9 @@ from smart_launch.errors import (
     AuthorizationDenied,
     MissingLaunchContext,
     TokenExchangeFailed,
+    authorization_denied,
 )
+from smart_launch.id_token import KeySets, verify_id_token
 from smart_launch.registry import RegisteredEhr
 from smart_launch.scopes import scope_string
 from smart_launch.state import LaunchState, StateStore
@@ -101,14 +103,14 @@ def finish_launch(
     params: dict[str, str],
     require_encounter: bool = True,
     require_patient: bool = True,
+    keys: KeySets | None = None,
 ) -> tuple[TokenSet, LaunchContext]:
     """Exchange the code (never retried: codes are single-use) and read the launch context.
     With ``require_patient`` False a launch without patient context (a coder's) is accepted;
-    one with a patient still needs its encounter when ``require_encounter``."""
-    if params.get("error"):
-        raise AuthorizationDenied(
-            params.get("error_description") or params["error"], params["error"]
-        )
+    one with a patient still needs its encounter when ``require_encounter``. An id_token is
+    verified against the EHR's keys (``keys``) before its fhirUser is taken."""
+    if params.get("error"):  # in our words: the query string is anyone's to write
+        raise authorization_denied(params["error"])
     code = params.get("code")
     if not code:
         raise AuthorizationDenied("the authorization server returned no code")
@@ -126,6 +128,10 @@ def finish_launch(
             f"the token endpoint refused the code ({type(exc).__name__})"
         ) from exc
     tokens, context = parse_token_response(dict(body))
+    if tokens.id_token:  # who signed in: only from an id_token the EHR's key signed
+        claims = verify_id_token(tokens.id_token, ehr, config, keys)
+        user = claims.get("fhirUser")
+        context = replace(context, fhir_user=user if isinstance(user, str) else context.fhir_user)
     if (require_patient and not context.patient) or (
         context.patient and require_encounter and not context.encounter
     ):
@@ -147,3 +153,34 @@ def refresh(ehr: RegisteredEhr, config: SmartConfiguration, tokens: TokenSet) ->
     if not fresh.refresh_token:
         fresh.refresh_token = tokens.refresh_token
     return fresh
+
+
+REVOKE_TIMEOUT = (3.0, 5.0)  # (connect, read) seconds: a revocation is best effort
+
+
+def revoke(ehr: RegisteredEhr, config: SmartConfiguration, tokens: TokenSet) -> list[str]:
+    """Ask the EHR to revoke the session's refresh token, then its access token (RFC 7009), at
+    the ``revocation_endpoint`` its SMART configuration names; nothing when it names none. Best
+    effort: never raises; returns the token types whose revocation failed."""
+    if not config.revocation_endpoint:
+        return []
+    session = _session(ehr, config, "")
+    failed = []
+    for token, hint in (
+        (tokens.refresh_token, "refresh_token"),
+        (tokens.access_token, "access_token"),
+    ):
+        if not token:
+            continue
+        try:
+            response = session.revoke_token(
+                config.revocation_endpoint,
+                token=token,
+                token_type_hint=hint,
+                timeout=REVOKE_TIMEOUT,
+            )
+            if response.status_code != 200:  # RFC 7009 section 2.2: 200 for any token
+                failed.append(hint)
+        except Exception:  # noqa: BLE001 - authlib/requests raise many kinds; logout goes on
+            failed.append(hint)
+    return failed

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -40,19 +38,9 @@ class LaunchContext:
     fhir_context: tuple[str, ...] = field(default=())
 
 
-def _id_token_claims(id_token: str | None) -> dict:
-    """The claims of an id_token, read without verifying (only fhirUser is taken from it; the
-    token came straight from the token endpoint over TLS)."""
-    if not id_token or id_token.count(".") != 2:
-        return {}
-    payload = id_token.split(".")[1]
-    try:
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except ValueError:
-        return {}
-
-
 def parse_token_response(body: dict, now: float | None = None) -> tuple[TokenSet, LaunchContext]:
+    """The tokens and the launch context of a token response. The id_token is kept, unread:
+    its claims are used only once verified (smart_launch.id_token, in ``finish_launch``)."""
     now = now or time.time()
     tokens = TokenSet(
         access_token=body["access_token"],
@@ -61,11 +49,10 @@ def parse_token_response(body: dict, now: float | None = None) -> tuple[TokenSet
         refresh_token=body.get("refresh_token"),
         id_token=body.get("id_token"),
     )
-    claims = _id_token_claims(tokens.id_token)
     context = LaunchContext(
         patient=body.get("patient"),
         encounter=body.get("encounter"),
-        fhir_user=claims.get("fhirUser") or body.get("fhirUser"),
+        fhir_user=body.get("fhirUser") if isinstance(body.get("fhirUser"), str) else None,
         need_patient_banner=bool(body.get("need_patient_banner", True)),
         intent=body.get("intent"),
         fhir_context=tuple(

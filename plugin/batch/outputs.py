@@ -10,34 +10,16 @@ from __future__ import annotations
 
 import csv
 import heapq
-import math
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from plugin.batch.passes import FINDING_FIELDS, SKIPPED, VISIT_FIELDS
+from plugin.csv_safety import safe_cell
 from plugin.domain import Severity
 
 TOP_VISITS = 20
 ROW_GROUP = 10_000  # rows per Parquet row group (held in memory until written)
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def safe_cell(value: object) -> object:
-    """``value`` as a spreadsheet will not run it: text that starts like a formula gets a
-    leading ``'``; numbers (``-2.5``) and everything else are unchanged."""
-    if not isinstance(value, str):
-        return value
-    if not value.startswith(FORMULA_START) and not value.lstrip().startswith(FORMULA_START):
-        return value  # some spreadsheets trim leading spaces before they look for a formula
-    try:
-        if math.isfinite(float(value)) and value.strip() == value:
-            return value
-    except ValueError:
-        pass
-    return "'" + value
 
 
 def safe_row(row: dict) -> dict:

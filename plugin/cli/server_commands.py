@@ -154,25 +154,41 @@ def serve(
 )
 @click.option("--open", "open_access", is_flag=True, help="Serve FHIR without a token.")
 @click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Listen on a --host other machines can reach (it hands out tokens for any patient).",
+)
+@click.option(
     "--app-url",
     default="http://127.0.0.1:8080",
     show_default=True,
     help="The unitguard app the chart launches (its /launch and /callback).",
 )
 def sandbox(
-    host: str, port: int, profile: str, data_dir: str, open_access: bool, app_url: str
+    host: str,
+    port: int,
+    profile: str,
+    data_dir: str,
+    open_access: bool,
+    allow_remote: bool,
+    app_url: str,
 ) -> None:
     """Run the sandbox EHR (synthetic data only; never patient data).
 
     FHIR at /fhir, SMART discovery at /fhir/.well-known/smart-configuration, the chart at /.
     The client id "unitguard" is registered with APP_URL/callback as its redirect URI.
     """
-
-    from plugin.serving import bind, log_routes, serve_until_stopped
+    from plugin.serving import bind, is_loopback, log_routes, serve_until_stopped
     from sandbox.app import create_app as create_sandbox
     from sandbox.auth import Client
     from sandbox.seed import build_sandbox
 
+    if not allow_remote and not is_loopback(host):
+        raise UserError(
+            f"--host {host} is not a loopback address, and the sandbox hands out tokens for any "
+            "patient to whoever reaches it: use 127.0.0.1, or add --allow-remote",
+            2,
+        )
     base = f"http://{host}:{port}"
     try:
         server = bind(host, port, lambda environ, start: [])

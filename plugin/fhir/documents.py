@@ -5,9 +5,12 @@ An attachment carries its bytes embedded (``data``, base64) or at ``url``. Epic 
 serve note text as a ``Binary`` (``url`` = ``Binary/ID`` or the same as an absolute URL); the
 Binary is looked up in the index by that reference or by an entry's ``fullUrl``. The bytes are
 turned into plain text by their media type: plain text as it is, HTML and XHTML without tags,
-scripts and styles, RTF with ``striprtf``, a PDF's text layer with ``pypdf``. Anything that cannot
+scripts and styles (libxml2's parser, plugin.fhir.html_text), RTF with ``striprtf``, a PDF's text
+layer with ``pypdf`` within caps on pages and work (plugin.fhir.pdf_text). Anything that cannot
 be read (an unknown media type, a missing Binary, bad base64, more than MAX_DOCUMENT_BYTES) is a
-reading note that names the DocumentReference and the problem, never an exception.
+reading note that names the DocumentReference and the problem, never an exception; so is the
+part of a PDF left unread past its caps (the pages before are read), and a document past what
+the documents of one review may cost together (plugin.fhir.reading_budget).
 
 A DocumentReference's several ``content`` entries are the same document in different formats
 (FHIR R4 DocumentReference.content): the most readable format that gives text is used, so the
@@ -18,16 +21,18 @@ from __future__ import annotations
 
 import binascii
 import codecs
-import io
-import re
-import warnings
-from html.parser import HTMLParser
 
+from plugin.fhir.html_text import HtmlUnreadable, html_text, html_to_text
 from plugin.fhir.index import Index, text
+from plugin.fhir.pdf_text import PdfUnreadable, pdf_text
+from plugin.fhir.reading_budget import ReadingBudget
 
 # A visit note of a few pages is tens of kilobytes; a larger attachment is a scan or an export,
 # not a note to search for minutes and interventions.
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+# striprtf reads RTF one character at a time in Python (about a second for 700 KB here): an RTF
+# document is read up to this size, the rest said in a reading note. A note's RTF is tens of KB.
+MAX_RTF_BYTES = 512 * 1024
 
 PLAIN = "plain"
 HTML = "html"
@@ -54,7 +59,13 @@ __all__ = [
 
 
 class Unreadable(Exception):
-    """Why an attachment gave no text (becomes a reading note, never leaves this module)."""
+    """Why an attachment gave no text, or not all of it (becomes a reading note, never leaves
+    this module); ``text`` is what was read before the problem ("" when nothing was)."""
+
+    def __init__(self, why: str, text: str = "", said_whole: bool = False) -> None:
+        super().__init__(why)
+        self.text = text
+        self.said_whole = said_whole  # the message says what was not read
 
 
 def media_type(content_type: object) -> tuple[str, str]:
@@ -119,8 +130,8 @@ def document_text(index: Index, document: dict, key: str) -> str:
         try:
             found = _attachment_text(index, attachment, mime, charset)
         except Unreadable as why:
-            index.note(f"{key}: {why}; its text is not read")
-            return ""
+            index.note(_said(key, why))
+            found = why.text
         return found if found.strip() else ""
     chosen: str | None = None
     parts: list[str] = []
@@ -132,12 +143,19 @@ def document_text(index: Index, document: dict, key: str) -> str:
         try:
             found = _attachment_text(index, attachment, mime, charset)
         except Unreadable as why:
-            index.note(f"{key}: {why}; its text is not read")
-            continue
+            index.note(_said(key, why))
+            found = why.text
         if found.strip():
             parts.append(found)
             chosen = kind
     return parts[0] if len(parts) == 1 else "\n".join(parts)
+
+
+def _said(key: str, why: Unreadable) -> str:
+    """The reading note for an attachment not read, or read in part."""
+    if why.said_whole:
+        return f"{key}: {why}"
+    return f"{key}: {why}; its text is not read"
 
 
 def _attachment_text(index: Index, attachment: dict, mime: str, charset: str) -> str:
@@ -165,7 +183,12 @@ def _attachment_text(index: Index, attachment: dict, mime: str, charset: str) ->
             mime, charset = media_type(content_type)
         if not isinstance(data, str) or not data:
             raise Unreadable(f"{ref} has no data")
-    return _decode(_base64(data, where), mime, charset, where)
+    raw = _base64(data, where)
+    budget = reading_budget(index)
+    spent = budget.spend_attachment(len(raw))
+    if spent:
+        raise Unreadable(f"{where} is not read ({spent})", said_whole=True)
+    return _decode(raw, mime, charset, where, budget)
 
 
 def _base64(data: str, where: str) -> bytes:
@@ -193,13 +216,24 @@ def decode_text(raw: bytes, content_type: object, where: str = "the attachment")
     return _decode(raw, mime, charset, where)
 
 
-def _decode(raw: bytes, mime: str, charset: str, where: str) -> str:
+def reading_budget(index: Index) -> ReadingBudget:
+    """What all the documents of one index may cost together (one review's Bundle, one audited
+    patient): plugin.fhir.reading_budget."""
+    found = index.memo.get("reading budget")
+    if found is None:
+        found = index.memo["reading budget"] = ReadingBudget()
+    return found
+
+
+def _decode(
+    raw: bytes, mime: str, charset: str, where: str, budget: ReadingBudget | None = None
+) -> str:
     """``decode_text`` with the content type already read as ``mime`` and ``charset``."""
     kind = KINDS.get(mime or "text/plain")
     if kind is None:
         raise Unreadable(f"{where} is {mime}, a format that is not read")
     if kind == PDF:
-        return _pdf_text(raw, where)
+        return _pdf_text(raw, where, budget)
     if charset != "utf-8":  # utf-8 is always known
         try:
             codecs.lookup(charset)
@@ -208,61 +242,15 @@ def _decode(raw: bytes, mime: str, charset: str, where: str) -> str:
     if kind == RTF:
         return _rtf_text(raw, charset, where)
     decoded = raw.decode(charset, errors="replace")
-    return html_to_text(decoded) if kind == HTML else decoded
-
-
-class _TextOfHtml(HTMLParser):
-    SKIP = frozenset({"script", "style", "template"})
-    BLOCK = frozenset(
-        {
-            "address", "article", "aside", "blockquote", "body", "div", "dl", "fieldset",
-            "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-            "hr", "html", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "tfoot",
-            "thead", "title", "ul",
-        }
-    )  # fmt: skip
-    LINE = frozenset({"br", "dd", "dt", "li", "tr"})  # each starts a line of its own
-    CELL = frozenset({"td", "th"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.SKIP:
-            self.skipping += 1
-        elif tag in self.BLOCK or tag in self.LINE:
-            self.parts.append("\n")
-        elif tag in self.CELL:
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        if tag in self.BLOCK or tag in self.LINE:  # <br/>, <p/>; a <script/> opens nothing
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self.BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
-
-
-_SPACES = re.compile(r"[ \t\r\f\v]+")
-
-
-def html_to_text(markup: str) -> str:
-    """The readable text of an HTML or XHTML document: tags, scripts and styles dropped, entities
-    unescaped, paragraphs and line breaks kept as newlines."""
-    parser = _TextOfHtml()
-    parser.feed(markup)
-    parser.close()
-    lines = [_SPACES.sub(" ", line).strip() for line in "".join(parser.parts).split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if kind != HTML:
+        return decoded
+    try:
+        found, unread = html_text(decoded)
+    except HtmlUnreadable as why:
+        raise Unreadable(f"{where} is HTML that could not be read ({why})") from None
+    if unread:  # what was read is kept; the rest is said
+        raise Unreadable(f"{where} is HTML: {unread}", found, said_whole=True)
+    return found
 
 
 def _rtf_text(raw: bytes, charset: str, where: str) -> str:
@@ -273,28 +261,25 @@ def _rtf_text(raw: bytes, charset: str, where: str) -> str:
     if not source.lstrip().startswith("{\\rtf"):
         raise Unreadable(f"{where} is labelled RTF but is not an RTF document")
     encoding = charset if charset != "utf-8" else "cp1252"
+    unread = ""
+    if len(source) > MAX_RTF_BYTES:  # cut between words, never inside a control word
+        cut = max(source.rfind(" ", 0, MAX_RTF_BYTES), source.rfind("\n", 0, MAX_RTF_BYTES))
+        source = source[: cut if cut > 0 else MAX_RTF_BYTES]
+        unread = f"its RTF past {MAX_RTF_BYTES // 1024:,} KiB is not read"
     try:
-        return rtf_to_text(source, encoding=encoding, errors="replace")
+        found = rtf_to_text(source, encoding=encoding, errors="replace")
     except Exception as exc:  # a malformed document must not stop the review
         raise Unreadable(f"{where} is RTF that could not be read ({type(exc).__name__})") from None
+    if unread:
+        raise Unreadable(f"{where} is RTF: {unread}", found, said_whole=True)
+    return found
 
 
-def _pdf_text(raw: bytes, where: str) -> str:
-    from pypdf import PdfReader  # imported when needed: it is slow to import and rarely used
-
+def _pdf_text(raw: bytes, where: str, budget: ReadingBudget | None) -> str:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reader = PdfReader(io.BytesIO(raw))
-            if reader.is_encrypted and not reader.decrypt(""):
-                raise Unreadable(f"{where} is an encrypted PDF")
-            pages = [page.extract_text() or "" for page in reader.pages]
-    except Unreadable:
-        raise
-    except Exception as exc:  # pypdf raises many kinds on a damaged file
-        why = type(exc).__name__
-        raise Unreadable(f"{where} is a PDF that could not be read ({why})") from None
-    found = "\n".join(p for p in pages if p.strip())
-    if not found.strip():
-        raise Unreadable(f"{where} is a PDF with no text layer (a scan?)")
+        found, unread = pdf_text(raw, budget)
+    except PdfUnreadable as why:
+        raise Unreadable(f"{where} is {why}") from None
+    if unread:  # the pages read are kept; the rest is said
+        raise Unreadable(f"{where} is a PDF: {unread}", found, said_whole=True)
     return found

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugin.domain import BilledLine, Service, Visit
-from plugin.narrative import PhraseMatcher
+from plugin.narrative import MAX_REVIEW_CHARS, PhraseMatcher, readable_part
 from plugin.policy.model import Policy
 from plugin.units import Allocation, allocate, ladder_units
 
@@ -52,6 +52,9 @@ class Context:
     _supported: dict[str, int] = field(default_factory=dict)
     # rules whose findings were dropped: they rested on what could not be read (engine.review)
     unchecked: list[Any] = field(default_factory=list)
+    cut: dict[str, bool] = field(default_factory=dict)  # texts read in part (True) or not at all
+    _readable: dict[str, str] = field(default_factory=dict)
+    _read_chars: int = 0  # of all the texts read so far, against MAX_REVIEW_CHARS
 
     @property
     def method(self) -> str:
@@ -235,10 +238,23 @@ class Context:
             )
         return items
 
+    def readable(self, text: str) -> str:
+        """The part of a text the rules read: its beginning (plugin.narrative.readable_part),
+        or nothing once the review has read MAX_REVIEW_CHARS of its texts. A text cut short is
+        remembered, for the reading note the review adds."""
+        found = self._readable.get(text)
+        if found is None:
+            found = readable_part(text) if self._read_chars < MAX_REVIEW_CHARS else ""
+            if found is not text:
+                self.cut[text] = bool(found)  # read in part, or not at all
+            self._read_chars += len(found)
+            self._readable[text] = found
+        return found
+
     def clauses(self, text: str) -> list[str]:
         found = self._clauses.get(text)
         if found is None:
-            found = self._clauses[text] = self.matcher.clauses(text)
+            found = self._clauses[text] = self.matcher.clauses(self.readable(text))
         return found
 
     def affirmed(self, list_name: str, text: str) -> list[str]:

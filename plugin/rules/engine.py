@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from plugin.domain import Finding, Severity, Visit
-from plugin.narrative import PhraseMatcher
+from plugin.narrative import MAX_CHARS, MAX_REVIEW_CHARS, MAX_WORDS, PhraseMatcher
 from plugin.policy.model import Policy
 from plugin.rules.base import Rule, finding
 from plugin.rules.context import Context
@@ -140,6 +140,35 @@ def _plan(rules: Sequence[Rule] | None, has_billing: bool) -> tuple[tuple[int, i
     )
 
 
+def _where(visit: Visit, text: str) -> str:
+    """Which note of the visit (or of an earlier one) a text is, for a reading note."""
+    if text == visit.note_text:
+        return f"{visit.encounter}: its visit note"
+    for service in visit.services:
+        if text == service.note:
+            return f"{service.ref}: its note"
+        if text in service.reasons:
+            return f"{service.ref}: its reason"
+    for earlier in visit.earlier_visits:
+        if text in earlier.texts:
+            return f"{earlier.encounter}: a note of this earlier visit"
+    return f"{visit.encounter}: a note"
+
+
+def _with_cut_notes(visit: Visit, cut: dict[str, bool]) -> Visit:
+    """The visit with a reading note for each text the rules read only in part, or not at all."""
+    limits = (
+        f"a note is read up to {MAX_WORDS:,} words or {MAX_CHARS:,} characters, a review up to "
+        f"{MAX_REVIEW_CHARS:,} characters of notes"
+    )
+    said = tuple(
+        f"{_where(visit, text)} was "
+        f"{'checked only in its beginning' if partly else 'not checked'} ({limits})"
+        for text, partly in cut.items()
+    )
+    return replace(visit, notes=visit.notes + said)
+
+
 def review(
     visit: Visit, policy: Policy, rules: Sequence[Rule] | None = None, quotes: bool = False
 ) -> Report:
@@ -171,6 +200,8 @@ def review(
     own_minutes = (
         visit.stated_timed_minutes if ctx.total_only else sum(ctx.timed_minutes.values())
     ) or 0
+    if ctx.cut:  # a note too long to read whole: the review says what it left unread
+        visit = _with_cut_notes(visit, ctx.cut)
     return Report(
         visit=visit,
         method=visit.method,

@@ -88,6 +88,7 @@ def cloned_note(ctx: Context) -> Iterator[Issue]:
     texts.append((None, ctx.visit.encounter, ctx.visit.note_text))
     seen: set[str] = set()
     for code, ref, text in texts:
+        text = ctx.readable(text)  # at most its first MAX_WORDS words, as every phrase check
         if len(text.split()) < min_words or ref in seen:
             continue
         mine = shingles(text)
@@ -95,7 +96,7 @@ def cloned_note(ctx: Context) -> Iterator[Issue]:
             best = 0.0
             for t in earlier.texts:
                 if t not in earlier_shingles:
-                    earlier_shingles[t] = shingles(t)
+                    earlier_shingles[t] = shingles(ctx.readable(t))
                 best = max(best, similarity(mine, earlier_shingles[t]))
             if best >= threshold:
                 seen.add(ref)

@@ -12,10 +12,14 @@ import re
 from collections.abc import Callable, Iterator
 
 from plugin.domain import Finding, Quote, Service
+from plugin.narrative import MAX_CHARS
 from plugin.rules.base import hhmm
 from plugin.rules.context import Context, DocumentedItem
 
 LIMIT = 200  # characters of one quote
+# Marks kept per sentence: a 200-character quote shows no more, and a sentence of thousands of
+# hits (a crafted note) must not cost a check of each new mark against every earlier one.
+MAX_MARKS = 12
 MAX_QUOTES = 3  # quotes of one finding
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 
@@ -104,6 +108,8 @@ def _marked(ctx: Context, sentence: str, lists: tuple[str, ...], negated: bool |
             if span and all(span[1] <= a or span[0] >= b for a, b in marks):
                 marks.append(span)
                 at = span[1]
+                if len(marks) >= MAX_MARKS:
+                    return sorted(marks)
     return sorted(marks)
 
 
@@ -121,9 +127,15 @@ def _texts(ctx: Context, item: DocumentedItem) -> list[tuple[str, str, str | Non
 
 
 def _phrase_quotes(ctx, item, lists, kind, negated) -> list[Quote]:
+    """Up to MAX_QUOTES sentences with the lists' matches marked, from the first MAX_CHARS
+    characters of the texts read (the phrase checks read no further into a note)."""
     found = []
+    budget = MAX_CHARS
     for text, where, source in _texts(ctx, item):
-        for _, sentence in sentences(text):
+        for _, sentence in sentences(text[:budget]):
+            budget -= len(sentence)
+            if budget <= 0:
+                return found
             marks = _marked(ctx, sentence, lists, negated)
             if marks:
                 body, kept = clip(sentence, marks)

@@ -49,9 +49,15 @@ class AppServices:
     registry: Any = None  # the registered EHRs (the landing page offers their logins)
     roster: CoderRoster | None = None  # each EHR's coders, whom a Task may be assigned to
     launch_states: Any = None  # smart_launch's StateStore, when the app serves launches
+    revoker: Any = None  # asks the EHR to revoke a session's tokens at logout (launch.py)
 
     def ehr_accepts_tasks(self, issuer: str) -> bool:
         return issuer in self.task_capable_issuers
+
+    def revoke_tokens(self, session: Any) -> None:
+        """Ask the EHR to revoke an ended session's tokens, in the background (best effort)."""
+        if self.revoker is not None and session is not None:
+            self.revoker.submit(session)
 
     def deliver_outbox(self) -> None:
         if self.outbox is not None and self.sender is not None:
@@ -137,12 +143,14 @@ def create_app(
     )
     secure = settings.public_url.startswith("https://")
     launch_states = None
+    revoker = None
     if registry is not None:
-        from plugin.web.launch import FhirVisitSource, install_launch
+        from plugin.web.launch import FhirVisitSource, TokenRevoker, install_launch
         from smart_launch import Discovery, StateStore, make_session
 
         discovery = Discovery(make_session())
         launch_states = StateStore(sessions.engine)
+        revoker = TokenRevoker(registry, discovery)
         install_launch(
             app,
             registry,
@@ -179,6 +187,7 @@ def create_app(
         code_maps=_code_maps(registry),
         registry=registry,
         launch_states=launch_states,
+        revoker=revoker,
         **extra,
     )
     if registry is not None and any(e.quirks.get("backend_key") for e in registry.ehrs):
@@ -207,12 +216,17 @@ def create_app(
     rate_limit.install(app, limiter, sessions)
 
     from plugin.web.cds_hooks import create_cds_blueprint, load_cds_clients
+    from plugin.web.replay import SharedSeenTokens
     from plugin.web.task_api import create_task_api
     from plugin.web.views import bp as views
 
     app.register_blueprint(views)
     app.register_blueprint(create_task_api(services.store, settings.public_url))
-    app.register_blueprint(create_cds_blueprint(load_cds_clients(registry), settings.public_url))
+    # jti values in the session database too: a CDS Hooks JWT is accepted once by all workers.
+    seen = SharedSeenTokens(sessions.engine)
+    app.register_blueprint(
+        create_cds_blueprint(load_cds_clients(registry), settings.public_url, seen)
+    )
 
     from smart_launch.jwks import public_jwks
 

@@ -13,7 +13,6 @@ import base64
 import binascii
 import json
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from plugin.fhir.unread import unread_issue
 from plugin.policy import load_policy
 from plugin.review import review_bundle
 from plugin.rules.episode import episode_status
+from plugin.web.replay import SeenTokens, SharedSeenTokens
 
 log = logging.getLogger(__name__)
 ALGORITHMS = ["RS384", "ES384", "RS256"]
@@ -91,28 +91,16 @@ def load_cds_clients(registry: object) -> list[CdsClient]:
     return clients
 
 
-class SeenTokens:
-    """jti values already used, kept until their token expires."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def first_use(self, jti: str, expires: float) -> bool:
-        now = time.time()
-        with self._lock:
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
-            if jti in self._seen:
-                return False
-            self._seen[jti] = expires
-            return True
-
-
 def _error(status: int, message: str):
     return jsonify({"error": message}), status
 
 
-def verify(header: str, clients: dict[str, CdsClient], audience: str, seen: SeenTokens) -> str:
+def verify(
+    header: str,
+    clients: dict[str, CdsClient],
+    audience: str,
+    seen: SeenTokens | SharedSeenTokens,
+) -> str:
     """The issuer of a valid CDS Hooks JWT; ValueError with a reason otherwise."""
     if not header.startswith("Bearer "):
         raise ValueError("no bearer JWT")
@@ -141,7 +129,7 @@ def verify(header: str, clients: dict[str, CdsClient], audience: str, seen: Seen
     if exp - iat > MAX_LIFETIME or exp > now + MAX_LIFETIME + CLOCK_SKEW:
         raise ValueError("lifetime longer than 5 minutes")
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not seen.first_use(jti, float(exp)):
+    if not isinstance(jti, str) or not seen.first_use(client.issuer, jti, float(exp)):
         raise ValueError("missing or replayed jti")
     return client.issuer
 
@@ -217,13 +205,18 @@ def _resources(prefetch: dict) -> list[dict]:
     return found
 
 
-def create_cds_blueprint(clients: list[CdsClient], public_url: str) -> Blueprint:
+def create_cds_blueprint(
+    clients: list[CdsClient],
+    public_url: str,
+    seen: SeenTokens | SharedSeenTokens | None = None,
+) -> Blueprint:
     """``public_url`` is the app's own base URL: the JWT audience is
-    ``{public_url}/cds-services/{id}`` and card links point at ``{public_url}/launch``."""
+    ``{public_url}/cds-services/{id}`` and card links point at ``{public_url}/launch``.
+    ``seen``: the jti values used (plugin.web.replay; the app shares them between workers)."""
     launch_url = f"{public_url.rstrip('/')}/launch"
     bp = Blueprint("cds", __name__, url_prefix="/cds-services")
     by_issuer = {c.issuer: c for c in clients}
-    seen = SeenTokens()
+    seen = seen if seen is not None else SeenTokens()
 
     @bp.get("")
     def discovery():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from flask import Flask, abort, redirect, url_for
 
@@ -24,6 +25,7 @@ from smart_launch import (
     TokenSet,
     make_session,
     refresh,
+    revoke,
 )
 from smart_launch.flask import create_blueprint
 
@@ -58,6 +60,41 @@ class FhirVisitSource:
             raise InputError(f"the EHR could not give this visit: {exc}") from exc
         finally:
             session.token = tokens.to_dict()
+
+
+class TokenRevoker:
+    """At logout, the EHR is asked to revoke the session's tokens (RFC 7009), where its SMART
+    configuration offers a ``revocation_endpoint``. Best effort and never in the way: it runs in
+    a small pool after the session is already gone, each request with a short timeout, and a
+    failure is one log line naming only the token type."""
+
+    def __init__(self, registry: Registry, discovery: Discovery) -> None:
+        self.registry, self.discovery = registry, discovery
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="revoke")
+        self._futures: list[Future] = []
+
+    def submit(self, session: LaunchSession) -> Future | None:
+        if not session.token:
+            return None
+        self._futures = [f for f in self._futures if not f.done()]
+        future = self.pool.submit(self._revoke, session.iss, TokenSet.from_dict(session.token))
+        self._futures.append(future)
+        return future
+
+    def _revoke(self, issuer: str, tokens: TokenSet) -> list[str]:
+        try:
+            ehr = self.registry.find_by_issuer(issuer)
+            failed = revoke(ehr, self.discovery.get(ehr.issuer), tokens)
+        except Exception as exc:  # noqa: BLE001 - logout has happened; only say it
+            log.warning("token revocation not attempted: %s", type(exc).__name__)
+            return ["all"]
+        for hint in failed:
+            log.warning("token revocation failed: %s", hint)
+        return failed
+
+    def wait(self) -> None:
+        """Until the revocations asked for so far are done (tests; a clean shutdown)."""
+        wait(list(self._futures))
 
 
 def install_launch(

@@ -58,3 +58,19 @@ def require_clinician():
             "session works the queue.",
         )
     return launch
+
+
+def coder_task(task_id: object) -> dict | None:
+    """The Task ``task_id`` when this session is a coder of its EHR, else None (not found, not
+    allowed, or no id): for what a page says about a Task just saved."""
+    from plugin.tasks.build import task_input
+    from plugin.tasks.store import TaskNotFound
+
+    launch = g.get("launch")
+    if not isinstance(task_id, str) or not task_id or launch is None or launch.role != CODER:
+        return None
+    try:
+        task = current_app.extensions["unitguard"].store.read(task_id[:64]).task
+    except TaskNotFound:
+        return None
+    return task if task_input(task, "ehr") == launch.iss else None

@@ -7,6 +7,7 @@ import io
 
 from flask import Response, current_app, request
 
+from plugin.csv_safety import safe_text
 from plugin.tasks.history import task_history, units_text
 from plugin.web.page_access import require_coder
 from plugin.web.queue_pages import SORTS, queue_args, queue_filters, queue_row, sort_of
@@ -34,10 +35,8 @@ CLOSING_ACTIONS = ("complete-corrected", "complete-no-change", "reject")
 
 
 def neutralise(cell: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula: text starting with = + - @ (or a
-    tab or carriage return) gets a leading apostrophe (OWASP "CSV injection")."""
-    text = "" if cell is None else str(cell)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A CSV cell a spreadsheet will not run as a formula (plugin.csv_safety, as the audit's)."""
+    return safe_text(cell)
 
 
 def completion_note(task: dict) -> str:

@@ -14,8 +14,8 @@ from plugin.tasks.build import task_findings, task_input, task_rules
 from plugin.tasks.history import final_units
 from plugin.tasks.queries import UNASSIGNED
 from plugin.tasks.roster import is_person
-from plugin.web import wording
-from plugin.web.page_access import require_coder
+from plugin.web import notices, wording
+from plugin.web.page_access import coder_task, require_coder
 from plugin.web.writeback import CLOSED
 
 OPEN = ("requested", "accepted", "in-progress")
@@ -194,14 +194,14 @@ def queue_next():
             query=query,
             left=left,
             sid=g.url_sid,
-            message=request.args.get("message"),
+            message=notices.saved_notice(request.args.get("message"), coder_task(previous)),
             previous=previous,
         )
     target = url_for(
         "views.task_page",
         task_id=found.task["id"],
         sid=g.url_sid,
-        message=request.args.get("message") or None,
+        message=notices.task_code(request.args.get("message")),
         previous=previous,
         **query,
     )

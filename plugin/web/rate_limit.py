@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # endpoint -> surface; one limit per surface, one bucket per endpoint and client
 SURFACES = {
     "smart.launch": "launch",
+    "smart.login": "launch",
     "smart.callback": "launch",
     "views.sign_off_view": "actions",
     "views.task_action": "actions",
@@ -43,6 +44,7 @@ SURFACES = {
     "views.queue": "queue",
     "views.task_page": "queue",
     "views.queue_next": "queue",
+    "views.queue_csv": "export",
 }
 REFRESH = "refresh"  # the review page with ?refresh=1: "Re-read from the chart"
 

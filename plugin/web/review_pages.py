@@ -14,7 +14,7 @@ from plugin.review import review_bundle
 from plugin.rules.episode import episode_status
 from plugin.tasks.build import task_identifier
 from plugin.tasks.names import People, people
-from plugin.web import money, wording
+from plugin.web import money, notices, wording
 from plugin.web.page_access import require_clinician
 from plugin.web.security import check_csrf
 from plugin.web.writeback import sign_off
@@ -108,7 +108,7 @@ def review_page(encounter_id: str):
         sid=g.url_sid,
         csrf=g.launch.csrf,
         task=existing[0] if existing else None,
-        status=request.args.get("status"),
+        status=notices.sign_off_notice(request.args.get("status")),
         Severity=Severity,
         money=money.explain(review, review["findings"]),
         charges={s["code"]: s["billed_amount"] for s in review["services"] if s["billed_amount"]},
@@ -156,5 +156,5 @@ def sign_off_view(encounter_id: str):
         result.reason,
     )
     return redirect(
-        url_for("views.review_page", encounter_id=encounter_id, sid=g.url_sid, status=result.reason)
+        url_for("views.review_page", encounter_id=encounter_id, sid=g.url_sid, status=result.code)
     )

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from plugin.datadir import sqlite_url
 from plugin.errors import PluginError
+from plugin.web.api_tokens import FORMAT, ApiToken, TokenFormatError, parse_tokens
 
 # The three variables that once named a database per store: retired, one database holds them all.
 RETIRED = ("UNITGUARD_TASK_DB", "UNITGUARD_OUTBOX_DB", "UNITGUARD_SESSION_DB")
@@ -38,7 +39,7 @@ class Settings:
     coding_owner: str = "Organization/coding-team"
     coding_owner_display: str = "Coding team"
     write_clean_tasks: bool = False
-    task_api_tokens: tuple[str, ...] = ()
+    task_api_tokens: tuple[ApiToken, ...] = ()  # each bound to an EHR and fields (api_tokens)
     session_minutes: int = 60  # a session's whole lifetime
     idle_minutes: int = 15  # a session ends after this long without a request
     testing: bool = False
@@ -48,12 +49,13 @@ class Settings:
     visit_cache_size: int = 256  # visits kept at most (least recently used go first)
     # requests per minute per client (session, else address); 0 = no limit on that surface
     rate_limits: bool = True
-    rate_launch: int = 60  # each of /launch and /callback
+    rate_launch: int = 60  # each of /launch, /login and /callback
     rate_actions: int = 60  # sign-off and queue action POSTs
     rate_cds: int = 600  # CDS Hooks calls (the EHR calls from few addresses)
     rate_task_api: int = 300  # /fhir/Task
     rate_queue: int = 60  # the coder queue and its Task pages
     rate_refresh: int = 10  # "Re-read from the chart" (each one reads the whole visit again)
+    rate_export: int = 10  # the queue's CSV export (each one reads every matching Task)
     max_body: int = 1024 * 1024  # bytes; a larger request body gets 413 before it is read
 
     def rate_per_minute(self) -> dict[str, int]:
@@ -67,6 +69,7 @@ class Settings:
             "task_api": self.rate_task_api,
             "queue": self.rate_queue,
             "refresh": self.rate_refresh,
+            "export": self.rate_export,
         }
 
     @classmethod
@@ -100,9 +103,7 @@ class Settings:
             ),
             coding_owner=env.get("UNITGUARD_CODING_OWNER", cls.coding_owner),
             write_clean_tasks=env.get("UNITGUARD_WRITE_CLEAN_TASKS", "") in ("1", "true", "yes"),
-            task_api_tokens=tuple(
-                t for t in env.get("UNITGUARD_TASK_API_TOKENS", "").split(",") if t
-            ),
+            task_api_tokens=_task_api_tokens(env.get("UNITGUARD_TASK_API_TOKENS", "")),
             visit_cache_seconds=_int_env("UNITGUARD_VISIT_CACHE_SECONDS", cls.visit_cache_seconds),
             visit_cache_size=_int_env("UNITGUARD_VISIT_CACHE_SIZE", cls.visit_cache_size),
             rate_limits=env.get("UNITGUARD_RATE_LIMITS", "on") not in ("0", "off", "false", "no"),
@@ -112,12 +113,15 @@ class Settings:
             rate_task_api=_int_env("UNITGUARD_RATE_TASK_API", cls.rate_task_api),
             rate_queue=_int_env("UNITGUARD_RATE_QUEUE", cls.rate_queue),
             rate_refresh=_int_env("UNITGUARD_RATE_REFRESH", cls.rate_refresh),
+            rate_export=_int_env("UNITGUARD_RATE_EXPORT", cls.rate_export),
             idle_minutes=_int_env("UNITGUARD_IDLE_MINUTES", cls.idle_minutes),
             max_body=_int_env("UNITGUARD_MAX_BODY", cls.max_body),
         )
         return replace(base, **overrides).validated()
 
     def validated(self) -> Settings:
+        if not all(isinstance(t, ApiToken) for t in self.task_api_tokens):
+            raise SettingsError(FORMAT)
         if self.idle_minutes < 1:
             raise SettingsError("UNITGUARD_IDLE_MINUTES must be at least 1 minute")
         if not self.public_url.startswith(("https://", "http://")):
@@ -180,6 +184,18 @@ def _check_database_url(url: str) -> None:
             "UNITGUARD_DATABASE_URL names a SQLite file by a relative path: give an absolute "
             "one, or set UNITGUARD_DATA_DIR"
         )
+
+
+def _task_api_tokens(value: str) -> tuple[ApiToken, ...]:
+    if value.strip() and "|" not in value:  # the first format: bare tokens, bound to nothing
+        raise SettingsError(
+            "UNITGUARD_TASK_API_TOKENS is in the old format (bare tokens, bound to no EHR), "
+            f"which is refused: {FORMAT}"
+        )
+    try:
+        return parse_tokens(value)
+    except TokenFormatError as exc:
+        raise SettingsError(f"UNITGUARD_TASK_API_TOKENS: {exc}") from None
 
 
 def _int_env(name: str, default: int) -> int:

@@ -1,13 +1,22 @@
-"""The Task store as a FHIR R4 endpoint (/fhir/Task): search, read, and If-Match updates."""
+"""The Task store as a FHIR R4 endpoint (/fhir/Task): search, read, and If-Match updates.
+
+Each bearer token is bound to one EHR and to the fields it may change (plugin.web.api_tokens):
+it sees only its EHR's Tasks (another EHR's Task is 404, as an unknown one), a PUT that changes
+anything else is refused with the Task unchanged, and every change adds a line to the Task's
+history naming the token's tool.
+"""
 
 from __future__ import annotations
 
-import hmac
+from datetime import UTC, datetime
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
+from plugin.tasks.build import task_input
+from plugin.tasks.history import history_entry
 from plugin.tasks.store import TaskNotFound, TaskStore, TaskStoreError, VersionConflict
+from plugin.web.api_tokens import ApiToken, changes, find_token
 
 FHIR_JSON = "application/fhir+json"
 # The R4 required value sets the R4B model does not check (it types these as plain codes).
@@ -54,13 +63,27 @@ def outcome(status: int, code: str, text: str) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype=FHIR_JSON)
 
 
-def _authorised() -> bool:
+def _token() -> ApiToken | None:
     tokens = current_app.config.get("TASK_API_TOKENS") or ()
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        sent = header[7:].strip()
-        return any(hmac.compare_digest(sent, t) for t in tokens)
-    return False
+        return find_token(tokens, header[7:].strip())
+    return None
+
+
+def _issuer(task: dict) -> str:
+    found = task_input(task, "ehr")
+    return found if isinstance(found, str) else ""
+
+
+def _api_change(token: ApiToken, changed: list[str]) -> dict:
+    """The history line of a change made through the Task API."""
+    return history_entry(
+        "api-change",
+        f"Changed through the Task API: {', '.join(changed)}",
+        None,
+        who_name=f"Task API ({token.name})",
+    )
 
 
 def create_task_api(store: TaskStore, public_url: str = "http://127.0.0.1:8080") -> Blueprint:
@@ -79,11 +102,19 @@ def create_task_api(store: TaskStore, public_url: str = "http://127.0.0.1:8080")
 
     @bp.before_request
     def require_token():
-        if not _authorised():
+        g.api_token = _token()
+        if g.api_token is None:
             response = outcome(401, "login", "a bearer token for the Task API is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="unitguard-tasks"'
             return response
         return None
+
+    def _own(task_id: str):
+        """The stored Task if it is of the token's EHR (TaskNotFound otherwise, as unknown)."""
+        stored = store.read(task_id)
+        if _issuer(stored.task) != g.api_token.issuer:
+            raise TaskNotFound(f"no Task {task_id}")
+        return stored
 
     @bp.get("/Task")
     def search():
@@ -102,6 +133,7 @@ def create_task_api(store: TaskStore, public_url: str = "http://127.0.0.1:8080")
             encounter=args.get("encounter"),
             identifier=args.get("identifier"),
             rule=args.get("rule"),
+            issuer=g.api_token.issuer,
             sort=args.get("_sort", "-_lastUpdated"),
             count=count,
             offset=offset,
@@ -132,7 +164,7 @@ def create_task_api(store: TaskStore, public_url: str = "http://127.0.0.1:8080")
     @bp.get("/Task/<task_id>")
     def read(task_id: str):
         try:
-            stored = store.read(task_id)
+            stored = _own(task_id)
         except TaskNotFound:
             return outcome(404, "not-found", f"Task/{task_id} is not known")
         response = Response(orjson.dumps(stored.task), mimetype=FHIR_JSON)
@@ -159,21 +191,41 @@ def create_task_api(store: TaskStore, public_url: str = "http://127.0.0.1:8080")
         problem = task_problem(task)
         if problem:
             return outcome(400, "invalid", problem)
+        token: ApiToken = g.api_token
         try:
-            current = store.read(task_id)
+            current = _own(task_id)
         except TaskNotFound:
             return outcome(404, "not-found", f"Task/{task_id} is not known")
         if task.get("identifier") != current.task.get("identifier"):
             # the identifier ties the Task to its visit; If-Match below makes this check exact
             return outcome(422, "business-rule", "a Task's identifier cannot be changed")
-        try:
-            stored = store.update(task_id, task, if_match=version)
-        except TaskNotFound:
-            return outcome(404, "not-found", f"Task/{task_id} is not known")
-        except VersionConflict as exc:
-            return outcome(412, "conflict", str(exc))
-        except TaskStoreError as exc:
-            return outcome(400, "invalid", str(exc))
+        if current.version != version:  # stale: 412 whatever else the body says
+            return outcome(412, "conflict", f"Task {task_id} is at version {current.version}")
+        changed, forbidden = changes(current.task, task)
+        if forbidden:
+            return outcome(403, "forbidden", f"the Task API never changes {', '.join(forbidden)}")
+        beyond = [key for key in changed if key not in token.fields]
+        if beyond:
+            return outcome(
+                403,
+                "forbidden",
+                f"this token may change only {', '.join(sorted(token.fields)) or 'nothing'}, "
+                f"not {', '.join(beyond)}",
+            )
+        if not changed:  # nothing to change: no new version, no history line
+            stored = current
+        else:
+            history = [*(task.get("note") or []), _api_change(token, changed)]
+            task = dict(task, id=task_id, meta=current.task.get("meta") or {}, note=history)
+            task["lastModified"] = datetime.now(UTC).isoformat(timespec="seconds")
+            try:
+                stored = store.update(task_id, task, if_match=version)
+            except TaskNotFound:
+                return outcome(404, "not-found", f"Task/{task_id} is not known")
+            except VersionConflict as exc:
+                return outcome(412, "conflict", str(exc))
+            except TaskStoreError as exc:
+                return outcome(400, "invalid", str(exc))
         response = Response(orjson.dumps(stored.task), mimetype=FHIR_JSON)
         response.headers["ETag"] = stored.etag
         return response

@@ -13,8 +13,8 @@ from plugin.fhir.index import configured_timezone
 from plugin.tasks.build import task_input, task_rules, task_snapshot
 from plugin.tasks.history import task_history
 from plugin.tasks.store import TaskNotFound, VersionConflict
-from plugin.web import money, wording
-from plugin.web.page_access import require_coder, require_session
+from plugin.web import money, notices, wording
+from plugin.web.page_access import coder_task, require_coder, require_session
 from plugin.web.queue_bulk import coding_for
 from plugin.web.queue_pages import coders_of, queue_args, queue_row, queue_string
 from plugin.web.roles import CODER
@@ -100,7 +100,10 @@ def _task_page(
 def task_page(task_id: str):
     launch = require_session()
     stored = _readable_task(task_id, launch)
-    return _task_page(stored, launch, message=request.args.get("message"))
+    previous = request.args.get("previous")
+    saved_on = stored.task if previous in (None, "", task_id) else coder_task(previous)
+    message = notices.saved_notice(request.args.get("message"), saved_on)
+    return _task_page(stored, launch, message=message)
 
 
 def task_review(task_id: str):
@@ -191,13 +194,11 @@ def task_action(task_id: str):
                 "views.queue_next",
                 sid=g.url_sid,
                 after=task_id,
-                message=f"Saved: {label}",
+                message=asked.action,
                 previous=task_id,
                 **query,
             )
         )
     return redirect(
-        url_for(
-            "views.task_page", task_id=task_id, sid=g.url_sid, message=f"Saved: {label}", **query
-        )
+        url_for("views.task_page", task_id=task_id, sid=g.url_sid, message=asked.action, **query)
     )

@@ -45,6 +45,7 @@ def logout():
     if g.launch is not None:
         check_csrf(g.launch.csrf)
         ext.sessions.delete(g.sid)
+        ext.revoke_tokens(g.launch)  # at the EHR too, where it offers revocation (best effort)
         ext.visit_cache.drop(g.sid)
         log.info("session ended by the user")
     response = Response(render_template("logout.html", ended=True, sid=None))

@@ -19,6 +19,7 @@ class WriteResult:
     created: bool
     queued_for_ehr: bool
     reason: str
+    code: str = ""  # what the review page says, by plugin.web.notices.SIGN_OFF
 
 
 def sign_off(
@@ -39,13 +40,14 @@ def sign_off(
     the review changed (findings, units or money); a re-sign of the same review leaves the
     closed Task as it is, with "Signed off again, no change" in its history."""
     if report.verdict == "supported" and not report.findings and not write_clean:
-        return WriteResult(None, False, False, "clean visit: no coding review needed")
+        return WriteResult(None, False, False, "clean visit: no coding review needed", "clean")
     task = review_task(report, issuer=issuer, owner=owner, requester=requester, people=people)
     task["note"] = [
         history_entry("signed-off", "Signed off by the therapist", requester, who_name=signer)
     ]
     stored, created = store.create(task, if_none_exist=True)
     reason = "Task created" if created else "Task updated"
+    code = "created" if created else "updated"
     if not created:
         old = stored.task
         changes = review_changes(task_snapshot(old), to_dict(report))
@@ -64,7 +66,7 @@ def sign_off(
             )
             task = {**old, "note": history}
             keep: dict = {}
-            reason = "Signed off again, no change"
+            reason, code = "Signed off again, no change", "unchanged"
         else:
             keep = {k: old[k] for k in ("authoredOn", "owner") if k in old}
         if old.get("status") in CLOSED and changes:
@@ -76,7 +78,7 @@ def sign_off(
                 history_entry("reopened", "Reopened by a re-sign", requester, why, who_name=signer)
             )
             task["input"] = [*task["input"], reopened_input(why)]
-            reason = "Task reopened"
+            reason, code = "Task reopened", "reopened"
         elif old.get("status") not in CLOSED:
             what = "Signed off again" + ("" if changes else ", no change")
             note = f"The review changed: {'; '.join(changes)}." if changes else ""
@@ -92,7 +94,7 @@ def sign_off(
     if outbox is not None and ehr_accepts_tasks:
         outbox.enqueue(issuer, task["identifier"][0]["value"], task)
         queued = True
-    return WriteResult(stored, created, queued, reason)
+    return WriteResult(stored, created, queued, reason, code)
 
 
 CLOSED = ("completed", "rejected", "cancelled")

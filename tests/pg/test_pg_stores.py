@@ -15,7 +15,7 @@ from plugin.web.rate_limit import RateLimiter
 from plugin.web.sessions import LaunchSession, SessionStore
 from smart_launch import LaunchState, StateStore
 from smart_launch.errors import StateMismatch
-from tests.tasks.test_tasks import defective_task
+from tests.tasks.test_tasks import ISS, defective_task
 
 TOKEN = "pg-test-token-0123456789"
 CTX = multiprocessing.get_context("fork")
@@ -23,6 +23,7 @@ CTX = multiprocessing.get_context("fork")
 
 def _app(url: str):
     from plugin.web import create_app
+    from plugin.web.api_tokens import parse_tokens
     from plugin.web.settings import Settings
 
     settings = Settings(
@@ -31,7 +32,7 @@ def _app(url: str):
         task_db=url,
         outbox_db=url,
         session_db=url,
-        task_api_tokens=(TOKEN,),
+        task_api_tokens=parse_tokens(f"tests|{TOKEN}|{ISS}|status"),
         rate_limits=False,
     ).validated()
     return create_app(settings)

@@ -10,6 +10,7 @@ import tracemalloc
 import pytest
 
 from plugin.web import create_app
+from plugin.web.api_tokens import parse_tokens
 from plugin.web.settings import Settings, SettingsError
 
 
@@ -36,7 +37,7 @@ def client(tmp_path):
         task_db=f"sqlite:///{tmp_path}/t.sqlite",
         outbox_db="sqlite://",
         session_db=f"sqlite:///{tmp_path}/s.sqlite",
-        task_api_tokens=("a-token-of-twenty-chars",),
+        task_api_tokens=parse_tokens("tests|a-token-of-twenty-chars|https://ehr.test/fhir|status"),
     ).validated()
     return create_app(settings).test_client()
 

@@ -12,6 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from plugin.web import create_app
+from plugin.web.api_tokens import parse_tokens
 from plugin.web.rate_limit import TokenBuckets
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
@@ -51,7 +52,7 @@ def make_app(tmp_path, clock):
             task_db=f"sqlite:///{tmp_path}/t.sqlite",
             outbox_db="sqlite://",
             session_db=f"sqlite:///{tmp_path}/s.sqlite",
-            task_api_tokens=(API_TOKEN,),
+            task_api_tokens=parse_tokens(f"tests|{API_TOKEN}|{ISS}|status"),
             **settings,
         ).validated()
         return create_app(

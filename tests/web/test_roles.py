@@ -3,12 +3,13 @@ patient context and the standalone sign-in at /login, through the app with a moc
 
 from __future__ import annotations
 
-import base64
-import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from plugin.web import create_app
 from plugin.web.roles import is_coder, relative_reference, role_codes
@@ -20,11 +21,14 @@ ISS = "https://ehr.test/fhir"
 ROLE = {"coding": [{"system": "https://example.org/roles", "code": "coding-specialist"}]}
 
 
-def id_token(fhir_user: str) -> str:
-    def part(obj: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+KEY = RSAKey.generate_key(2048, parameters={"kid": "ehr-signing"})
 
-    return f"{part({'alg': 'RS256'})}.{part({'fhirUser': fhir_user, 'sub': 'x'})}.sig"
+
+def id_token(fhir_user: str) -> str:
+    """An id_token as the EHR signs it (its key served at the jwks_uri below)."""
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": "ug", "sub": "x", "fhirUser": fhir_user, "iat": now}
+    return jwt.encode({"alg": "RS256", "kid": "ehr-signing"}, {**claims, "exp": now + 300}, KEY)
 
 
 @pytest.fixture
@@ -50,8 +54,11 @@ def serve_auth(user: str, patient: str | None = None, roles: list[dict] | None =
             "authorization_endpoint": "https://auth.test/authorize",
             "token_endpoint": "https://auth.test/token",
             "code_challenge_methods_supported": ["S256"],
+            "issuer": ISS,
+            "jwks_uri": "https://auth.test/jwks",
         },
     )
+    responses.get("https://auth.test/jwks", json={"keys": [KEY.as_dict(private=False)]})
     body = {
         "access_token": "at-1",
         "token_type": "Bearer",

@@ -16,6 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from plugin.web import create_app
+from plugin.web.api_tokens import parse_tokens
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
@@ -68,7 +69,7 @@ def make_app(tmp_path, clock):
             task_db=f"sqlite:///{tmp_path}/t.sqlite",
             outbox_db="sqlite://",
             session_db=f"sqlite:///{tmp_path}/s.sqlite",
-            task_api_tokens=(API_TOKEN,),
+            task_api_tokens=parse_tokens(f"tests|{API_TOKEN}|{ISS}|status,priority,owner,note"),
             **settings,
         ).validated()
         return create_app(

@@ -34,6 +34,7 @@ def test_defaults_cache_a_minute_and_limit_every_surface():
         "task_api": 300,
         "queue": 60,
         "refresh": 10,
+        "export": 10,
     }
     assert settings.idle_minutes == 15
 

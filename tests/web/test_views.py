@@ -8,6 +8,7 @@ import pytest
 
 from plugin.synthetic.visit import clean_visit
 from plugin.web import create_app
+from plugin.web.api_tokens import parse_tokens
 from plugin.web.sessions import LaunchSession
 from plugin.web.settings import Settings
 from plugin.web.visits import StaticVisitSource
@@ -24,7 +25,7 @@ def app(tmp_path):
         task_db=f"sqlite:///{tmp_path}/t.sqlite",
         outbox_db=f"sqlite:///{tmp_path}/o.sqlite",
         session_db=f"sqlite:///{tmp_path}/s.sqlite",
-        task_api_tokens=(API_TOKEN,),
+        task_api_tokens=parse_tokens(f"tests|{API_TOKEN}|{ISS}|status"),
         frame_ancestors=("http://ehr.test:8090",),
     ).validated()
     return create_app(settings, visits=StaticVisitSource({"enc-1": defective()}))
@@ -77,11 +78,12 @@ def test_sign_off_writes_one_task_and_updates_it_on_resign(app, launch):
     resp = client.post(
         "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
     )
-    assert resp.status_code == 302 and "Task+created" in resp.headers["Location"]
+    assert resp.status_code == 302 and "status=created" in resp.headers["Location"]
+    assert "Task created" in client.get(resp.headers["Location"]).text
     resp = client.post(
         "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": csrf, "confirm": "yes"}
     )
-    assert "Task+updated" in resp.headers["Location"]
+    assert "status=updated" in resp.headers["Location"]
     store = app.extensions["unitguard"].store
     page, total = store.search()
     assert total == 1 and page[0].version == 2
@@ -114,7 +116,7 @@ def test_clean_visit_writes_no_task_unless_configured(tmp_path):
     resp = app.test_client().post(
         "/review/enc-1/sign-off", data={"sid": sid, "csrf_token": session.csrf}
     )
-    assert "no+coding+review+needed" in resp.headers["Location"]
+    assert "status=clean" in resp.headers["Location"]
     assert app.extensions["unitguard"].store.search()[1] == 0
 
 
