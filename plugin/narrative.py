@@ -269,9 +269,12 @@ class PhraseMatcher:
 
     def hits(self, name: str, clauses: list[str]) -> list[Hit]:
         """Every match of list ``name`` in the clauses, each marked negated or not."""
-        return [
-            Hit(_SPACES.sub(" ", words), negated) for words, negated in self._matches(name, clauses)
-        ]
+        return list(self.each_hit(name, clauses))
+
+    def each_hit(self, name: str, clauses: list[str]) -> Iterator[Hit]:
+        """The matches of ``hits`` one at a time, for a caller that may stop early."""
+        for words, negated in self._matches(name, clauses):
+            yield Hit(_SPACES.sub(" ", words), negated)
 
     def has_affirmed(self, name: str, clauses: list[str]) -> bool:
         """Whether list ``name`` has a match that is not negated (stops at the first)."""

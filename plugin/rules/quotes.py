@@ -95,22 +95,29 @@ def clip(text: str, marks: list[tuple[int, int]]) -> tuple[str, tuple[tuple[int,
     return lead + body + tail, kept
 
 
-def _marked(ctx: Context, sentence: str, lists: tuple[str, ...], negated: bool | None):
-    """The marks of the lists' matches in one sentence: only affirmed ones (negated False),
-    only discounted ones (True)."""
-    marks: list[tuple[int, int]] = []
+def _marked(ctx: Context, text: str, lists: tuple[str, ...], negated: bool | None):
+    """Where the lists' matches stand in the text, in order and not overlapping: only the
+    affirmed ones (negated False), only the discounted ones (True). One scan of the whole text
+    per list (its clauses the rules already made), each match then found in the text as
+    written."""
+    spans = []
     for name in lists:
-        at = 0
-        for hit in ctx.matcher.hits(name, ctx.clauses(sentence)):
+        at, kept = 0, 0
+        for hit in ctx.matcher.each_hit(name, ctx.clauses(text)):
             if negated is not None and hit.negated != negated:
                 continue
-            span = locate(sentence, hit.phrase, at)
-            if span and all(span[1] <= a or span[0] >= b for a, b in marks):
-                marks.append(span)
+            span = locate(text, hit.phrase, at)
+            if span:
+                spans.append(span)
                 at = span[1]
-                if len(marks) >= MAX_MARKS:
-                    return sorted(marks)
-    return sorted(marks)
+                kept += 1
+                if kept >= MAX_QUOTES * MAX_MARKS:  # more than the quotes could show
+                    break
+    marks: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if not marks or start >= marks[-1][1]:
+            marks.append((start, end))
+    return marks
 
 
 def _texts(ctx: Context, item: DocumentedItem) -> list[tuple[str, str, str | None]]:
@@ -132,16 +139,27 @@ def _phrase_quotes(ctx, item, lists, kind, negated) -> list[Quote]:
     found = []
     budget = MAX_CHARS
     for text, where, source in _texts(ctx, item):
-        for _, sentence in sentences(text[:budget]):
-            budget -= len(sentence)
-            if budget <= 0:
-                return found
-            marks = _marked(ctx, sentence, lists, negated)
-            if marks:
-                body, kept = clip(sentence, marks)
-                found.append(Quote(kind, body, kept, where, source))
+        text = text[:budget]
+        budget -= len(text)
+        marks = _marked(ctx, text, lists, negated)
+        at = 0  # the first mark not yet behind the sentences read
+        for start, sentence in sentences(text) if marks else ():
+            end = start + len(sentence)
+            while at < len(marks) and marks[at][0] < start:
+                at += 1
+            inside = []
+            while at < len(marks) and marks[at][1] <= end and len(inside) < MAX_MARKS:
+                inside.append((marks[at][0] - start, marks[at][1] - start))
+                at += 1
+            if inside:
+                body, kept = clip(sentence, inside)
+                found.append(Quote(kind, body, tuple(kept), where, source))
                 if len(found) >= MAX_QUOTES:
                     return found
+            if at >= len(marks):
+                break
+        if budget <= 0:
+            break
     return found
 
 
