@@ -7,9 +7,6 @@ reviews them in its own child process, the two sides taking turns round after ro
 reports its best time (GC off, as timeit does) to parse and to review; the last line is the
 ratio of this tree's review time to the earlier commit's. ``--clock cpu`` times the process's
 CPU time rather than the wall clock, for a machine other work keeps busy.
-
-When this tree's review path is compiled (setup.py), it runs twice: compiled, and as Python
-(``UNITGUARD_PURE=1``), so the same line shows what the code does and what the build adds.
 """
 
 from __future__ import annotations
@@ -58,9 +55,7 @@ def best(fn):
 
 parse = best(lambda: [orjson.loads(r) for r in raw])
 review = best(lambda: [review_bundle(p, policy=policy) for p in parsed])
-import plugin.rules.engine
-compiled = not plugin.rules.engine.__file__.endswith(".py")
-print(json.dumps({"parse": parse, "review": review, "compiled": compiled}))
+print(json.dumps({"parse": parse, "review": review}))
 """
 
 
@@ -77,10 +72,8 @@ def export(ref: str, into: Path) -> Path:
     return into
 
 
-def side(tree: Path, bundles: Path, repeats: int, clock: str, pure: bool = False) -> dict:
+def side(tree: Path, bundles: Path, repeats: int, clock: str) -> dict:
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}
-    if pure:
-        env["UNITGUARD_PURE"] = "1"
     done = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", CHILD, str(bundles), str(repeats), clock],
         cwd=tree,
@@ -113,15 +106,11 @@ def main() -> None:
         bundles = Path(scratch) / "bundles.ndjson"
         bundles.write_bytes(b"\n".join(make_visit(rng, n) for n in range(args.visits)))
         earlier = export(args.against, Path(scratch) / "earlier")
-        sides = [(args.against, earlier, False), ("this tree", ROOT, False)]
-        if (ROOT / "plugin" / "_compiled.json").exists():
-            sides.append(("as Python", ROOT, True))
-        best = {name: {"parse": 1e9, "review": 1e9} for name, _, _ in sides}
-        compiled = {}
+        sides = [(args.against, earlier), ("this tree", ROOT)]
+        best = {name: {"parse": 1e9, "review": 1e9} for name, _ in sides}
         for _ in range(args.rounds):
-            for name, tree, pure in sides:
-                got = side(tree, bundles, args.repeats, args.clock, pure)
-                compiled[name] = got.get("compiled", False)
+            for name, tree in sides:
+                got = side(tree, bundles, args.repeats, args.clock)
                 for key in ("parse", "review"):
                     best[name][key] = min(best[name][key], got[key])
     print(
@@ -129,15 +118,11 @@ def main() -> None:
         f"best of {args.rounds} x {args.repeats}, {args.clock} clock"
     )
     for name, got in best.items():
-        mode = "compiled" if compiled[name] else "Python"
         print(
-            f"{name:>12} ({mode:>8}): review {got['review'] / args.visits * 1000:.3f} ms/visit, "
+            f"{name:>12}: review {got['review'] / args.visits * 1000:.3f} ms/visit, "
             f"parse {got['parse'] / args.visits * 1000:.3f} ms/visit, "
             f"review/parse {got['review'] / got['parse']:.2f}"
         )
-    if "as Python" in best:
-        ratio = best["as Python"]["review"] / best[args.against]["review"]
-        print(f"review time, this tree as Python / {args.against}: {ratio:.2f}")
     ratio = best["this tree"]["review"] / best[args.against]["review"]
     print(f"review time, this tree / {args.against}: {ratio:.2f}")
 

@@ -8,9 +8,8 @@ the PTP edits per date), the second is counted. The same run without the second 
 subtracted, leaving the instructions and simulated L1 data misses of one review pass.
 
 A review's time follows its instructions and, for these small scattered JSON objects, its L1
-misses; the last line gives both ratios (this tree / the earlier commit). When this tree's
-review path is compiled (setup.py), it is also counted as Python (``UNITGUARD_PURE=1``). About
-20 s per 100 visits and tree.
+misses; the last line gives both ratios (this tree / the earlier commit). About 20 s per 100
+visits and tree.
 
     python benchmarks/review_instructions.py --against 175f61e --visits 150
 """
@@ -51,11 +50,9 @@ if sys.argv[2] == "review":
 COUNTS = {"instructions": r"I\s+refs:\s+([\d,]+)", "L1 data misses": r"D1\s+misses:\s+([\d,]+)"}
 
 
-def counted(tree: Path, bundles: Path, mode: str, pure: bool) -> dict[str, int]:
+def counted(tree: Path, bundles: Path, mode: str) -> dict[str, int]:
     # One hash seed for every run, so both runs of a tree execute the same instructions.
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"}
-    if pure:
-        env["UNITGUARD_PURE"] = "1"
     done = subprocess.run(  # noqa: S603 - valgrind on our own interpreter and code
         [
             "valgrind",
@@ -83,12 +80,12 @@ def counted(tree: Path, bundles: Path, mode: str, pure: bool) -> dict[str, int]:
     return found
 
 
-def per_visit(tree: Path, bundles: Path, visits: int, pure: bool = False) -> dict[str, float]:
+def per_visit(tree: Path, bundles: Path, visits: int) -> dict[str, float]:
     # Byte-compile first: otherwise the first run alone pays for compiling the tree's modules.
     subprocess.run(  # noqa: S603 - our own interpreter
         [sys.executable, "-m", "compileall", "-q", str(tree / "plugin")], check=True
     )
-    setup, full = counted(tree, bundles, "setup", pure), counted(tree, bundles, "review", pure)
+    setup, full = counted(tree, bundles, "setup"), counted(tree, bundles, "review")
     return {name: (full[name] - setup[name]) / visits for name in COUNTS}
 
 
@@ -109,23 +106,18 @@ def main() -> None:
             args.against: per_visit(earlier, bundles, args.visits),
             "this tree": per_visit(ROOT, bundles, args.visits),
         }
-        if (ROOT / "plugin" / "_compiled.json").exists():
-            results["as Python"] = per_visit(ROOT, bundles, args.visits, pure=True)
     print(f"{args.visits} visits made by this tree, one review pass each, under cachegrind")
     for name, got in results.items():
         print(
             f"{name:>12}: {got['instructions'] / 1e6:.3f} M instructions, "
             f"{got['L1 data misses']:,.0f} L1 data misses per visit"
         )
-    theirs = results[args.against]
-    for name in ("as Python", "this tree"):
-        if name in results:
-            mine = results[name]
-            print(
-                f"{name} / {args.against}: instructions "
-                f"{mine['instructions'] / theirs['instructions']:.2f}, L1 data misses "
-                f"{mine['L1 data misses'] / theirs['L1 data misses']:.2f}"
-            )
+    theirs, mine = results[args.against], results["this tree"]
+    print(
+        f"this tree / {args.against}: instructions "
+        f"{mine['instructions'] / theirs['instructions']:.2f}, L1 data misses "
+        f"{mine['L1 data misses'] / theirs['L1 data misses']:.2f}"
+    )
 
 
 if __name__ == "__main__":

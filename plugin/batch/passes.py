@@ -356,23 +356,16 @@ def _review_patients(bucket, scratch, method, therapist_buckets, policy, shared,
 def _reviewed(index: Index, policy, method, problems: list) -> list[tuple]:
     """(encounter id, visit, report) for each encounter of a patient's index, in order; a visit
     of None is an encounter that is not a therapy visit. One that could not be reviewed is left
-    out and its problem added to ``problems``, in encounter order.
-
-    Every visit is built first, then every visit reviewed: compiled (setup.py), visits run
-    through one phase at a time in chunks of 10 take 286 us each against 347 one by one
-    (docs/speed.md)."""
+    out and its problem added to ``problems``, in encounter order."""
     therapy = therapy_encounters(index, policy)
-    built: list = []  # per encounter: (id, visit or None, the problem that stopped it or None)
+    done = []
     for encounter_id in sorted(set(encounter_ids(index))):
         if f"Encounter/{encounter_id}" not in therapy:
-            built.append((encounter_id, None, None))
+            done.append((encounter_id, None, None))
             continue
         visit, problem = _guarded(
             encounter_id, build_visit, index, policy, encounter_id=encounter_id, method=method
         )
-        built.append((encounter_id, visit, problem))
-    done = []
-    for encounter_id, visit, problem in built:
         report = None
         if visit is not None:
             report, problem = _guarded(encounter_id, review, visit, policy)
