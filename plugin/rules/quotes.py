@@ -164,9 +164,27 @@ def _phrase_quotes(ctx, item, lists, kind, negated) -> list[Quote]:
 
 
 def _item(ctx: Context, finding: Finding) -> DocumentedItem | None:
-    refs = set(finding.evidence)
-    items = [i for i in ctx.documented_items if i.code == finding.code]
-    return next((i for i in items if i.ref in refs), items[0] if items else None)
+    """The documented item a finding names in its evidence, else the first of its code."""
+    found = ctx.memo.get("quotes: items")
+    if found is None:
+        found = ctx.memo["quotes: items"] = _items_by_ref_and_code(ctx)
+    by_ref, first_of_code = found
+    for ref in finding.evidence:
+        item = by_ref.get((finding.code, ref))
+        if item is not None:
+            return item
+    return first_of_code.get(finding.code)
+
+
+def _items_by_ref_and_code(ctx: Context):
+    """The documented items by (code, ref), and the first of each code: made once a review,
+    so that a visit of 10,000 Procedures is not searched once per finding."""
+    by_ref: dict[tuple[str | None, str], DocumentedItem] = {}
+    first_of_code: dict[str | None, DocumentedItem] = {}
+    for item in ctx.documented_items:
+        by_ref.setdefault((item.code, item.ref), item)
+        first_of_code.setdefault(item.code, item)
+    return by_ref, first_of_code
 
 
 def _missing(ctx: Context, finding: Finding) -> list[Quote]:
