@@ -257,6 +257,26 @@ class Grants:
             return 200, self._issue(Grant(client.client_id, scopes))
         return 400, {"error": "unsupported_grant_type"}
 
+    def revoke(self, form: dict, basic: tuple[str, str] | None, url: str) -> tuple[int, dict]:
+        """RFC 7009 token revocation: the client (authenticated as at the token endpoint, a
+        public one by its client_id) ends one of its own tokens; a refresh token takes the
+        access tokens of its grant with it. 200 whether or not the token was known (section
+        2.2); 401 for a client that does not authenticate."""
+        client = self._client_auth(form, basic, url)
+        if client is None:
+            return 401, {"error": "invalid_client"}
+        token = form.get("token", "")
+        with self.lock:
+            for table in (self.refresh, self.tokens):
+                grant = table.get(token)
+                if grant is None or grant.client_id != client.client_id:
+                    continue
+                del table[token]
+                if table is self.refresh:
+                    for access in [k for k, g in self.tokens.items() if g is grant]:
+                        del self.tokens[access]
+        return 200, {}
+
     def _issue(self, grant: Grant) -> dict:
         access = secrets.token_urlsafe(32)
         grant.expires = time.time() + self.token_ttl

@@ -39,7 +39,15 @@ def install_smart(app: Flask, sandbox: Sandbox, fhir: str, base_url: str) -> Non
 
     @app.get("/fhir/.well-known/smart-configuration")
     def smart_configuration():
+        # RFC 7009 revocation at the full profile, the generic SMART server; the epic and
+        # oracle profiles name none, as their published configurations seen here do not.
+        revocation = (
+            {"revocation_endpoint": f"{base_url}/oauth/revoke"}
+            if sandbox.profile.name == "full"
+            else {}
+        )
         return {
+            **revocation,
             "issuer": fhir,
             "jwks_uri": f"{base_url}/oauth/jwks",
             "authorization_endpoint": f"{base_url}/oauth/authorize",
@@ -125,6 +133,17 @@ def install_smart(app: Flask, sandbox: Sandbox, fhir: str, base_url: str) -> Non
             visits.sort(key=lambda e: (e.get("period") or {}).get("start", ""))
             encounter = visits[-1]["id"] if visits else None
         return {"patient": patient, "encounter": encounter, "user": "Practitioner/pt"}
+
+    @app.post("/oauth/revoke")
+    def revoke():
+        auth = request.authorization
+        basic = (auth.username, auth.password) if auth and auth.type == "basic" else None
+        status, body = sandbox.grants.revoke(
+            request.form.to_dict(), basic, f"{base_url}/oauth/revoke"
+        )
+        response = Response(orjson.dumps(body), status=status, mimetype="application/json")
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.post("/oauth/token")
     def token():

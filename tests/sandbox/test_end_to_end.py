@@ -15,7 +15,7 @@ import requests
 from plugin.ehr import FetchStats, fetch_visit
 from plugin.review import review_bundle
 from smart_launch import FhirClient, make_session
-from tests.loopback import running_app, running_sandbox
+from tests.loopback import APPS, running_app, running_sandbox
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SCOPES = ("launch", "openid", "fhirUser", "offline_access", "patient/*.rs", "user/Task.cu")
@@ -335,3 +335,30 @@ def test_token_expiring_mid_visit_is_refreshed():
         third = browser.get(first.url, timeout=30)
     assert again.status_code == 200 and 'data-rule="units-exceed-time"' in again.text
     assert third.status_code == 200 and 'data-rule="units-exceed-time"' in third.text
+
+
+def test_logout_revokes_the_tokens_at_the_ehr():
+    """RFC 7009 end to end: the sandbox (full profile) names a revocation_endpoint; after the
+    therapist logs out, the EHR holds none of the app's tokens, so a copied refresh token is
+    refused (second security review: the EHR's tokens stayed valid after logout)."""
+    with running_sandbox("full") as ehr, app_against(ehr) as base:
+        browser = requests.Session()
+        frame = browser.get(f"{ehr.base_url}/chart/launch/units-exceed-enc-1")
+        src = re.search(r'<iframe id="app" title="unitguard" src="([^"]+)"', frame.text).group(1)
+        page = browser.get(src.replace("&amp;", "&"), timeout=30)
+        grants = ehr.sandbox.grants
+        refresh = [t for t, g in grants.refresh.items() if g.client_id == "unitguard"]
+        assert refresh and any(g.client_id == "unitguard" for g in grants.tokens.values())
+        sid = re.search(r"sid=([^&\"]+)", page.url).group(1)
+        form = browser.get(f"{base}/logout?sid={sid}").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        ended = browser.post(f"{base}/logout?sid={sid}", data={"csrf_token": csrf})
+        assert ended.status_code == 200
+        APPS[base].extensions["unitguard"].revoker.wait()
+        assert not any(g.client_id == "unitguard" for g in grants.tokens.values())
+        again = requests.post(
+            f"{ehr.base_url}/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh[0]},
+            timeout=10,
+        )
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
