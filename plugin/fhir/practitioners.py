@@ -16,7 +16,20 @@ NUCC_EXACT = {
     "224Z00000X": "OTA",
     "235Z00000X": "SLP",
 }
-NUCC_PREFIX = (("2251", "PT"), ("2252", "PTA"), ("225X", "OT"), ("224Z", "OTA"), ("235Z", "SLP"))
+NUCC_PREFIX = (
+    ("2251", "PT"),
+    ("2252", "PTA"),
+    ("225X", "OT"),
+    ("224Z", "OTA"),
+    ("235Z", "SLP"),
+    # Who certifies a plan of care: the NUCC groupings Allopathic & Osteopathic Physicians
+    # (20..), Nurse Practitioner (363L), Physician Assistant (363A) and Clinical Nurse
+    # Specialist (364S). US Core's PractitionerRole example names its physician 208D00000X.
+    ("20", "MD"),
+    ("363L", "NP"),
+    ("363A", "PA"),
+    ("364S", "CNS"),
+)
 ROLE_TOKENS = frozenset({"PT", "PTA", "OT", "OTA", "SLP", "MD", "DO", "NP", "PA", "CNS"})
 # People who may not furnish therapy minutes (BPM ch.15 §230.1: aide services are not therapy).
 UNQUALIFIED_TOKENS = {"AIDE": "AIDE", "TECH": "TECH", "STUDENT": "STUDENT", "SPT": "STUDENT"}
