@@ -134,27 +134,23 @@ def install_smart(app: Flask, sandbox: Sandbox, fhir: str, base_url: str) -> Non
             encounter = visits[-1]["id"] if visits else None
         return {"patient": patient, "encounter": encounter, "user": "Practitioner/pt"}
 
-    @app.post("/oauth/revoke")
-    def revoke():
+    def client_post(handle, url: str) -> Response:
+        """A client's POST to an OAuth endpoint (its credentials in Basic auth or the form),
+        answered as JSON that no cache keeps."""
         auth = request.authorization
         basic = (auth.username, auth.password) if auth and auth.type == "basic" else None
-        status, body = sandbox.grants.revoke(
-            request.form.to_dict(), basic, f"{base_url}/oauth/revoke"
-        )
+        status, body = handle(request.form.to_dict(), basic, url)
         response = Response(orjson.dumps(body), status=status, mimetype="application/json")
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    @app.post("/oauth/revoke")
+    def revoke():
+        return client_post(sandbox.grants.revoke, f"{base_url}/oauth/revoke")
+
     @app.post("/oauth/token")
     def token():
-        auth = request.authorization
-        basic = (auth.username, auth.password) if auth and auth.type == "basic" else None
-        status, body = sandbox.grants.token(
-            request.form.to_dict(), basic, f"{base_url}/oauth/token"
-        )
-        response = Response(orjson.dumps(body), status=status, mimetype="application/json")
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return client_post(sandbox.grants.token, f"{base_url}/oauth/token")
 
 
 SIGN_IN = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title>

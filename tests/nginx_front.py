@@ -126,13 +126,16 @@ def nginx_in_front(app_port: int, folder: Path, https: int | None = None) -> Ite
         text=True,
     )
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 30  # by a deadline: a loaded machine starts it slowly
+        while True:
             if proc.poll() is not None:
                 raise AssertionError(f"nginx stopped: {proc.stderr.read()}")
             try:
                 socket.create_connection(("127.0.0.1", https), timeout=1).close()
                 break
             except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("nginx did not listen within 30 s") from None
                 time.sleep(0.05)
         yield Front(https, http, cert, folder)
     finally:

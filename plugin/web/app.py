@@ -32,6 +32,22 @@ from plugin.web.visits import VisitSource
 log = logging.getLogger(__name__)
 
 
+def _every(seconds: float, job, name: str, failed: str) -> threading.Event:
+    """Run ``job`` every ``seconds`` in a daemon thread until the returned event is set; a
+    failure is one log line (``failed`` and the error's type), and the loop goes on."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(seconds):
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure
+                log.error("%s: %s", failed, type(exc).__name__)
+
+    threading.Thread(target=loop, name=name, daemon=True).start()
+    return stop
+
+
 @dataclass
 class AppServices:
     """What the views share: stores, the visit source, and the EHR capabilities."""
@@ -72,31 +88,11 @@ class AppServices:
     def start_housekeeping(self, every: float = 60.0) -> threading.Event:
         """Sweep expired sessions every ``every`` seconds, so an ended session's tokens are
         deleted within a minute, not kept until someone next signs in; set the event to stop."""
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(every):
-                try:
-                    self.sweep()
-                except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure
-                    log.error("sweeping expired sessions failed: %s", type(exc).__name__)
-
-        threading.Thread(target=loop, name="sweep", daemon=True).start()
-        return stop
+        return _every(every, self.sweep, "sweep", "sweeping expired sessions failed")
 
     def start_delivery_loop(self, every: float = 30.0) -> threading.Event:
         """Retry pending EHR writes in the background; set the returned event to stop."""
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(every):
-                try:
-                    self.deliver_outbox()
-                except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure
-                    log.error("outbox delivery failed: %s", type(exc).__name__)
-
-        threading.Thread(target=loop, name="outbox", daemon=True).start()
-        return stop
+        return _every(every, self.deliver_outbox, "outbox", "outbox delivery failed")
 
 
 def create_app(
