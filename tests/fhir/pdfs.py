@@ -46,6 +46,12 @@ def pdf(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources %s "
             b"/Contents %d 0 R >>" % (resources, first_stream + index)
         )
+    return assemble(objects)
+
+
+def assemble(objects: list[bytes]) -> bytes:
+    """A PDF file of the numbered objects (object 1 the catalog), with its cross-reference
+    table and trailer."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for n, body in enumerate(objects, 1):

@@ -13,6 +13,7 @@ from plugin.fhir.index import Index
 from plugin.policy import load_policy
 from plugin.review import review_bundle
 from plugin.synthetic.visit import VisitBuilder, clean_visit
+from tests.fhir.pdfs import assemble
 
 BASE = "https://ehr.example.org/fhir"
 
@@ -32,19 +33,7 @@ def tiny_pdf(line: str) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return assemble(objects)
 
 
 def doc(*attachments: dict, rid: str = "doc-9") -> dict:
