@@ -70,8 +70,17 @@ def test_every_table_of_the_app_is_under_migration():
 
 
 def legacy_database(path) -> str:
-    """A database as the stores made it before migrations (each store's create_all): no
-    revision, and the Task store as first released, without its later queue columns."""
+    """A SQLite database as the stores made it before migrations (``make_legacy``)."""
+    url = f"sqlite:///{path}"
+    engine = sa.create_engine(url)
+    make_legacy(engine)
+    engine.dispose()
+    return url
+
+
+def make_legacy(engine: sa.Engine) -> None:
+    """The tables as the stores made them before migrations (each store's create_all), with one
+    Task: no revision, and the Task store as first released, without its later queue columns."""
     from plugin.tasks.store import tasks
     from plugin.web import sessions
 
@@ -93,8 +102,6 @@ def legacy_database(path) -> str:
             if c.name not in later
         ),
     )
-    url = f"sqlite:///{path}"
-    engine = sa.create_engine(url)
     old.create_all(engine)
     sessions.meta.create_all(engine)
     with engine.begin() as conn:
@@ -104,8 +111,6 @@ def legacy_database(path) -> str:
                 "NULL, '', NULL, NULL, NULL, 0, '', '', '{}')"
             )
         )
-    engine.dispose()
-    return url
 
 
 def test_an_old_database_is_refused_then_upgraded_keeping_its_tasks(tmp_path):
