@@ -8,6 +8,9 @@ never travels in the URL: anyone can write a link with ``?status=Your account is
 
 from __future__ import annotations
 
+from plugin.tasks.history import task_history
+from plugin.web.task_actions import ACTIONS
+
 __all__ = ["SIGN_OFF", "saved_notice", "sign_off_notice", "task_code", "task_notice"]
 
 # sign-off result code (plugin.web.writeback.WriteResult.code) -> what the review page says
@@ -33,8 +36,6 @@ def task_notice(code: object, labels: dict[str, str]) -> str | None:
 
 def task_code(code: object) -> str | None:
     """An action's code to carry on in a URL (after "next"), or None for anything else."""
-    from plugin.web.task_actions import ACTIONS
-
     return code if isinstance(code, str) and code in ACTIONS else None
 
 
@@ -42,9 +43,6 @@ def saved_notice(code: object, task: dict | None = None) -> str | None:
     """What a page says after the Task action ``code``: the app's words for it, or, given the
     Task the action was saved on, what its history recorded for it ("Completed: corrected
     (billed 97112 x 1)"): read from the store, never from the URL."""
-    from plugin.tasks.history import task_history
-    from plugin.web.task_actions import ACTIONS
-
     if task is not None and isinstance(code, str) and code in ACTIONS:
         for entry in reversed(task_history(task)):
             if entry["action"] == code:

@@ -7,6 +7,8 @@ import logging
 
 from flask import abort, current_app, g
 
+from plugin.tasks.build import task_input
+from plugin.tasks.store import TaskNotFound
 from plugin.web.roles import CODER
 from plugin.web.security import resolve_session
 
@@ -63,9 +65,6 @@ def require_clinician():
 def coder_task(task_id: object) -> dict | None:
     """The Task ``task_id`` when this session is a coder of its EHR, else None (not found, not
     allowed, or no id): for what a page says about a Task just saved."""
-    from plugin.tasks.build import task_input
-    from plugin.tasks.store import TaskNotFound
-
     launch = g.get("launch")
     if not isinstance(task_id, str) or not task_id or launch is None or launch.role != CODER:
         return None
